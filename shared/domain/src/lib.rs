@@ -1,0 +1,18 @@
+//! stockguard's inventory rules, free of I/O: what an inbound event means, whether a cart can be
+//! reserved, how counts and deltas combine, and when a delivery is a repeat.
+
+pub mod error;
+pub mod idempotency;
+pub mod inbound;
+pub mod order;
+pub mod outbound;
+pub mod position;
+pub mod reservation;
+pub mod types;
+
+pub use error::InvalidInput;
+pub use inbound::{Command, Common, InboundEvent, ReservationRequest, SignalKind};
+pub use outbound::Notification;
+pub use position::Position;
+pub use reservation::Shortfall;
+pub use types::{ChannelName, EntityId, EventId, Line, Millis, Sku};

@@ -1,0 +1,86 @@
+//! The `stockguard.core` events of the contract.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::position::Position;
+use crate::reservation::Shortfall;
+use crate::types::{Line, Millis, Sku, format_timestamp};
+
+pub const SOURCE_CORE: &str = "stockguard.core";
+
+/// An event to publish: its detail-type and detail.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Notification {
+    pub detail_type: String,
+    pub detail: Value,
+}
+
+impl Notification {
+    fn new(detail_type: &str, detail: impl Serialize) -> Self {
+        Self {
+            detail_type: detail_type.to_owned(),
+            detail: serde_json::to_value(detail).unwrap_or(Value::Null),
+        }
+    }
+
+    pub fn position_changed(sku: &Sku, p: &Position, changed_at: Millis, cause_event_id: &str, cause_detail_type: &str) -> Self {
+        Self::new(
+            "InventoryPositionChanged",
+            serde_json::json!({
+                "sku": sku,
+                "on_hand": p.on_hand,
+                "hard_reserved": p.hard_reserved,
+                "soft_reserved": p.soft_reserved,
+                "available": p.available(),
+                "version": p.version,
+                "changed_at": format_timestamp(changed_at),
+                "cause": {"event_id": cause_event_id, "detail_type": cause_detail_type},
+            }),
+        )
+    }
+
+    pub fn reservation_accepted(reservation_id: &str, channel: &str, lines: &[Line], expires_at: Millis) -> Self {
+        Self::new(
+            "ReservationAccepted",
+            serde_json::json!({
+                "reservation_id": reservation_id,
+                "channel": channel,
+                "lines": lines,
+                "expires_at": format_timestamp(expires_at),
+            }),
+        )
+    }
+
+    pub fn reservation_rejected(reservation_id: &str, channel: &str, reason: &str, shortfalls: &[Shortfall]) -> Self {
+        Self::new(
+            "ReservationRejected",
+            serde_json::json!({
+                "reservation_id": reservation_id,
+                "channel": channel,
+                "reason": reason,
+                "shortfalls": shortfalls,
+            }),
+        )
+    }
+
+    pub fn reservation_expired(reservation_id: &str, channel: &str, lines: &[Line]) -> Self {
+        Self::new(
+            "ReservationExpired",
+            serde_json::json!({"reservation_id": reservation_id, "channel": channel, "lines": lines}),
+        )
+    }
+
+    pub fn oversell_detected(sku: &Sku, order_id: &str, channel: &str, shortfall: i64, detected_at: Millis) -> Self {
+        Self::new(
+            "OversellDetected",
+            serde_json::json!({
+                "sku": sku,
+                "order_id": order_id,
+                "channel": channel,
+                "shortfall": shortfall,
+                "detected_at": format_timestamp(detected_at),
+            }),
+        )
+    }
+}
