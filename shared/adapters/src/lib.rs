@@ -1,1 +1,22 @@
-//! placeholder
+//! stockguard's AWS adapters. Every client takes its endpoint from `AWS_ENDPOINT_URL`, so the same
+//! code runs against the local emulator, LocalStack or AWS.
+
+pub mod dead_letters;
+pub mod error;
+pub mod items;
+pub mod publisher;
+pub mod store;
+pub mod tx;
+
+pub use dead_letters::DeadLetters;
+pub use error::AdapterError;
+pub use publisher::EventPublisher;
+pub use store::StateStore;
+pub use tx::StateTx;
+
+/// Loads the shared AWS configuration once per cold start.
+pub async fn load_aws_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await
+}

@@ -10,7 +10,10 @@ fn main() {
     let carts: Vec<Vec<Line>> = (0..1024)
         .map(|i| {
             (0..(1 + i % 3))
-                .map(|j| Line { sku: Sku::parse(&format!("SKU-{}", (i + j) % 97)).unwrap(), quantity: 1 + (j as i64) })
+                .map(|j| Line {
+                    sku: Sku::parse(&format!("SKU-{}", (i + j) % 97)).unwrap(),
+                    quantity: 1 + (j as i64),
+                })
                 .collect()
         })
         .collect();

@@ -44,7 +44,10 @@ pub enum Delivery {
     KeyReused,
 }
 
-pub fn classify_delivery(stored: Option<(&str, IdempotencyStatus)>, payload_hash: &str) -> Delivery {
+pub fn classify_delivery(
+    stored: Option<(&str, IdempotencyStatus)>,
+    payload_hash: &str,
+) -> Delivery {
     match stored {
         None => Delivery::First,
         Some((hash, _)) if hash != payload_hash => Delivery::KeyReused,
@@ -82,13 +85,20 @@ mod tests {
         assert_eq!(classify_delivery(None, &h), Delivery::First);
         assert_eq!(
             classify_delivery(Some((&h, IdempotencyStatus::Applied)), &h),
-            Delivery::Repeat { publish_pending: true }
+            Delivery::Repeat {
+                publish_pending: true
+            }
         );
         assert_eq!(
             classify_delivery(Some((&h, IdempotencyStatus::Completed)), &h),
-            Delivery::Repeat { publish_pending: false }
+            Delivery::Repeat {
+                publish_pending: false
+            }
         );
-        assert_eq!(classify_delivery(Some(("other", IdempotencyStatus::Completed)), &h), Delivery::KeyReused);
+        assert_eq!(
+            classify_delivery(Some(("other", IdempotencyStatus::Completed)), &h),
+            Delivery::KeyReused
+        );
     }
 
     #[test]

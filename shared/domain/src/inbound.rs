@@ -162,11 +162,9 @@ impl Command {
             | Command::DemandSignal { sku, .. } => vec![sku.clone()],
             Command::ReservationRequested(r) => r.lines.iter().map(|l| l.sku.clone()).collect(),
             Command::OrderPlaced { lines, .. } => lines.iter().map(|l| l.sku.clone()).collect(),
-            Command::OrderShipped { lines, .. } | Command::OrderCancelled { lines, .. } => lines
-                .iter()
-                .flatten()
-                .map(|l| l.sku.clone())
-                .collect(),
+            Command::OrderShipped { lines, .. } | Command::OrderCancelled { lines, .. } => {
+                lines.iter().flatten().map(|l| l.sku.clone()).collect()
+            }
             Command::ReservationConfirmed { .. } | Command::ReservationReleased { .. } => vec![],
         };
         skus.sort();
@@ -263,7 +261,9 @@ pub fn parse_reservation_request(body: &Value) -> Result<ReservationRequest, Inv
 }
 
 fn detail_object(detail: &Value) -> Result<&Map<String, Value>, InvalidInput> {
-    let size = serde_json::to_vec(detail).map(|v| v.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_vec(detail)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
     if size > MAX_DETAIL_BYTES {
         return Err(InvalidInput::new(
             "payload_too_large",
@@ -278,15 +278,12 @@ fn detail_object(detail: &Value) -> Result<&Map<String, Value>, InvalidInput> {
 
 fn parse_common(obj: &Map<String, Value>) -> Result<Common, InvalidInput> {
     let event_id = string(obj, "event_id", usize::MAX)?;
-    let event_id = EventId::parse(&event_id).map_err(|m| InvalidInput::new("invalid_event_id", "event_id", m))?;
+    let event_id = EventId::parse(&event_id)
+        .map_err(|m| InvalidInput::new("invalid_event_id", "event_id", m))?;
     let sequence = match obj.get("sequence") {
         None | Some(Value::Null) => None,
         Some(v) => Some(v.as_u64().ok_or_else(|| {
-            InvalidInput::new(
-                "wrong_type",
-                "sequence",
-                "sequence must be an integer >= 0",
-            )
+            InvalidInput::new("wrong_type", "sequence", "sequence must be an integer >= 0")
         })?),
     };
     Ok(Common {
@@ -321,9 +318,9 @@ fn field<'a>(obj: &'a Map<String, Value>, name: &str) -> Result<&'a Value, Inval
 }
 
 fn string(obj: &Map<String, Value>, name: &str, max_chars: usize) -> Result<String, InvalidInput> {
-    let s = field(obj, name)?
-        .as_str()
-        .ok_or_else(|| InvalidInput::new("wrong_type", name, format!("`{name}` must be a string")))?;
+    let s = field(obj, name)?.as_str().ok_or_else(|| {
+        InvalidInput::new("wrong_type", name, format!("`{name}` must be a string"))
+    })?;
     if s.is_empty() || s.chars().count() > max_chars {
         return Err(InvalidInput::new(
             "invalid_length",
@@ -346,30 +343,30 @@ fn opt_string(
 }
 
 fn sku(obj: &Map<String, Value>, name: &str) -> Result<Sku, InvalidInput> {
-    let raw = field(obj, name)?
-        .as_str()
-        .ok_or_else(|| InvalidInput::new("wrong_type", name, format!("`{name}` must be a string")))?;
+    let raw = field(obj, name)?.as_str().ok_or_else(|| {
+        InvalidInput::new("wrong_type", name, format!("`{name}` must be a string"))
+    })?;
     Sku::parse(raw).map_err(|m| InvalidInput::new("invalid_sku", name, m))
 }
 
 fn entity_id(obj: &Map<String, Value>, name: &str) -> Result<EntityId, InvalidInput> {
-    let raw = field(obj, name)?
-        .as_str()
-        .ok_or_else(|| InvalidInput::new("wrong_type", name, format!("`{name}` must be a string")))?;
+    let raw = field(obj, name)?.as_str().ok_or_else(|| {
+        InvalidInput::new("wrong_type", name, format!("`{name}` must be a string"))
+    })?;
     EntityId::parse(raw).map_err(|m| InvalidInput::new("invalid_id", name, m))
 }
 
 fn channel(obj: &Map<String, Value>, name: &str) -> Result<ChannelName, InvalidInput> {
-    let raw = field(obj, name)?
-        .as_str()
-        .ok_or_else(|| InvalidInput::new("wrong_type", name, format!("`{name}` must be a string")))?;
+    let raw = field(obj, name)?.as_str().ok_or_else(|| {
+        InvalidInput::new("wrong_type", name, format!("`{name}` must be a string"))
+    })?;
     ChannelName::parse(raw).map_err(|m| InvalidInput::new("invalid_channel", name, m))
 }
 
 fn integer(value: &Value, name: &str) -> Result<i64, InvalidInput> {
-    value
-        .as_i64()
-        .ok_or_else(|| InvalidInput::new("wrong_type", name, format!("`{name}` must be an integer")))
+    value.as_i64().ok_or_else(|| {
+        InvalidInput::new("wrong_type", name, format!("`{name}` must be an integer"))
+    })
 }
 
 fn int_in(obj: &Map<String, Value>, name: &str, min: i64, max: i64) -> Result<i64, InvalidInput> {
@@ -389,15 +386,23 @@ fn quantity(obj: &Map<String, Value>, name: &str) -> Result<i64, InvalidInput> {
 }
 
 fn boolean(obj: &Map<String, Value>, name: &str) -> Result<bool, InvalidInput> {
-    field(obj, name)?
-        .as_bool()
-        .ok_or_else(|| InvalidInput::new("wrong_type", name, format!("`{name}` must be true or false")))
+    field(obj, name)?.as_bool().ok_or_else(|| {
+        InvalidInput::new(
+            "wrong_type",
+            name,
+            format!("`{name}` must be true or false"),
+        )
+    })
 }
 
 fn timestamp(obj: &Map<String, Value>, name: &str) -> Result<Millis, InvalidInput> {
-    let raw = field(obj, name)?
-        .as_str()
-        .ok_or_else(|| InvalidInput::new("wrong_type", name, format!("`{name}` must be an RFC 3339 string")))?;
+    let raw = field(obj, name)?.as_str().ok_or_else(|| {
+        InvalidInput::new(
+            "wrong_type",
+            name,
+            format!("`{name}` must be an RFC 3339 string"),
+        )
+    })?;
     parse_timestamp(raw).ok_or_else(|| {
         InvalidInput::new(
             "invalid_timestamp",
@@ -418,9 +423,9 @@ fn signal(obj: &Map<String, Value>, name: &str) -> Result<SignalKind, InvalidInp
 }
 
 fn strength(obj: &Map<String, Value>, name: &str) -> Result<f64, InvalidInput> {
-    let s = field(obj, name)?
-        .as_f64()
-        .ok_or_else(|| InvalidInput::new("wrong_type", name, format!("`{name}` must be a number")))?;
+    let s = field(obj, name)?.as_f64().ok_or_else(|| {
+        InvalidInput::new("wrong_type", name, format!("`{name}` must be a number"))
+    })?;
     if !(s.is_finite() && s > 0.0) {
         return Err(InvalidInput::new(
             "invalid_strength",
@@ -432,14 +437,17 @@ fn strength(obj: &Map<String, Value>, name: &str) -> Result<f64, InvalidInput> {
 }
 
 fn lines(obj: &Map<String, Value>, name: &str) -> Result<Vec<Line>, InvalidInput> {
-    let items = field(obj, name)?
-        .as_array()
-        .ok_or_else(|| InvalidInput::new("wrong_type", name, format!("`{name}` must be an array")))?;
+    let items = field(obj, name)?.as_array().ok_or_else(|| {
+        InvalidInput::new("wrong_type", name, format!("`{name}` must be an array"))
+    })?;
     if items.is_empty() || items.len() > MAX_LINES {
         return Err(InvalidInput::new(
             "too_many_lines",
             name,
-            format!("`{name}` has {} lines; 1 to {MAX_LINES} are allowed", items.len()),
+            format!(
+                "`{name}` has {} lines; 1 to {MAX_LINES} are allowed",
+                items.len()
+            ),
         ));
     }
     let mut seen = HashSet::with_capacity(items.len());
@@ -493,20 +501,45 @@ mod tests {
     #[test]
     fn accepts_every_valid_detail_type() {
         let cases = [
-            ("StockReceived", json!({"sku": "A-1", "quantity": 5, "reference": "po-9"})),
+            (
+                "StockReceived",
+                json!({"sku": "A-1", "quantity": 5, "reference": "po-9"}),
+            ),
             ("StockCounted", json!({"sku": "A-1", "on_hand": 0})),
-            ("StockAdjusted", json!({"sku": "A-1", "delta": -2, "reason": "damage"})),
-            ("ReservationRequested", json!({"reservation_id": "r1", "channel": "storefront", "lines": [{"sku": "A", "quantity": 1}]})),
-            ("ReservationConfirmed", json!({"reservation_id": "r1", "order_id": "o1"})),
+            (
+                "StockAdjusted",
+                json!({"sku": "A-1", "delta": -2, "reason": "damage"}),
+            ),
+            (
+                "ReservationRequested",
+                json!({"reservation_id": "r1", "channel": "storefront", "lines": [{"sku": "A", "quantity": 1}]}),
+            ),
+            (
+                "ReservationConfirmed",
+                json!({"reservation_id": "r1", "order_id": "o1"}),
+            ),
             ("ReservationReleased", json!({"reservation_id": "r1"})),
-            ("OrderPlaced", json!({"order_id": "o1", "channel": "amazon", "lines": [{"sku": "A", "quantity": 2}]})),
+            (
+                "OrderPlaced",
+                json!({"order_id": "o1", "channel": "amazon", "lines": [{"sku": "A", "quantity": 2}]}),
+            ),
             ("OrderShipped", json!({"order_id": "o1"})),
-            ("OrderCancelled", json!({"order_id": "o1", "lines": [{"sku": "A", "quantity": 1}]})),
-            ("ReturnReceived", json!({"return_id": "x", "sku": "A", "quantity": 1, "restock": true})),
-            ("DemandSignal", json!({"sku": "A", "signal": "competitor_stockout", "strength": 2.5})),
+            (
+                "OrderCancelled",
+                json!({"order_id": "o1", "lines": [{"sku": "A", "quantity": 1}]}),
+            ),
+            (
+                "ReturnReceived",
+                json!({"return_id": "x", "sku": "A", "quantity": 1, "restock": true}),
+            ),
+            (
+                "DemandSignal",
+                json!({"sku": "A", "signal": "competitor_stockout", "strength": 2.5}),
+            ),
         ];
         for (dt, extra) in cases {
-            let ev = parse_inbound(dt, &with(common(), extra)).unwrap_or_else(|e| panic!("{dt}: {e}"));
+            let ev =
+                parse_inbound(dt, &with(common(), extra)).unwrap_or_else(|e| panic!("{dt}: {e}"));
             assert_eq!(ev.detail_type(), dt);
         }
     }
@@ -514,23 +547,108 @@ mod tests {
     #[test]
     fn every_violation_has_its_own_code() {
         let cases: Vec<(&str, Value, &str, &str)> = vec![
-            ("StockReceived", json!({"quantity": 1}), "missing_field", "sku"),
-            ("StockReceived", json!({"sku": 7, "quantity": 1}), "wrong_type", "sku"),
-            ("StockReceived", json!({"sku": "bad sku!", "quantity": 1}), "invalid_sku", "sku"),
-            ("StockReceived", json!({"sku": "A", "quantity": 0}), "quantity_out_of_range", "quantity"),
-            ("StockReceived", json!({"sku": "A", "quantity": -3}), "quantity_out_of_range", "quantity"),
-            ("StockReceived", json!({"sku": "A", "quantity": 1_000_001}), "quantity_out_of_range", "quantity"),
-            ("StockReceived", json!({"sku": "A", "quantity": "5"}), "wrong_type", "quantity"),
-            ("StockReceived", json!({"sku": "A", "quantity": 1.5}), "wrong_type", "quantity"),
-            ("StockAdjusted", json!({"sku": "A", "delta": 0, "reason": "x"}), "quantity_out_of_range", "delta"),
-            ("StockCounted", json!({"sku": "A", "on_hand": 1_000_000_001i64}), "quantity_out_of_range", "on_hand"),
-            ("ReservationRequested", json!({"reservation_id": "r", "channel": "web", "lines": []}), "too_many_lines", "lines"),
-            ("ReservationRequested", json!({"reservation_id": "r", "channel": "web", "lines": [{"sku": "A", "quantity": 1}, {"sku": "A", "quantity": 2}]}), "duplicate_sku", "lines[1].sku"),
-            ("ReservationRequested", json!({"reservation_id": "r", "channel": "web", "ttl_seconds": 3601, "lines": [{"sku": "A", "quantity": 1}]}), "quantity_out_of_range", "ttl_seconds"),
-            ("ReservationRequested", json!({"reservation_id": "r", "channel": "web", "lines": [{"sku": "A", "quantity": 0}]}), "quantity_out_of_range", "lines[0].quantity"),
-            ("DemandSignal", json!({"sku": "A", "signal": "rumour", "strength": 1.0}), "invalid_signal", "signal"),
-            ("DemandSignal", json!({"sku": "A", "signal": "search_volume", "strength": 0}), "invalid_strength", "strength"),
-            ("ReturnReceived", json!({"return_id": "x", "sku": "A", "quantity": 1, "restock": "yes"}), "wrong_type", "restock"),
+            (
+                "StockReceived",
+                json!({"quantity": 1}),
+                "missing_field",
+                "sku",
+            ),
+            (
+                "StockReceived",
+                json!({"sku": 7, "quantity": 1}),
+                "wrong_type",
+                "sku",
+            ),
+            (
+                "StockReceived",
+                json!({"sku": "bad sku!", "quantity": 1}),
+                "invalid_sku",
+                "sku",
+            ),
+            (
+                "StockReceived",
+                json!({"sku": "A", "quantity": 0}),
+                "quantity_out_of_range",
+                "quantity",
+            ),
+            (
+                "StockReceived",
+                json!({"sku": "A", "quantity": -3}),
+                "quantity_out_of_range",
+                "quantity",
+            ),
+            (
+                "StockReceived",
+                json!({"sku": "A", "quantity": 1_000_001}),
+                "quantity_out_of_range",
+                "quantity",
+            ),
+            (
+                "StockReceived",
+                json!({"sku": "A", "quantity": "5"}),
+                "wrong_type",
+                "quantity",
+            ),
+            (
+                "StockReceived",
+                json!({"sku": "A", "quantity": 1.5}),
+                "wrong_type",
+                "quantity",
+            ),
+            (
+                "StockAdjusted",
+                json!({"sku": "A", "delta": 0, "reason": "x"}),
+                "quantity_out_of_range",
+                "delta",
+            ),
+            (
+                "StockCounted",
+                json!({"sku": "A", "on_hand": 1_000_000_001i64}),
+                "quantity_out_of_range",
+                "on_hand",
+            ),
+            (
+                "ReservationRequested",
+                json!({"reservation_id": "r", "channel": "web", "lines": []}),
+                "too_many_lines",
+                "lines",
+            ),
+            (
+                "ReservationRequested",
+                json!({"reservation_id": "r", "channel": "web", "lines": [{"sku": "A", "quantity": 1}, {"sku": "A", "quantity": 2}]}),
+                "duplicate_sku",
+                "lines[1].sku",
+            ),
+            (
+                "ReservationRequested",
+                json!({"reservation_id": "r", "channel": "web", "ttl_seconds": 3601, "lines": [{"sku": "A", "quantity": 1}]}),
+                "quantity_out_of_range",
+                "ttl_seconds",
+            ),
+            (
+                "ReservationRequested",
+                json!({"reservation_id": "r", "channel": "web", "lines": [{"sku": "A", "quantity": 0}]}),
+                "quantity_out_of_range",
+                "lines[0].quantity",
+            ),
+            (
+                "DemandSignal",
+                json!({"sku": "A", "signal": "rumour", "strength": 1.0}),
+                "invalid_signal",
+                "signal",
+            ),
+            (
+                "DemandSignal",
+                json!({"sku": "A", "signal": "search_volume", "strength": 0}),
+                "invalid_strength",
+                "strength",
+            ),
+            (
+                "ReturnReceived",
+                json!({"return_id": "x", "sku": "A", "quantity": 1, "restock": "yes"}),
+                "wrong_type",
+                "restock",
+            ),
         ];
         for (dt, extra, code, field) in cases {
             let e = err(dt, with(common(), extra.clone()));
@@ -540,30 +658,50 @@ mod tests {
 
     #[test]
     fn rejects_more_than_25_lines() {
-        let lines: Vec<Value> = (0..26).map(|i| json!({"sku": format!("S{i}"), "quantity": 1})).collect();
+        let lines: Vec<Value> = (0..26)
+            .map(|i| json!({"sku": format!("S{i}"), "quantity": 1}))
+            .collect();
         let e = err(
             "OrderPlaced",
-            with(common(), json!({"order_id": "o", "channel": "ebay", "lines": lines})),
+            with(
+                common(),
+                json!({"order_id": "o", "channel": "ebay", "lines": lines}),
+            ),
         );
         assert_eq!(e.code, "too_many_lines");
     }
 
     #[test]
     fn rejects_common_field_violations() {
-        let e = err("StockReceived", json!({"occurred_at": "2026-01-01T00:00:00Z", "sku": "A", "quantity": 1}));
+        let e = err(
+            "StockReceived",
+            json!({"occurred_at": "2026-01-01T00:00:00Z", "sku": "A", "quantity": 1}),
+        );
         assert_eq!((e.code, e.field.as_str()), ("missing_field", "event_id"));
-        let e = err("StockReceived", json!({"event_id": "has space", "occurred_at": "2026-01-01T00:00:00Z", "sku": "A", "quantity": 1}));
+        let e = err(
+            "StockReceived",
+            json!({"event_id": "has space", "occurred_at": "2026-01-01T00:00:00Z", "sku": "A", "quantity": 1}),
+        );
         assert_eq!(e.code, "invalid_event_id");
-        let e = err("StockReceived", json!({"event_id": "e", "occurred_at": "yesterday", "sku": "A", "quantity": 1}));
+        let e = err(
+            "StockReceived",
+            json!({"event_id": "e", "occurred_at": "yesterday", "sku": "A", "quantity": 1}),
+        );
         assert_eq!(e.code, "invalid_timestamp");
-        let e = err("StockReceived", with(common(), json!({"sku": "A", "quantity": 1, "sequence": -1})));
+        let e = err(
+            "StockReceived",
+            with(common(), json!({"sku": "A", "quantity": 1, "sequence": -1})),
+        );
         assert_eq!((e.code, e.field.as_str()), ("wrong_type", "sequence"));
     }
 
     #[test]
     fn rejects_unknown_detail_type_and_oversize_payload() {
         assert_eq!(err("StockTeleported", common()).code, "unknown_detail_type");
-        let big = with(common(), json!({"sku": "A", "quantity": 1, "reference": "x".repeat(MAX_DETAIL_BYTES)}));
+        let big = with(
+            common(),
+            json!({"sku": "A", "quantity": 1, "reference": "x".repeat(MAX_DETAIL_BYTES)}),
+        );
         assert_eq!(err("StockReceived", big).code, "payload_too_large");
         assert_eq!(err("StockReceived", json!([1, 2])).code, "wrong_type");
     }

@@ -18,7 +18,12 @@ pub struct OrderLine {
 
 impl OrderLine {
     pub fn new(line: &Line) -> Self {
-        Self { sku: line.sku.clone(), quantity: line.quantity, shipped: 0, cancelled: 0 }
+        Self {
+            sku: line.sku.clone(),
+            quantity: line.quantity,
+            shipped: 0,
+            cancelled: 0,
+        }
     }
 
     pub fn remaining(&self) -> i64 {
@@ -44,7 +49,10 @@ pub fn settle(
         None => lines
             .iter()
             .filter(|l| l.remaining() > 0)
-            .map(|l| Line { sku: l.sku.clone(), quantity: l.remaining() })
+            .map(|l| Line {
+                sku: l.sku.clone(),
+                quantity: l.remaining(),
+            })
             .collect(),
         Some(req) => req.to_vec(),
     };
@@ -85,7 +93,10 @@ mod tests {
     use super::*;
 
     fn line(sku: &str, q: i64) -> Line {
-        Line { sku: Sku::parse(sku).unwrap(), quantity: q }
+        Line {
+            sku: Sku::parse(sku).unwrap(),
+            quantity: q,
+        }
     }
 
     #[test]
@@ -95,7 +106,11 @@ mod tests {
         assert_eq!(shipped, vec![line("A", 2)]);
         let cancelled = settle(&mut lines, None, Settlement::Cancel).unwrap();
         assert_eq!(cancelled, vec![line("A", 1), line("B", 1)]);
-        assert!(settle(&mut lines, None, Settlement::Ship).unwrap().is_empty());
+        assert!(
+            settle(&mut lines, None, Settlement::Ship)
+                .unwrap()
+                .is_empty()
+        );
         let err = settle(&mut lines, Some(&[line("A", 1)]), Settlement::Ship).unwrap_err();
         assert_eq!(err.code, "exceeds_remaining");
         let err = settle(&mut lines, Some(&[line("Z", 1)]), Settlement::Ship).unwrap_err();

@@ -24,7 +24,13 @@ impl Notification {
         }
     }
 
-    pub fn position_changed(sku: &Sku, p: &Position, changed_at: Millis, cause_event_id: &str, cause_detail_type: &str) -> Self {
+    pub fn position_changed(
+        sku: &Sku,
+        p: &Position,
+        changed_at: Millis,
+        cause_event_id: &str,
+        cause_detail_type: &str,
+    ) -> Self {
         Self::new(
             "InventoryPositionChanged",
             serde_json::json!({
@@ -40,7 +46,12 @@ impl Notification {
         )
     }
 
-    pub fn reservation_accepted(reservation_id: &str, channel: &str, lines: &[Line], expires_at: Millis) -> Self {
+    pub fn reservation_accepted(
+        reservation_id: &str,
+        channel: &str,
+        lines: &[Line],
+        expires_at: Millis,
+    ) -> Self {
         Self::new(
             "ReservationAccepted",
             serde_json::json!({
@@ -52,7 +63,12 @@ impl Notification {
         )
     }
 
-    pub fn reservation_rejected(reservation_id: &str, channel: &str, reason: &str, shortfalls: &[Shortfall]) -> Self {
+    pub fn reservation_rejected(
+        reservation_id: &str,
+        channel: &str,
+        reason: &str,
+        shortfalls: &[Shortfall],
+    ) -> Self {
         Self::new(
             "ReservationRejected",
             serde_json::json!({
@@ -71,7 +87,13 @@ impl Notification {
         )
     }
 
-    pub fn oversell_detected(sku: &Sku, order_id: &str, channel: &str, shortfall: i64, detected_at: Millis) -> Self {
+    pub fn oversell_detected(
+        sku: &Sku,
+        order_id: &str,
+        channel: &str,
+        shortfall: i64,
+        detected_at: Millis,
+    ) -> Self {
         Self::new(
             "OversellDetected",
             serde_json::json!({

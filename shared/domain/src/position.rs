@@ -47,7 +47,12 @@ impl Position {
 
     /// Applies an absolute count. `later_deltas` is the sum of every on-hand delta already applied
     /// for this SKU that occurred after `counted_at`: they happened after the count, so they stay.
-    pub fn apply_count(&mut self, on_hand: i64, counted_at: Millis, later_deltas: i64) -> CountOutcome {
+    pub fn apply_count(
+        &mut self,
+        on_hand: i64,
+        counted_at: Millis,
+        later_deltas: i64,
+    ) -> CountOutcome {
         if self.counted_at.is_some_and(|c| counted_at <= c) {
             return CountOutcome::Stale;
         }
@@ -106,7 +111,11 @@ mod tests {
 
     #[test]
     fn hard_allocation_reports_the_oversell() {
-        let mut p = Position { on_hand: 3, soft_reserved: 1, ..Default::default() };
+        let mut p = Position {
+            on_hand: 3,
+            soft_reserved: 1,
+            ..Default::default()
+        };
         assert_eq!(p.allocate_hard(5), 3);
         assert_eq!(p.available(), -3);
         assert_eq!(p.allocate_hard(1), 1);

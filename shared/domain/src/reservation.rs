@@ -26,7 +26,11 @@ pub fn decide_reservation(lines: &[Line], available: &[i64]) -> Result<(), Vec<S
             });
         }
     }
-    if shortfalls.is_empty() { Ok(()) } else { Err(shortfalls) }
+    if shortfalls.is_empty() {
+        Ok(())
+    } else {
+        Err(shortfalls)
+    }
 }
 
 /// One line of a soft reservation as it blocks stock.
@@ -121,14 +125,24 @@ mod tests {
     use super::*;
 
     fn line(sku: &str, q: i64) -> Line {
-        Line { sku: Sku::parse(sku).unwrap(), quantity: q }
+        Line {
+            sku: Sku::parse(sku).unwrap(),
+            quantity: q,
+        }
     }
 
     #[test]
     fn one_short_line_rejects_the_whole_cart() {
         let lines = [line("A", 1), line("B", 3), line("C", 1)];
         let err = decide_reservation(&lines, &[5, 2, 1]).unwrap_err();
-        assert_eq!(err, vec![Shortfall { sku: Sku::parse("B").unwrap(), requested: 3, available: 2 }]);
+        assert_eq!(
+            err,
+            vec![Shortfall {
+                sku: Sku::parse("B").unwrap(),
+                requested: 3,
+                available: 2
+            }]
+        );
         assert!(decide_reservation(&lines, &[1, 3, 1]).is_ok());
     }
 
@@ -140,7 +154,12 @@ mod tests {
             quantity: q,
             expires_at: exp,
         };
-        let holds = [h("late", 5, 90), h("early", 2, 50), h("live", 9, 200), h("mid", 2, 70)];
+        let holds = [
+            h("late", 5, 90),
+            h("early", 2, 50),
+            h("live", 9, 200),
+            h("mid", 2, 70),
+        ];
         let ids: Vec<String> = pick_expired_to_release(&holds, 100, 3)
             .into_iter()
             .map(|i| i.to_string())

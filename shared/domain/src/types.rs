@@ -53,7 +53,8 @@ macro_rules! string_id {
 
 string_id!(Sku, "sku", 64, |c: char| c.is_ascii_alphanumeric()
     || matches!(c, '.' | '_' | '/' | '-'));
-string_id!(EventId, "event_id", 128, |c: char| c.is_ascii_alphanumeric()
+string_id!(EventId, "event_id", 128, |c: char| c
+    .is_ascii_alphanumeric()
     || matches!(c, '.' | '_' | ':' | '-'));
 // The contract does not constrain reservation, order and return ids; they become parts of table
 // keys, so they follow the event_id alphabet.

@@ -1,1 +1,19 @@
-//! placeholder
+//! stockguard's Lambda glue: applying inbound events to the state table, SQS batches with partial
+//! failures and dead letters, and the synchronous reservations API. Each function's `main` is a
+//! few lines around one of these.
+
+pub mod apply;
+pub mod batch;
+pub mod deps;
+mod effect;
+pub mod error;
+pub mod http_api;
+pub mod orders;
+pub mod reservations;
+pub mod runtime;
+pub mod stock;
+
+pub use apply::{Applied, apply_inbound};
+pub use batch::handle_batch;
+pub use deps::{Deps, Settings};
+pub use error::ApplyError;

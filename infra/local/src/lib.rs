@@ -1,0 +1,10 @@
+//! stockguard on one machine: read `template.yaml`, provision its resources into the emulator,
+//! and host every function in-process.
+
+pub mod provision;
+pub mod runtime;
+pub mod template;
+
+pub use provision::{Stack, provision};
+pub use runtime::{LocalRuntime, RuntimeOptions};
+pub use template::StackSpec;

@@ -1,0 +1,219 @@
+//! Hosts the functions in-process, as Lambda would: one poller per queue-driven function that
+//! receives batches (batch size and window from the template), hands them to the function's
+//! handler, deletes what succeeded and leaves failures for redelivery (redrive after
+//! `maxReceiveCount`, by the queue itself); and the reservations API on 127.0.0.1.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Result, anyhow};
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use stockguard_handlers::{Deps, Settings, handle_batch};
+use tokio::task::JoinHandle;
+
+use crate::provision::Stack;
+use crate::template::StackSpec;
+
+#[derive(Debug, Clone)]
+pub struct RuntimeOptions {
+    /// Pollers per queue (Lambda's concurrency per event source).
+    pub pollers_per_queue: usize,
+    /// Seconds before a failed message is visible again, per delivery so far (back-off). Lambda
+    /// waits for the queue's visibility timeout; locally the wait is shortened to keep runs quick.
+    pub retry_backoff_seconds: i32,
+    pub retry_budget: u32,
+    pub api_addr: Option<SocketAddr>,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        Self {
+            pollers_per_queue: 2,
+            retry_backoff_seconds: 1,
+            retry_budget: Settings::default().retry_budget,
+            api_addr: None,
+        }
+    }
+}
+
+pub struct LocalRuntime {
+    tasks: Vec<JoinHandle<()>>,
+    pub api_addr: Option<SocketAddr>,
+}
+
+impl Drop for LocalRuntime {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl LocalRuntime {
+    pub async fn start(
+        config: &aws_config::SdkConfig,
+        spec: &StackSpec,
+        stack: &Stack,
+        options: RuntimeOptions,
+    ) -> Result<Self> {
+        let settings = Settings {
+            retry_budget: options.retry_budget,
+        };
+        let base = Deps::new(config, &stack.table, &stack.bus, None, settings);
+        let sqs = aws_sdk_sqs::Client::new(config);
+        let mut tasks = Vec::new();
+        for f in &spec.functions {
+            let Some(event) = &f.queue_event else {
+                continue;
+            };
+            let detail_types = spec.detail_types_into(&event.queue);
+            let [detail_type] = detail_types.as_slice() else {
+                return Err(anyhow!(
+                    "{}: expected one detail-type routed into {}",
+                    f.logical_id,
+                    event.queue
+                ));
+            };
+            let queue = stack.queue(&event.queue)?.clone();
+            let deps = match f.env_refs.get("STOCKGUARD_DLQ_URL") {
+                Some(dlq) => base.with_dead_letters(config, &stack.queue(dlq)?.url),
+                None => base.clone(),
+            };
+            for _ in 0..options.pollers_per_queue {
+                let poller = Poller {
+                    sqs: sqs.clone(),
+                    queue_url: queue.url.clone(),
+                    batch_size: event.batch_size.clamp(1, 10),
+                    window: Duration::from_secs(event.batching_window_seconds.max(0) as u64),
+                    detail_type: detail_type.clone(),
+                    deps: deps.clone(),
+                    retry_backoff_seconds: options.retry_backoff_seconds,
+                };
+                tasks.push(tokio::spawn(poller.run()));
+            }
+        }
+        let mut api_addr = None;
+        if let Some(addr) = options.api_addr {
+            let (bound, task) =
+                stockguard_handlers::runtime::serve_reservations_api(base.clone(), addr).await?;
+            api_addr = Some(bound);
+            tasks.push(task);
+        }
+        Ok(Self { tasks, api_addr })
+    }
+}
+
+struct Poller {
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    batch_size: i32,
+    window: Duration,
+    detail_type: String,
+    deps: Deps,
+    retry_backoff_seconds: i32,
+}
+
+impl Poller {
+    async fn run(self) {
+        loop {
+            if let Err(e) = self.poll_once().await {
+                tracing::warn!(queue = %self.queue_url, error = %e, "poll failed");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+
+    async fn receive(&self, max: i32, wait: i32) -> Result<Vec<aws_sdk_sqs::types::Message>> {
+        Ok(self
+            .sqs
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(max)
+            .wait_time_seconds(wait)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await?
+            .messages
+            .unwrap_or_default())
+    }
+
+    async fn poll_once(&self) -> Result<()> {
+        let mut messages = self.receive(self.batch_size, 1).await?;
+        if messages.is_empty() {
+            return Ok(());
+        }
+        // The batching window: keep gathering until the batch is full or the window closes.
+        let deadline = tokio::time::Instant::now() + self.window;
+        while (messages.len() as i32) < self.batch_size && tokio::time::Instant::now() < deadline {
+            let more = self
+                .receive(self.batch_size - messages.len() as i32, 0)
+                .await?;
+            if more.is_empty() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            messages.extend(more);
+        }
+        let mut event = SqsEvent::default();
+        event.records = messages.iter().map(to_lambda_record).collect();
+        let response = handle_batch(&self.deps, &self.detail_type, event).await;
+        let failed: std::collections::HashSet<&str> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        let mut done = Vec::new();
+        for m in &messages {
+            let id = m.message_id().unwrap_or_default();
+            let receipt = m.receipt_handle().unwrap_or_default();
+            if failed.contains(id) {
+                let count: i32 = m
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(1);
+                let _ = self
+                    .sqs
+                    .change_message_visibility()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(receipt)
+                    .visibility_timeout((self.retry_backoff_seconds * count).min(60))
+                    .send()
+                    .await;
+            } else {
+                done.push(
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(done.len().to_string())
+                        .receipt_handle(receipt)
+                        .build()?,
+                );
+            }
+        }
+        if !done.is_empty() {
+            self.sqs
+                .delete_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(done))
+                .send()
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+fn to_lambda_record(m: &aws_sdk_sqs::types::Message) -> SqsMessage {
+    let mut r = SqsMessage::default();
+    r.message_id = m.message_id.clone();
+    r.receipt_handle = m.receipt_handle.clone();
+    r.body = m.body.clone();
+    r.attributes = m
+        .attributes()
+        .map(|a| {
+            a.iter()
+                .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    r.event_source = Some("aws:sqs".into());
+    r
+}

@@ -1,0 +1,406 @@
+//! Reads `template.yaml`, the single source of truth for resources: the local runtime and the
+//! tests provision exactly what it declares, never a second hand-written copy.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde_json::Value as Json;
+use serde_yaml::Value;
+
+#[derive(Debug, Clone)]
+pub struct TableSpec {
+    pub logical_id: String,
+    /// (attribute name, key type HASH/RANGE)
+    pub key_schema: Vec<(String, String)>,
+    /// (attribute name, type S/N/B)
+    pub attributes: Vec<(String, String)>,
+    pub ttl_attribute: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct QueueSpec {
+    pub logical_id: String,
+    pub visibility_timeout: Option<i64>,
+    pub retention_seconds: Option<i64>,
+    /// (dead-letter queue logical id, maxReceiveCount)
+    pub redrive: Option<(String, i64)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RuleTarget {
+    pub id: String,
+    pub queue: String,
+    pub dead_letter_queue: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RuleSpec {
+    pub logical_id: String,
+    pub pattern: Json,
+    pub targets: Vec<RuleTarget>,
+}
+
+#[derive(Debug, Clone)]
+pub struct QueueEventSpec {
+    pub queue: String,
+    pub batch_size: i32,
+    pub batching_window_seconds: i64,
+    pub report_batch_item_failures: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct FunctionSpec {
+    pub logical_id: String,
+    pub binary: String,
+    pub queue_event: Option<QueueEventSpec>,
+    /// Environment variables that name a resource: variable → (`Ref`, logical id).
+    pub env_refs: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StackSpec {
+    pub parameters: BTreeMap<String, String>,
+    pub table: TableSpec,
+    pub bus_logical_id: String,
+    /// The parameter that names the bus.
+    pub bus_name_parameter: String,
+    pub queues: Vec<QueueSpec>,
+    pub rules: Vec<RuleSpec>,
+    pub functions: Vec<FunctionSpec>,
+}
+
+impl StackSpec {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::parse(&text)
+    }
+
+    /// The template at the workspace root (`template.yaml`).
+    pub fn load_default() -> Result<Self> {
+        Self::load(&workspace_root().join("template.yaml"))
+    }
+
+    pub fn parse(text: &str) -> Result<Self> {
+        let doc: Value = serde_yaml::from_str(text).context("template.yaml is not valid YAML")?;
+        let mut parameters = BTreeMap::new();
+        if let Some(params) = doc.get("Parameters").and_then(Value::as_mapping) {
+            for (k, v) in params {
+                let name = k.as_str().unwrap_or_default().to_owned();
+                let default = match v.get("Default") {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(Value::Number(n)) => n.to_string(),
+                    _ => String::new(),
+                };
+                parameters.insert(name, default);
+            }
+        }
+        let globals_env = doc
+            .get("Globals")
+            .and_then(|g| g.get("Function"))
+            .and_then(|f| f.get("Environment"))
+            .and_then(|e| e.get("Variables"));
+        let resources = doc
+            .get("Resources")
+            .and_then(Value::as_mapping)
+            .ok_or_else(|| anyhow!("template has no Resources"))?;
+        let mut table = None;
+        let mut bus = None;
+        let mut queues = Vec::new();
+        let mut rules = Vec::new();
+        let mut functions = Vec::new();
+        for (id, res) in resources {
+            let id = id.as_str().unwrap_or_default().to_owned();
+            let props = res.get("Properties").cloned().unwrap_or(Value::Null);
+            match res.get("Type").and_then(Value::as_str).unwrap_or_default() {
+                "AWS::DynamoDB::Table" => table = Some(parse_table(&id, &props)?),
+                "AWS::Events::EventBus" => {
+                    let name = props
+                        .get("Name")
+                        .and_then(ref_target)
+                        .ok_or_else(|| anyhow!("{id}: Name must be !Ref a parameter"))?;
+                    bus = Some((id, name));
+                }
+                "AWS::SQS::Queue" => queues.push(parse_queue(&id, &props)?),
+                "AWS::Events::Rule" => rules.push(parse_rule(&id, &props)?),
+                "AWS::Serverless::Function" => {
+                    functions.push(parse_function(&id, res, &props, globals_env)?)
+                }
+                _ => {}
+            }
+        }
+        let table = table.ok_or_else(|| anyhow!("template declares no DynamoDB table"))?;
+        let (bus_logical_id, bus_name_parameter) =
+            bus.ok_or_else(|| anyhow!("template declares no event bus"))?;
+        Ok(Self {
+            parameters,
+            table,
+            bus_logical_id,
+            bus_name_parameter,
+            queues,
+            rules,
+            functions,
+        })
+    }
+
+    pub fn queue(&self, logical_id: &str) -> Option<&QueueSpec> {
+        self.queues.iter().find(|q| q.logical_id == logical_id)
+    }
+
+    /// The detail-types that rules deliver to `queue`.
+    pub fn detail_types_into(&self, queue: &str) -> Vec<String> {
+        self.rules
+            .iter()
+            .filter(|r| r.targets.iter().any(|t| t.queue == queue))
+            .flat_map(|r| {
+                r.pattern["detail-type"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    }
+}
+
+/// The workspace root, found from this crate's manifest directory at build time or the current
+/// directory's ancestors at run time.
+pub fn workspace_root() -> std::path::PathBuf {
+    let from_build = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    if from_build.join("template.yaml").exists() {
+        return from_build.canonicalize().unwrap_or(from_build);
+    }
+    let mut dir = std::env::current_dir().unwrap_or_default();
+    while !dir.join("template.yaml").exists() {
+        if !dir.pop() {
+            break;
+        }
+    }
+    dir
+}
+
+fn tag_of(v: &Value) -> Option<(String, &Value)> {
+    match v {
+        Value::Tagged(t) => Some((
+            t.tag.to_string().trim_start_matches('!').to_owned(),
+            &t.value,
+        )),
+        _ => None,
+    }
+}
+
+/// `!Ref X` → X.
+pub fn ref_target(v: &Value) -> Option<String> {
+    match tag_of(v) {
+        Some((tag, Value::String(s))) if tag == "Ref" => Some(s.clone()),
+        _ => v.get("Ref").and_then(Value::as_str).map(str::to_owned),
+    }
+}
+
+/// `!GetAtt X.Arn` → X.
+pub fn arn_target(v: &Value) -> Option<String> {
+    match tag_of(v) {
+        Some((tag, Value::String(s))) if tag == "GetAtt" => {
+            s.strip_suffix(".Arn").map(str::to_owned)
+        }
+        _ => None,
+    }
+}
+
+fn int(v: Option<&Value>) -> Option<i64> {
+    match v? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn parse_table(id: &str, props: &Value) -> Result<TableSpec> {
+    let pairs = |list: &str, a: &str, b: &str| -> Vec<(String, String)> {
+        props
+            .get(list)
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                (
+                    e.get(a)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    e.get(b)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                )
+            })
+            .collect()
+    };
+    let ttl = props.get("TimeToLiveSpecification");
+    let ttl_attribute = ttl
+        .filter(|t| t.get("Enabled").and_then(Value::as_bool).unwrap_or(false))
+        .and_then(|t| t.get("AttributeName"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let key_schema = pairs("KeySchema", "AttributeName", "KeyType");
+    if key_schema.is_empty() {
+        bail!("{id}: no KeySchema");
+    }
+    Ok(TableSpec {
+        logical_id: id.to_owned(),
+        key_schema,
+        attributes: pairs("AttributeDefinitions", "AttributeName", "AttributeType"),
+        ttl_attribute,
+    })
+}
+
+fn parse_queue(id: &str, props: &Value) -> Result<QueueSpec> {
+    let redrive = match props.get("RedrivePolicy") {
+        None => None,
+        Some(r) => {
+            let dlq = r
+                .get("deadLetterTargetArn")
+                .and_then(arn_target)
+                .ok_or_else(|| anyhow!("{id}: deadLetterTargetArn must be !GetAtt Q.Arn"))?;
+            let max = int(r.get("maxReceiveCount"))
+                .ok_or_else(|| anyhow!("{id}: maxReceiveCount missing"))?;
+            Some((dlq, max))
+        }
+    };
+    Ok(QueueSpec {
+        logical_id: id.to_owned(),
+        visibility_timeout: int(props.get("VisibilityTimeout")),
+        retention_seconds: int(props.get("MessageRetentionPeriod")),
+        redrive,
+    })
+}
+
+fn parse_rule(id: &str, props: &Value) -> Result<RuleSpec> {
+    let pattern: Json = serde_json::to_value(
+        props
+            .get("EventPattern")
+            .ok_or_else(|| anyhow!("{id}: no EventPattern"))?,
+    )
+    .with_context(|| format!("{id}: EventPattern is not plain data"))?;
+    let mut targets = Vec::new();
+    for t in props
+        .get("Targets")
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+    {
+        let queue = t
+            .get("Arn")
+            .and_then(arn_target)
+            .ok_or_else(|| anyhow!("{id}: target Arn must be !GetAtt Q.Arn"))?;
+        targets.push(RuleTarget {
+            id: t
+                .get("Id")
+                .and_then(Value::as_str)
+                .unwrap_or("target")
+                .to_owned(),
+            queue,
+            dead_letter_queue: t
+                .get("DeadLetterConfig")
+                .and_then(|d| d.get("Arn"))
+                .and_then(arn_target),
+        });
+    }
+    Ok(RuleSpec {
+        logical_id: id.to_owned(),
+        pattern,
+        targets,
+    })
+}
+
+fn parse_function(
+    id: &str,
+    res: &Value,
+    props: &Value,
+    globals_env: Option<&Value>,
+) -> Result<FunctionSpec> {
+    let binary = res
+        .get("Metadata")
+        .and_then(|m| m.get("BuildProperties"))
+        .and_then(|b| b.get("Binary"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| anyhow!("{id}: Metadata.BuildProperties.Binary is required"))?
+        .to_owned();
+    let mut env_refs = BTreeMap::new();
+    let own_env = props.get("Environment").and_then(|e| e.get("Variables"));
+    for vars in [globals_env, own_env].into_iter().flatten() {
+        for (k, v) in vars.as_mapping().into_iter().flatten() {
+            if let (Some(k), Some(target)) = (k.as_str(), ref_target(v)) {
+                env_refs.insert(k.to_owned(), target);
+            }
+        }
+    }
+    let mut queue_event = None;
+    for (_, ev) in props
+        .get("Events")
+        .and_then(Value::as_mapping)
+        .into_iter()
+        .flatten()
+    {
+        if ev.get("Type").and_then(Value::as_str) != Some("SQS") {
+            continue;
+        }
+        let p = ev.get("Properties").cloned().unwrap_or(Value::Null);
+        let queue = p
+            .get("Queue")
+            .and_then(arn_target)
+            .ok_or_else(|| anyhow!("{id}: SQS event Queue must be !GetAtt Q.Arn"))?;
+        let responses = p
+            .get("FunctionResponseTypes")
+            .and_then(Value::as_sequence)
+            .cloned()
+            .unwrap_or_default();
+        queue_event = Some(QueueEventSpec {
+            queue,
+            batch_size: int(p.get("BatchSize")).unwrap_or(10) as i32,
+            batching_window_seconds: int(p.get("MaximumBatchingWindowInSeconds")).unwrap_or(0),
+            report_batch_item_failures: responses
+                .iter()
+                .any(|r| r.as_str() == Some("ReportBatchItemFailures")),
+        });
+    }
+    Ok(FunctionSpec {
+        logical_id: id.to_owned(),
+        binary,
+        queue_event,
+        env_refs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_projects_template() {
+        let spec = StackSpec::load_default().unwrap();
+        assert_eq!(spec.bus_name_parameter, "EventBusName");
+        assert_eq!(spec.parameters["EventBusName"], "stockguard");
+        assert_eq!(spec.table.ttl_attribute.as_deref(), Some("ttl"));
+        for dt in stockguard_domain::inbound::INBOUND_DETAIL_TYPES {
+            let f = spec
+                .functions
+                .iter()
+                .find(|f| f.logical_id == format!("{dt}Function"))
+                .expect(dt);
+            let q = f.queue_event.as_ref().expect("queue event");
+            assert!(
+                q.report_batch_item_failures,
+                "{dt}: ReportBatchItemFailures"
+            );
+            assert_eq!(spec.detail_types_into(&q.queue), vec![dt.to_owned()]);
+            let queue = spec.queue(&q.queue).unwrap();
+            assert!(queue.redrive.is_some(), "{dt}: queue has a redrive policy");
+            assert_eq!(
+                f.env_refs["STOCKGUARD_DLQ_URL"],
+                queue.redrive.as_ref().unwrap().0
+            );
+        }
+    }
+}

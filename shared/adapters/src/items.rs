@@ -1,0 +1,108 @@
+//! Item layout of the state table (one table, `pk`/`sk` strings, TTL attribute `ttl`) and
+//! attribute conversions.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use stockguard_domain::{EntityId, Millis, Sku};
+
+use crate::error::AdapterError;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub const POSITION: &str = "POSITION";
+
+pub fn sku_pk(sku: &Sku) -> String {
+    format!("SKU#{sku}")
+}
+pub fn delta_sk(occurred_at: Millis, event_id: &str) -> String {
+    format!("DELTA#{occurred_at:020}#{event_id}")
+}
+pub fn delta_sk_floor(after: Millis) -> String {
+    format!("DELTA#{:020}", after.saturating_add(1))
+}
+pub const DELTA_SK_CEILING: &str = "DELTA#~";
+pub fn hold_sk(reservation_id: &EntityId) -> String {
+    format!("HOLD#{reservation_id}")
+}
+pub fn sequence_sk(source: &str) -> String {
+    format!("SEQ#{source}")
+}
+pub fn signal_sk(signal: &str) -> String {
+    format!("SIGNAL#{signal}")
+}
+pub fn reservation_pk(id: &EntityId) -> String {
+    format!("RES#{id}")
+}
+pub const RESERVATION: &str = "RESERVATION";
+pub fn order_pk(id: &EntityId) -> String {
+    format!("ORDER#{id}")
+}
+pub const ORDER: &str = "ORDER";
+pub fn event_pk(event_id: &str) -> String {
+    format!("EVENT#{event_id}")
+}
+pub const IDEMPOTENCY: &str = "IDEMPOTENCY";
+
+pub fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([
+        ("pk".to_owned(), AttributeValue::S(pk)),
+        ("sk".to_owned(), AttributeValue::S(sk.to_owned())),
+    ])
+}
+
+pub fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+pub fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, AdapterError> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Ok(v),
+        _ => Err(AdapterError::permanent(format!(
+            "stored item lacks string attribute `{name}`"
+        ))),
+    }
+}
+
+pub fn get_opt_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v),
+        _ => None,
+    }
+}
+
+pub fn get_i64(item: &Item, name: &str) -> Result<i64, AdapterError> {
+    get_opt_i64(item, name)?.ok_or_else(|| {
+        AdapterError::permanent(format!("stored item lacks number attribute `{name}`"))
+    })
+}
+
+pub fn get_opt_i64(item: &Item, name: &str) -> Result<Option<i64>, AdapterError> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse().map(Some).map_err(|_| {
+            AdapterError::permanent(format!("attribute `{name}` is not an integer: {v}"))
+        }),
+        _ => Ok(None),
+    }
+}
+
+pub fn get_json<T: serde::de::DeserializeOwned>(
+    item: &Item,
+    name: &str,
+) -> Result<T, AdapterError> {
+    serde_json::from_str(get_s(item, name)?).map_err(|e| {
+        AdapterError::permanent(format!("attribute `{name}` holds malformed JSON: {e}"))
+    })
+}
+
+pub fn json(value: &impl serde::Serialize) -> AttributeValue {
+    AttributeValue::S(serde_json::to_string(value).unwrap_or_default())
+}
+
+/// Epoch seconds for DynamoDB TTL, which deletes lazily: nothing relies on it for exactness.
+pub fn ttl_after(now: Millis, days: i64) -> AttributeValue {
+    n(now / 1000 + days * 86_400)
+}

@@ -1,0 +1,313 @@
+//! Reads of the state table. Every read that feeds a decision is strongly consistent.
+
+use std::collections::HashMap;
+
+pub use aws_sdk_dynamodb::Client as DynamoClient;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use stockguard_domain::idempotency::IdempotencyStatus;
+use stockguard_domain::order::OrderLine;
+use stockguard_domain::reservation::{ReservationStatus, SoftHold};
+use stockguard_domain::{ChannelName, EntityId, Line, Millis, Notification, Position, Sku};
+
+use crate::error::{AdapterError, classify};
+use crate::items::*;
+use crate::tx::StateTx;
+
+#[derive(Debug, Clone)]
+pub struct IdempotencyRecord {
+    pub payload_hash: String,
+    pub status: IdempotencyStatus,
+    /// Events to publish for this delivery, besides the positions of `skus`.
+    pub notifications: Vec<Notification>,
+    pub skus: Vec<Sku>,
+    /// Short outcome, e.g. `applied`, `producer_replay`, for operators reading the table.
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReservationRecord {
+    pub id: EntityId,
+    pub channel: ChannelName,
+    pub lines: Vec<Line>,
+    pub status: ReservationStatus,
+    pub expires_at: Millis,
+    pub request_hash: String,
+    pub order_id: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OrderRecord {
+    pub id: EntityId,
+    pub channel: ChannelName,
+    pub lines: Vec<OrderLine>,
+    /// Bumped on every change; guards concurrent settlements.
+    pub revision: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignalRecord {
+    pub strength: f64,
+    pub occurred_at: Millis,
+    pub expires_at: Option<Millis>,
+}
+
+#[derive(Clone)]
+pub struct StateStore {
+    pub(crate) client: Client,
+    pub(crate) table: String,
+}
+
+impl StateStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub fn tx(&self) -> StateTx {
+        StateTx::new(self.table.clone())
+    }
+
+    async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, AdapterError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("GetItem", e))?;
+        Ok(out.item)
+    }
+
+    /// Current positions of `skus`; a SKU never seen has the zero position (version 0).
+    pub async fn positions(&self, skus: &[Sku]) -> Result<HashMap<Sku, Position>, AdapterError> {
+        let mut found: HashMap<Sku, Position> = skus
+            .iter()
+            .map(|s| (s.clone(), Position::default()))
+            .collect();
+        for chunk in skus.chunks(100) {
+            let keys: Vec<Item> = chunk.iter().map(|s| key(sku_pk(s), POSITION)).collect();
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| AdapterError::permanent(e.to_string()))?,
+            );
+            let mut attempt = 0u32;
+            while let Some(req) = request.take() {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, req)
+                    .send()
+                    .await
+                    .map_err(|e| classify("BatchGetItem", e))?;
+                for item in out
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .unwrap_or_default()
+                {
+                    let sku = get_s(&item, "sku")?;
+                    let sku = Sku::parse(sku).map_err(AdapterError::permanent)?;
+                    found.insert(sku, position_from(&item)?);
+                }
+                request = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys().is_empty());
+                if request.is_some() {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(10 << attempt.min(6)))
+                        .await;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    pub async fn idempotency(
+        &self,
+        event_id: &str,
+    ) -> Result<Option<IdempotencyRecord>, AdapterError> {
+        let Some(item) = self.get(event_pk(event_id), IDEMPOTENCY).await? else {
+            return Ok(None);
+        };
+        let status = IdempotencyStatus::parse(get_s(&item, "status")?)
+            .ok_or_else(|| AdapterError::permanent("unknown idempotency status"))?;
+        Ok(Some(IdempotencyRecord {
+            payload_hash: get_s(&item, "payload_hash")?.to_owned(),
+            status,
+            notifications: get_json(&item, "notifications")?,
+            skus: get_json(&item, "skus")?,
+            outcome: get_s(&item, "outcome")?.to_owned(),
+        }))
+    }
+
+    /// Marks a delivery's notifications as published. Best effort: if it fails, a redelivery
+    /// publishes again, which consumers gated by `version` absorb.
+    pub async fn mark_published(&self, event_id: &str) -> Result<(), AdapterError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(event_pk(event_id), IDEMPOTENCY)))
+            .update_expression("SET #s = :done")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":done", s(IdempotencyStatus::Completed.as_str()))
+            .send()
+            .await
+            .map_err(|e| classify("UpdateItem", e))?;
+        Ok(())
+    }
+
+    pub async fn reservation(
+        &self,
+        id: &EntityId,
+    ) -> Result<Option<ReservationRecord>, AdapterError> {
+        let Some(item) = self.get(reservation_pk(id), RESERVATION).await? else {
+            return Ok(None);
+        };
+        Ok(Some(ReservationRecord {
+            id: id.clone(),
+            channel: ChannelName::parse(get_s(&item, "channel")?)
+                .map_err(AdapterError::permanent)?,
+            lines: get_json(&item, "lines")?,
+            status: ReservationStatus::parse(get_s(&item, "status")?)
+                .ok_or_else(|| AdapterError::permanent("unknown reservation status"))?,
+            expires_at: get_i64(&item, "expires_at")?,
+            request_hash: get_s(&item, "request_hash")?.to_owned(),
+            order_id: get_opt_s(&item, "order_id").map(str::to_owned),
+        }))
+    }
+
+    pub async fn order(&self, id: &EntityId) -> Result<Option<OrderRecord>, AdapterError> {
+        let Some(item) = self.get(order_pk(id), ORDER).await? else {
+            return Ok(None);
+        };
+        Ok(Some(OrderRecord {
+            id: id.clone(),
+            channel: ChannelName::parse(get_s(&item, "channel")?)
+                .map_err(AdapterError::permanent)?,
+            lines: get_json(&item, "lines")?,
+            revision: get_i64(&item, "revision")?,
+        }))
+    }
+
+    pub async fn signal(
+        &self,
+        sku: &Sku,
+        signal: &str,
+    ) -> Result<Option<SignalRecord>, AdapterError> {
+        let Some(item) = self.get(sku_pk(sku), &signal_sk(signal)).await? else {
+            return Ok(None);
+        };
+        let strength = match item.get("strength") {
+            Some(AttributeValue::N(v)) => v.parse().unwrap_or(0.0),
+            _ => 0.0,
+        };
+        Ok(Some(SignalRecord {
+            strength,
+            occurred_at: get_i64(&item, "occurred_at")?,
+            expires_at: get_opt_i64(&item, "expires_at")?,
+        }))
+    }
+
+    /// Last applied producer sequence for (`source`, `sku`).
+    pub async fn sequence(&self, source: &str, sku: &Sku) -> Result<Option<u64>, AdapterError> {
+        let item = self.get(sku_pk(sku), &sequence_sk(source)).await?;
+        Ok(match item {
+            Some(item) => get_opt_i64(&item, "applied_sequence")?.map(|v| v as u64),
+            None => None,
+        })
+    }
+
+    /// Sum of the on-hand deltas of `sku` applied with an `occurred_at` after `after`.
+    pub async fn on_hand_deltas_after(
+        &self,
+        sku: &Sku,
+        after: Millis,
+    ) -> Result<i64, AdapterError> {
+        let mut total = 0;
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
+                .expression_attribute_values(":pk", s(sku_pk(sku)))
+                .expression_attribute_values(":lo", s(delta_sk_floor(after)))
+                .expression_attribute_values(":hi", s(DELTA_SK_CEILING))
+                .projection_expression("delta")
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify("Query", e))?;
+            for item in out.items() {
+                total += get_i64(item, "delta")?;
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(total),
+            }
+        }
+    }
+
+    /// Soft holds currently recorded against `sku` (expired or not).
+    pub async fn holds(&self, sku: &Sku) -> Result<Vec<SoftHold>, AdapterError> {
+        let mut holds = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :hold)")
+                .expression_attribute_values(":pk", s(sku_pk(sku)))
+                .expression_attribute_values(":hold", s("HOLD#"))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify("Query", e))?;
+            for item in out.items() {
+                holds.push(SoftHold {
+                    reservation_id: EntityId::parse(get_s(item, "reservation_id")?)
+                        .map_err(AdapterError::permanent)?,
+                    sku: sku.clone(),
+                    quantity: get_i64(item, "quantity")?,
+                    expires_at: get_i64(item, "expires_at")?,
+                });
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(holds),
+            }
+        }
+    }
+
+    pub async fn commit(&self, tx: StateTx) -> Result<(), AdapterError> {
+        tx.commit(&self.client).await
+    }
+}
+
+fn position_from(item: &Item) -> Result<Position, AdapterError> {
+    Ok(Position {
+        on_hand: get_i64(item, "on_hand")?,
+        hard_reserved: get_i64(item, "hard_reserved")?,
+        soft_reserved: get_i64(item, "soft_reserved")?,
+        version: get_i64(item, "version")? as u64,
+        counted_at: get_opt_i64(item, "counted_at")?,
+    })
+}

@@ -1,0 +1,376 @@
+//! One all-or-nothing change of the state table (`TransactWriteItems`, at most 100 items).
+//! Each method adds one item with the condition that makes it safe under concurrency.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use stockguard_domain::idempotency::IdempotencyStatus;
+use stockguard_domain::order::OrderLine;
+use stockguard_domain::reservation::ReservationStatus;
+use stockguard_domain::{ChannelName, EntityId, Line, Millis, Notification, Position, Sku};
+
+use crate::error::AdapterError;
+use crate::items::*;
+
+/// DynamoDB's limit on items in one transaction.
+pub const MAX_TX_ITEMS: usize = 100;
+/// How long idempotency records and the on-hand delta log are kept.
+pub const RETENTION_DAYS: i64 = 30;
+
+#[derive(Debug)]
+pub struct StateTx {
+    table: String,
+    items: Vec<Result<TransactWriteItem, String>>,
+}
+
+/// Net change to a position by arithmetic, for paths that must not conflict on `version`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PositionDelta {
+    pub on_hand: i64,
+    pub hard_reserved: i64,
+    pub soft_reserved: i64,
+}
+
+impl PositionDelta {
+    pub fn available(&self) -> i64 {
+        self.on_hand - self.hard_reserved - self.soft_reserved
+    }
+}
+
+impl StateTx {
+    pub(crate) fn new(table: String) -> Self {
+        Self {
+            table,
+            items: Vec::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    fn put(&mut self, item: Item, condition: &str, values: HashMap<String, AttributeValue>) {
+        let mut b = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition);
+        if !values.is_empty() {
+            b = b.set_expression_attribute_values(Some(values));
+        }
+        if condition.contains("#s") {
+            b = b.expression_attribute_names("#s", "status");
+        }
+        self.items.push(
+            b.build()
+                .map(|p| TransactWriteItem::builder().put(p).build())
+                .map_err(|e| e.to_string()),
+        );
+    }
+
+    fn update(
+        &mut self,
+        key: Item,
+        expression: &str,
+        condition: Option<&str>,
+        values: HashMap<String, AttributeValue>,
+    ) {
+        let mut b = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression(expression)
+            .set_condition_expression(condition.map(str::to_owned))
+            .set_expression_attribute_values(Some(values));
+        if expression.contains("#s") || condition.is_some_and(|c| c.contains("#s")) {
+            b = b.expression_attribute_names("#s", "status");
+        }
+        self.items.push(
+            b.build()
+                .map(|u| TransactWriteItem::builder().update(u).build())
+                .map_err(|e| e.to_string()),
+        );
+    }
+
+    fn delete(&mut self, key: Item, condition: &str) {
+        let d = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .condition_expression(condition)
+            .build();
+        self.items.push(
+            d.map(|d| TransactWriteItem::builder().delete(d).build())
+                .map_err(|e| e.to_string()),
+        );
+    }
+
+    /// Writes `new` as the next version of a position read at `read.version` (0: never stored).
+    /// Fails with a condition error if anything changed the position since it was read.
+    pub fn replace_position(&mut self, sku: &Sku, read: &Position, new: &Position) {
+        let mut item = key(sku_pk(sku), POSITION);
+        item.insert("sku".into(), s(sku.as_str()));
+        item.insert("on_hand".into(), n(new.on_hand));
+        item.insert("hard_reserved".into(), n(new.hard_reserved));
+        item.insert("soft_reserved".into(), n(new.soft_reserved));
+        item.insert("available".into(), n(new.available()));
+        item.insert("version".into(), n(read.version + 1));
+        if let Some(c) = new.counted_at {
+            item.insert("counted_at".into(), n(c));
+        }
+        if read.version == 0 {
+            self.put(item, "attribute_not_exists(pk)", HashMap::new());
+        } else {
+            self.put(
+                item,
+                "version = :v",
+                HashMap::from([(":v".into(), n(read.version))]),
+            );
+        }
+    }
+
+    /// Moves units by arithmetic, keeping `available` equal to `on_hand - hard - soft` in the same
+    /// expression. With `min_available`, the write happens only if `available >= min_available`
+    /// beforehand: DynamoDB conditions cannot do arithmetic, which is why `available` is stored.
+    pub fn shift_position(&mut self, sku: &Sku, delta: PositionDelta, min_available: Option<i64>) {
+        let mut values = HashMap::from([
+            (":oh".into(), n(delta.on_hand)),
+            (":hr".into(), n(delta.hard_reserved)),
+            (":sr".into(), n(delta.soft_reserved)),
+            (":av".into(), n(delta.available())),
+            (":one".into(), n(1)),
+            (":sku".into(), s(sku.as_str())),
+        ]);
+        let condition = min_available.map(|need| {
+            values.insert(":need".into(), n(need));
+            "available >= :need"
+        });
+        self.update(
+            key(sku_pk(sku), POSITION),
+            "SET sku = :sku ADD on_hand :oh, hard_reserved :hr, soft_reserved :sr, available :av, version :one",
+            condition,
+            values,
+        );
+    }
+
+    /// Records an applied on-hand delta so that a count that occurred before it can add it back.
+    pub fn log_on_hand_delta(
+        &mut self,
+        sku: &Sku,
+        occurred_at: Millis,
+        event_id: &str,
+        delta: i64,
+        now: Millis,
+    ) {
+        let mut item = key(sku_pk(sku), &delta_sk(occurred_at, event_id));
+        item.insert("delta".into(), n(delta));
+        item.insert("ttl".into(), ttl_after(now, RETENTION_DAYS));
+        self.put(item, "attribute_not_exists(pk)", HashMap::new());
+    }
+
+    pub fn put_idempotency(
+        &mut self,
+        event_id: &str,
+        payload_hash: &str,
+        outcome: &str,
+        notifications: &[Notification],
+        skus: &[Sku],
+        now: Millis,
+    ) {
+        let mut item = key(event_pk(event_id), IDEMPOTENCY);
+        item.insert("payload_hash".into(), s(payload_hash));
+        item.insert("status".into(), s(IdempotencyStatus::Applied.as_str()));
+        item.insert("outcome".into(), s(outcome));
+        item.insert("notifications".into(), json(&notifications));
+        item.insert("skus".into(), json(&skus));
+        item.insert("ttl".into(), ttl_after(now, RETENTION_DAYS));
+        self.put(item, "attribute_not_exists(pk)", HashMap::new());
+    }
+
+    /// Advances the producer sequence of (`source`, `sku`) from `previous` to `sequence`.
+    pub fn advance_sequence(
+        &mut self,
+        source: &str,
+        sku: &Sku,
+        previous: Option<u64>,
+        sequence: u64,
+    ) {
+        let mut item = key(sku_pk(sku), &sequence_sk(source));
+        item.insert("applied_sequence".into(), n(sequence));
+        match previous {
+            None => self.put(item, "attribute_not_exists(pk)", HashMap::new()),
+            Some(p) => self.put(
+                item,
+                "applied_sequence = :p",
+                HashMap::from([(":p".into(), n(p))]),
+            ),
+        }
+    }
+
+    pub fn put_hold(
+        &mut self,
+        sku: &Sku,
+        reservation_id: &EntityId,
+        quantity: i64,
+        expires_at: Millis,
+    ) {
+        let mut item = key(sku_pk(sku), &hold_sk(reservation_id));
+        item.insert("reservation_id".into(), s(reservation_id.as_str()));
+        item.insert("quantity".into(), n(quantity));
+        item.insert("expires_at".into(), n(expires_at));
+        self.put(item, "attribute_not_exists(pk)", HashMap::new());
+    }
+
+    pub fn delete_hold(&mut self, sku: &Sku, reservation_id: &EntityId) {
+        self.delete(
+            key(sku_pk(sku), &hold_sk(reservation_id)),
+            "attribute_exists(pk)",
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn create_reservation(
+        &mut self,
+        id: &EntityId,
+        channel: &ChannelName,
+        lines: &[Line],
+        expires_at: Millis,
+        request_hash: &str,
+        now: Millis,
+    ) {
+        let mut item = key(reservation_pk(id), RESERVATION);
+        item.insert("channel".into(), s(channel.as_str()));
+        item.insert("lines".into(), json(&lines));
+        item.insert("status".into(), s(ReservationStatus::Held.as_str()));
+        item.insert("expires_at".into(), n(expires_at));
+        item.insert("request_hash".into(), s(request_hash));
+        item.insert("created_at".into(), n(now));
+        item.insert("ttl".into(), ttl_after(expires_at, RETENTION_DAYS));
+        self.put(item, "attribute_not_exists(pk)", HashMap::new());
+    }
+
+    /// Moves a reservation from `from` to `to`; fails if another writer moved it first.
+    pub fn set_reservation_status(
+        &mut self,
+        id: &EntityId,
+        from: ReservationStatus,
+        to: ReservationStatus,
+        order_id: Option<&str>,
+    ) {
+        let mut values = HashMap::from([
+            (":from".into(), s(from.as_str())),
+            (":to".into(), s(to.as_str())),
+        ]);
+        let expression = match order_id {
+            Some(o) => {
+                values.insert(":order".into(), s(o));
+                "SET #s = :to, order_id = :order"
+            }
+            None => "SET #s = :to",
+        };
+        self.update(
+            key(reservation_pk(id), RESERVATION),
+            expression,
+            Some("#s = :from"),
+            values,
+        );
+    }
+
+    /// Writes an order; `read_revision` of `None` means it must not exist yet.
+    pub fn write_order(
+        &mut self,
+        id: &EntityId,
+        channel: &ChannelName,
+        lines: &[OrderLine],
+        read_revision: Option<i64>,
+    ) {
+        let mut item = key(order_pk(id), ORDER);
+        item.insert("channel".into(), s(channel.as_str()));
+        item.insert("lines".into(), json(&lines));
+        item.insert("revision".into(), n(read_revision.map_or(1, |r| r + 1)));
+        match read_revision {
+            None => self.put(item, "attribute_not_exists(pk)", HashMap::new()),
+            Some(r) => self.put(item, "revision = :r", HashMap::from([(":r".into(), n(r))])),
+        }
+    }
+
+    /// Stores the latest demand signal of a kind for a SKU, unless a newer one was stored meanwhile.
+    pub fn put_signal(
+        &mut self,
+        sku: &Sku,
+        signal: &str,
+        strength: f64,
+        occurred_at: Millis,
+        expires_at: Option<Millis>,
+        read_occurred_at: Option<Millis>,
+    ) {
+        let mut item = key(sku_pk(sku), &signal_sk(signal));
+        item.insert("signal".into(), s(signal));
+        item.insert("strength".into(), AttributeValue::N(strength.to_string()));
+        item.insert("occurred_at".into(), n(occurred_at));
+        if let Some(e) = expires_at {
+            item.insert("expires_at".into(), n(e));
+            item.insert("ttl".into(), ttl_after(e, 1));
+        }
+        match read_occurred_at {
+            None => self.put(item, "attribute_not_exists(pk)", HashMap::new()),
+            Some(t) => self.put(
+                item,
+                "occurred_at = :t",
+                HashMap::from([(":t".into(), n(t))]),
+            ),
+        }
+    }
+
+    pub(crate) async fn commit(self, client: &Client) -> Result<(), AdapterError> {
+        if self.items.is_empty() {
+            return Ok(());
+        }
+        if self.items.len() > MAX_TX_ITEMS {
+            return Err(AdapterError::permanent(format!(
+                "a change of {} items exceeds DynamoDB's {MAX_TX_ITEMS}-item transaction limit",
+                self.items.len()
+            )));
+        }
+        let items = self
+            .items
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(AdapterError::permanent)?;
+        let result = client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+                if let Some(TransactWriteItemsError::TransactionCanceledException(c)) =
+                    err.as_service_error()
+                {
+                    let codes: Vec<&str> = c
+                        .cancellation_reasons()
+                        .iter()
+                        .filter_map(|r| r.code())
+                        .collect();
+                    let raced = codes
+                        .iter()
+                        .any(|c| matches!(*c, "ConditionalCheckFailed" | "TransactionConflict"));
+                    let msg = format!("TransactWriteItems cancelled: {codes:?}");
+                    // moto may omit per-item reasons; a cancellation without one is treated as a race.
+                    return Err(
+                        if raced || codes.iter().all(|c| *c == "None") || codes.is_empty() {
+                            AdapterError::condition_failed(msg)
+                        } else {
+                            AdapterError::transient(msg)
+                        },
+                    );
+                }
+                Err(crate::error::classify("TransactWriteItems", err))
+            }
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! One SQS batch of EventBridge events for one inbound detail-type, answered with partial batch
+//! failures. Records are applied in order; once a record fails, later records of the same SKU or
+//! reservation in the batch are left for the retry too, so their relative order holds.
+
+use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::FutureExt;
+use serde_json::Value;
+use stockguard_domain::InvalidInput;
+
+use crate::apply::apply_inbound;
+use crate::deps::Deps;
+use crate::error::ApplyError;
+
+pub async fn handle_batch(deps: &Deps, detail_type: &str, event: SqsEvent) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    let mut blocked_keys: HashSet<String> = HashSet::new();
+    for record in event.records {
+        let message_id = record.message_id.clone().unwrap_or_default();
+        let envelope: Option<Value> = record
+            .body
+            .as_deref()
+            .and_then(|b| serde_json::from_str(b).ok());
+        let keys = ordering_keys(envelope.as_ref());
+        if keys.iter().any(|k| blocked_keys.contains(k)) {
+            tracing::info!(
+                message_id,
+                "an earlier record of the same key failed; kept for the retry"
+            );
+            response.batch_item_failures.push(failure(&message_id));
+            continue;
+        }
+        let result = AssertUnwindSafe(apply_record(deps, detail_type, envelope.as_ref()))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| Err(ApplyError::Transient("the handler panicked".into())));
+        match result {
+            Ok(applied) => tracing::info!(message_id, ?applied, "record applied"),
+            Err(error) => {
+                if !dispose_of_failure(deps, &record, &error).await {
+                    response.batch_item_failures.push(failure(&message_id));
+                    blocked_keys.extend(keys);
+                }
+            }
+        }
+    }
+    response
+}
+
+fn failure(message_id: &str) -> BatchItemFailure {
+    let mut f = BatchItemFailure::default();
+    f.item_identifier = message_id.to_owned();
+    f
+}
+
+async fn apply_record(
+    deps: &Deps,
+    expected: &str,
+    envelope: Option<&Value>,
+) -> Result<crate::Applied, ApplyError> {
+    let invalid =
+        |code, field: &str, msg: &str| ApplyError::Invalid(InvalidInput::new(code, field, msg));
+    let envelope = envelope.ok_or_else(|| {
+        invalid(
+            "malformed_envelope",
+            "body",
+            "the message body is not an EventBridge event in JSON",
+        )
+    })?;
+    let source = envelope["source"]
+        .as_str()
+        .ok_or_else(|| invalid("malformed_envelope", "source", "the event has no source"))?;
+    let detail_type = envelope["detail-type"].as_str().ok_or_else(|| {
+        invalid(
+            "malformed_envelope",
+            "detail-type",
+            "the event has no detail-type",
+        )
+    })?;
+    if source.starts_with("stockguard.") {
+        return Err(invalid(
+            "own_event",
+            "source",
+            "stockguard's own events are never applied as inbound commands",
+        ));
+    }
+    if detail_type != expected {
+        return Err(ApplyError::Invalid(InvalidInput::new(
+            "misrouted",
+            "detail-type",
+            format!("this function applies {expected}, not {detail_type}"),
+        )));
+    }
+    let detail = envelope.get("detail").unwrap_or(&Value::Null);
+    apply_inbound(deps, source, detail_type, detail).await
+}
+
+/// Sends a failed record to the dead-letter queue when it is permanent or out of retries.
+/// Returns whether it was disposed of (and so counts as handled).
+async fn dispose_of_failure(deps: &Deps, record: &SqsMessage, error: &ApplyError) -> bool {
+    let message_id = record.message_id.as_deref().unwrap_or_default();
+    let receive_count: u32 = record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let out_of_retries = receive_count >= deps.settings.retry_budget;
+    if error.is_retryable() && !out_of_retries {
+        tracing::warn!(message_id, receive_count, reason = error.code(), %error, "retryable failure; will be retried");
+        return false;
+    }
+    let Some(dlq) = &deps.dead_letters else {
+        tracing::error!(message_id, reason = error.code(), %error, "no dead-letter queue configured; leaving it to the queue's redrive");
+        return false;
+    };
+    let body = record.body.as_deref().unwrap_or_default();
+    match dlq
+        .send(body, error.code(), &error.to_string(), receive_count)
+        .await
+    {
+        Ok(()) => {
+            tracing::error!(message_id, receive_count, reason = error.code(), %error, "dead-lettered");
+            true
+        }
+        Err(e) => {
+            tracing::error!(message_id, error = %e, "could not dead-letter; will be retried");
+            false
+        }
+    }
+}
+
+/// The keys whose order a record must keep: its SKUs and its reservation or order.
+fn ordering_keys(envelope: Option<&Value>) -> Vec<String> {
+    let Some(detail) = envelope.and_then(|e| e.get("detail")) else {
+        return Vec::new();
+    };
+    let mut keys = Vec::new();
+    if let Some(s) = detail["sku"].as_str() {
+        keys.push(format!("sku:{s}"));
+    }
+    for line in detail["lines"].as_array().into_iter().flatten() {
+        if let Some(s) = line["sku"].as_str() {
+            keys.push(format!("sku:{s}"));
+        }
+    }
+    for (field, prefix) in [("reservation_id", "res"), ("order_id", "order")] {
+        if let Some(id) = detail[field].as_str() {
+            keys.push(format!("{prefix}:{id}"));
+        }
+    }
+    keys
+}

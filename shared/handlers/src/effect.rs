@@ -1,0 +1,86 @@
+//! What applying one command does: a transaction, the events it announces and the SKUs whose
+//! positions changed. Shared by the event path and the HTTP API.
+
+use std::time::Duration;
+
+use stockguard_adapters::StateTx;
+use stockguard_domain::outbound::SOURCE_CORE;
+use stockguard_domain::{Notification, Sku};
+
+use crate::deps::{Deps, now_ms};
+use crate::error::ApplyError;
+
+pub(crate) struct Effect {
+    pub tx: StateTx,
+    pub notifications: Vec<Notification>,
+    pub skus: Vec<Sku>,
+    pub outcome: &'static str,
+}
+
+impl Effect {
+    pub fn new(deps: &Deps, outcome: &'static str) -> Self {
+        Self {
+            tx: deps.store.tx(),
+            notifications: Vec::new(),
+            skus: Vec::new(),
+            outcome,
+        }
+    }
+
+    pub fn touch(&mut self, sku: &Sku) {
+        if !self.skus.contains(sku) {
+            self.skus.push(sku.clone());
+        }
+    }
+}
+
+/// Attempts at an optimistic change before giving up as contended (the message is then retried).
+pub(crate) const MAX_ATTEMPTS: u32 = 40;
+
+/// Jittered exponential back-off between optimistic attempts.
+pub(crate) async fn backoff(attempt: u32) {
+    let cap = 2u64 << attempt.min(5);
+    let ms = 1 + rand::random::<u64>() % cap;
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+pub(crate) fn contended(what: &str) -> ApplyError {
+    ApplyError::Transient(format!(
+        "{what}: still contended after {MAX_ATTEMPTS} attempts"
+    ))
+}
+
+/// Publishes a change's events and the current position of every SKU it touched. State is the
+/// truth: positions are read after the write, strongly consistent, so a consumer always gets a
+/// coherent snapshot with its `version`.
+pub(crate) async fn publish_outcome(
+    deps: &Deps,
+    cause_event_id: &str,
+    cause_detail_type: &str,
+    notifications: &[Notification],
+    skus: &[Sku],
+) -> Result<(), ApplyError> {
+    let mut all = notifications.to_vec();
+    if !skus.is_empty() {
+        let positions = deps.store.positions(skus).await?;
+        let now = now_ms();
+        for sku in skus {
+            if let Some(p) = positions.get(sku) {
+                all.push(Notification::position_changed(
+                    sku,
+                    p,
+                    now,
+                    cause_event_id,
+                    cause_detail_type,
+                ));
+            }
+        }
+    }
+    if all.is_empty() {
+        return Ok(());
+    }
+    deps.publisher
+        .publish(SOURCE_CORE, &all)
+        .await
+        .map_err(|e| ApplyError::Transient(format!("publishing after the write: {e}")))
+}

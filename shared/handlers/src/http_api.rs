@@ -1,0 +1,183 @@
+//! The synchronous reservations API (contract section 2), as plain routing that the Lambda
+//! (API Gateway HTTP API) glue and the local server share.
+
+use serde_json::{Value, json};
+use stockguard_domain::inbound::parse_reservation_request;
+use stockguard_domain::types::format_timestamp;
+use stockguard_domain::{EntityId, InvalidInput, Sku};
+
+use crate::deps::Deps;
+use crate::error::ApplyError;
+use crate::reservations::{self, ConfirmAnswer, ReleaseAnswer, ReserveAnswer};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub body: Value,
+}
+
+fn answer(status: u16, body: Value) -> HttpAnswer {
+    HttpAnswer { status, body }
+}
+
+fn error(status: u16, code: &str, message: impl Into<String>) -> HttpAnswer {
+    answer(status, json!({"error": code, "message": message.into()}))
+}
+
+fn invalid(e: &InvalidInput) -> HttpAnswer {
+    answer(
+        400,
+        json!({"error": "invalid_request", "message": e.message, "field": e.field, "reason": e.code}),
+    )
+}
+
+fn failed(e: &ApplyError) -> HttpAnswer {
+    match e {
+        ApplyError::Invalid(i) => invalid(i),
+        ApplyError::Conflict { code, message } => error(409, code, message.clone()),
+        e if e.is_retryable() => error(503, "unavailable", e.to_string()),
+        e => {
+            tracing::error!(error = %e, "reservations API failure");
+            error(
+                500,
+                "internal",
+                "the request could not be completed; it changed nothing or can be repeated",
+            )
+        }
+    }
+}
+
+/// Routes one request. `path` has no query string.
+pub async fn route(deps: &Deps, method: &str, path: &str, body: &[u8]) -> HttpAnswer {
+    let parts: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    match (method, parts.as_slice()) {
+        ("POST", ["v1", "reservations"]) => create(deps, body).await,
+        ("POST", ["v1", "reservations", id, "confirm"]) => confirm(deps, id, body).await,
+        ("DELETE", ["v1", "reservations", id]) => release(deps, id).await,
+        ("GET", ["v1", "availability", sku]) => availability(deps, sku).await,
+        (_, ["v1", "reservations"])
+        | (_, ["v1", "reservations", _])
+        | (_, ["v1", "reservations", _, "confirm"])
+        | (_, ["v1", "availability", _]) => error(
+            405,
+            "method_not_allowed",
+            format!("{method} is not supported on {path}"),
+        ),
+        _ => error(404, "not_found", format!("no route for {path}")),
+    }
+}
+
+fn json_body(body: &[u8]) -> Result<Value, HttpAnswer> {
+    serde_json::from_slice(body)
+        .map_err(|e| error(400, "invalid_request", format!("the body is not JSON: {e}")))
+}
+
+async fn create(deps: &Deps, body: &[u8]) -> HttpAnswer {
+    let value = match json_body(body) {
+        Ok(v) => v,
+        Err(a) => return a,
+    };
+    let req = match parse_reservation_request(&value) {
+        Ok(r) => r,
+        Err(e) => return invalid(&e),
+    };
+    match reservations::reserve(deps, &req).await {
+        Ok(ReserveAnswer::Held {
+            expires_at,
+            lines,
+            repeat,
+        }) => answer(
+            if repeat { 200 } else { 201 },
+            json!({"reservation_id": req.reservation_id, "status": "held", "expires_at": format_timestamp(expires_at), "lines": lines}),
+        ),
+        Ok(ReserveAnswer::Insufficient { shortfalls }) => answer(
+            409,
+            json!({"error": "insufficient_stock", "message": "not every line can be reserved; nothing was", "shortfalls": shortfalls}),
+        ),
+        Err(e) => failed(&e),
+    }
+}
+
+fn path_id(raw: &str) -> Result<EntityId, HttpAnswer> {
+    EntityId::parse(raw).map_err(|m| error(400, "invalid_request", m))
+}
+
+async fn confirm(deps: &Deps, id: &str, body: &[u8]) -> HttpAnswer {
+    let id = match path_id(id) {
+        Ok(id) => id,
+        Err(a) => return a,
+    };
+    let value = match json_body(body) {
+        Ok(v) => v,
+        Err(a) => return a,
+    };
+    let order_id = match value["order_id"].as_str().map(EntityId::parse) {
+        Some(Ok(o)) => o,
+        Some(Err(m)) => return invalid(&InvalidInput::new("invalid_id", "order_id", m)),
+        None => {
+            return invalid(&InvalidInput::new(
+                "missing_field",
+                "order_id",
+                "`order_id` is required",
+            ));
+        }
+    };
+    match reservations::confirm(deps, &id, &order_id).await {
+        Ok(ConfirmAnswer::Confirmed) => answer(
+            200,
+            json!({"status": "confirmed", "reservation_id": id, "order_id": order_id}),
+        ),
+        Ok(ConfirmAnswer::NotFound) => error(404, "not_found", format!("no reservation {id}")),
+        Ok(ConfirmAnswer::Lapsed { shortfalls }) => answer(
+            409,
+            json!({"error": "reservation_expired", "message": "the reservation lapsed and its stock is gone", "shortfalls": shortfalls}),
+        ),
+        Ok(ConfirmAnswer::OtherOrder { order_id }) => error(
+            409,
+            "already_confirmed",
+            format!("reservation {id} was confirmed for order {order_id}"),
+        ),
+        Err(e) => failed(&e),
+    }
+}
+
+async fn release(deps: &Deps, id: &str) -> HttpAnswer {
+    let id = match path_id(id) {
+        Ok(id) => id,
+        Err(a) => return a,
+    };
+    match reservations::release(deps, &id).await {
+        Ok(ReleaseAnswer::Released) => {
+            answer(200, json!({"status": "released", "reservation_id": id}))
+        }
+        Ok(ReleaseAnswer::NotFound) => error(404, "not_found", format!("no reservation {id}")),
+        Ok(ReleaseAnswer::AlreadyConfirmed) => error(
+            409,
+            "reservation_confirmed",
+            format!("reservation {id} was confirmed; cancel its order instead"),
+        ),
+        Err(e) => failed(&e),
+    }
+}
+
+async fn availability(deps: &Deps, sku: &str) -> HttpAnswer {
+    let sku = match Sku::parse(sku) {
+        Ok(s) => s,
+        Err(m) => return error(400, "invalid_request", m),
+    };
+    match deps.store.positions(std::slice::from_ref(&sku)).await {
+        Ok(mut positions) => match positions.remove(&sku) {
+            Some(p) if p.version > 0 => answer(
+                200,
+                json!({
+                    "sku": sku, "on_hand": p.on_hand, "hard_reserved": p.hard_reserved,
+                    "soft_reserved": p.soft_reserved, "available": p.available(), "version": p.version,
+                    // Filled by channel sync once channels are configured.
+                    "channels": {},
+                }),
+            ),
+            _ => error(404, "not_found", format!("unknown sku {sku}")),
+        },
+        Err(e) => failed(&e.into()),
+    }
+}

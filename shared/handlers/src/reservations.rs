@@ -1,0 +1,461 @@
+//! Soft reservations at checkout: reserve all lines or none, confirm into hard, release. Shared by
+//! the `Reservation*` event handlers and the synchronous HTTP API.
+//!
+//! Taking units is the hot path of a flash sale, so it does not conflict on `version`: each
+//! position is moved by arithmetic under the condition `available >= quantity`, and expired holds
+//! of the same SKU are released inside the same transaction when their units are needed.
+
+use std::collections::HashMap;
+
+use serde_json::json;
+use stockguard_adapters::store::ReservationRecord;
+use stockguard_adapters::tx::PositionDelta;
+use stockguard_domain::idempotency::payload_hash;
+use stockguard_domain::order::OrderLine;
+use stockguard_domain::reservation::{
+    ConfirmPlan, ReservationStatus, Shortfall, decide_reservation, pick_expired_to_release,
+};
+use stockguard_domain::{EntityId, Line, Millis, Notification, ReservationRequest, Sku};
+
+use crate::deps::{Deps, now_ms};
+use crate::effect::{Effect, MAX_ATTEMPTS, backoff, contended, publish_outcome};
+use crate::error::ApplyError;
+
+const TX_ITEM_LIMIT: usize = stockguard_adapters::tx::MAX_TX_ITEMS - 1; // one left for idempotency
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReserveAnswer {
+    Held {
+        expires_at: Millis,
+        lines: Vec<Line>,
+        repeat: bool,
+    },
+    Insufficient {
+        shortfalls: Vec<Shortfall>,
+    },
+}
+
+/// Hash of what a reservation asks for, so a repeated request is recognised and a reused id with
+/// a different cart is refused.
+pub fn request_hash(req: &ReservationRequest) -> String {
+    payload_hash(
+        "ReservationRequested",
+        &json!({"reservation_id": req.reservation_id, "channel": req.channel, "lines": req.lines, "ttl_seconds": req.ttl_seconds}),
+    )
+}
+
+pub(crate) async fn plan_reserve(
+    deps: &Deps,
+    req: &ReservationRequest,
+    now: Millis,
+) -> Result<(ReserveAnswer, Effect), ApplyError> {
+    let hash = request_hash(req);
+    if let Some(existing) = deps.store.reservation(&req.reservation_id).await? {
+        if existing.request_hash != hash {
+            return Err(ApplyError::Conflict {
+                code: "idempotency_key_reused",
+                message: format!(
+                    "reservation {} exists with a different request",
+                    req.reservation_id
+                ),
+            });
+        }
+        let answer = ReserveAnswer::Held {
+            expires_at: existing.expires_at,
+            lines: existing.lines,
+            repeat: true,
+        };
+        return Ok((answer, Effect::new(deps, "repeat")));
+    }
+    let skus: Vec<Sku> = req.lines.iter().map(|l| l.sku.clone()).collect();
+    let positions = deps.store.positions(&skus).await?;
+    let available: Vec<i64> = req
+        .lines
+        .iter()
+        .map(|l| positions.get(&l.sku).map_or(0, |p| p.available()))
+        .collect();
+
+    // Only when a line is short: release expired holds of that SKU, oldest first.
+    let mut releases: Vec<ReservationRecord> = Vec::new();
+    let mut released: HashMap<Sku, i64> = HashMap::new();
+    let mut items = 2 + 2 * req.lines.len();
+    for (line, &avail) in req.lines.iter().zip(&available) {
+        let needed = line.quantity - avail - released.get(&line.sku).copied().unwrap_or(0);
+        if needed <= 0 {
+            continue;
+        }
+        let holds = deps.store.holds(&line.sku).await?;
+        for id in pick_expired_to_release(&holds, now, needed) {
+            if releases.iter().any(|r| r.id == id) {
+                continue;
+            }
+            let Some(record) = deps.store.reservation(&id).await? else {
+                continue;
+            };
+            if record.status != ReservationStatus::Held {
+                continue;
+            }
+            let cost = 1 + 2 * record.lines.len();
+            if items + cost > TX_ITEM_LIMIT {
+                break;
+            }
+            items += cost;
+            for l in &record.lines {
+                *released.entry(l.sku.clone()).or_default() += l.quantity;
+            }
+            releases.push(record);
+        }
+    }
+    let takeable: Vec<i64> = req
+        .lines
+        .iter()
+        .zip(&available)
+        .map(|(l, a)| a + released.get(&l.sku).copied().unwrap_or(0))
+        .collect();
+    if let Err(shortfalls) = decide_reservation(&req.lines, &takeable) {
+        let mut effect = Effect::new(deps, "insufficient_stock");
+        effect
+            .notifications
+            .push(Notification::reservation_rejected(
+                req.reservation_id.as_str(),
+                req.channel.as_str(),
+                "insufficient_stock",
+                &shortfalls,
+            ));
+        return Ok((ReserveAnswer::Insufficient { shortfalls }, effect));
+    }
+
+    let expires_at = now + i64::from(req.ttl_seconds) * 1000;
+    let mut effect = Effect::new(deps, "applied");
+    effect.tx.create_reservation(
+        &req.reservation_id,
+        &req.channel,
+        &req.lines,
+        expires_at,
+        &hash,
+        now,
+    );
+    let mut take: HashMap<Sku, i64> = HashMap::new();
+    for line in &req.lines {
+        effect
+            .tx
+            .put_hold(&line.sku, &req.reservation_id, line.quantity, expires_at);
+        take.insert(line.sku.clone(), line.quantity);
+        effect.touch(&line.sku);
+    }
+    for record in &releases {
+        drop_holds(&mut effect, record, ReservationStatus::Expired, None);
+    }
+    for sku in effect.skus.clone() {
+        let taking = take.get(&sku).copied().unwrap_or(0);
+        let net = taking - released.get(&sku).copied().unwrap_or(0);
+        let delta = PositionDelta {
+            soft_reserved: net,
+            ..Default::default()
+        };
+        // Taking needs the units to be there once the released ones are back.
+        effect
+            .tx
+            .shift_position(&sku, delta, (taking > 0).then_some(net));
+    }
+    effect
+        .notifications
+        .push(Notification::reservation_accepted(
+            req.reservation_id.as_str(),
+            req.channel.as_str(),
+            &req.lines,
+            expires_at,
+        ));
+    Ok((
+        ReserveAnswer::Held {
+            expires_at,
+            lines: req.lines.clone(),
+            repeat: false,
+        },
+        effect,
+    ))
+}
+
+/// Deletes a held reservation's holds and moves it to `to` (released, expired); the caller adds
+/// the position shifts (merged per SKU: a transaction may touch an item once).
+fn drop_holds(
+    effect: &mut Effect,
+    record: &ReservationRecord,
+    to: ReservationStatus,
+    order_id: Option<&str>,
+) {
+    effect
+        .tx
+        .set_reservation_status(&record.id, ReservationStatus::Held, to, order_id);
+    for line in &record.lines {
+        effect.tx.delete_hold(&line.sku, &record.id);
+        effect.touch(&line.sku);
+    }
+    if to == ReservationStatus::Expired {
+        effect.notifications.push(Notification::reservation_expired(
+            record.id.as_str(),
+            record.channel.as_str(),
+            &record.lines,
+        ));
+    }
+}
+
+/// What a confirmation does when the reservation lapsed and its units were taken meanwhile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnLapse {
+    /// The HTTP API: refuse (`reservation_expired`), change nothing; the checkout can stop.
+    Reject,
+    /// The event: the checkout already completed, so it is a fact; record it and report the oversell.
+    RecordOversell,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfirmAnswer {
+    Confirmed,
+    NotFound,
+    Lapsed { shortfalls: Vec<Shortfall> },
+    OtherOrder { order_id: String },
+}
+
+pub(crate) async fn plan_confirm(
+    deps: &Deps,
+    reservation_id: &EntityId,
+    order_id: &EntityId,
+    on_lapse: OnLapse,
+    now: Millis,
+) -> Result<(ConfirmAnswer, Effect), ApplyError> {
+    let Some(record) = deps.store.reservation(reservation_id).await? else {
+        return Ok((ConfirmAnswer::NotFound, Effect::new(deps, "not_found")));
+    };
+    let plan = stockguard_domain::reservation::plan_confirm(record.status);
+    if plan != ConfirmPlan::AlreadyConfirmed && deps.store.order(order_id).await?.is_some() {
+        return Err(ApplyError::Conflict {
+            code: "order_id_in_use",
+            message: format!(
+                "order {order_id} is already recorded; it cannot confirm reservation {reservation_id}"
+            ),
+        });
+    }
+    let order_lines: Vec<OrderLine> = record.lines.iter().map(OrderLine::new).collect();
+    let mut effect = Effect::new(deps, "applied");
+    match plan {
+        ConfirmPlan::AlreadyConfirmed => {
+            return Ok(match &record.order_id {
+                Some(o) if o == order_id.as_str() => (
+                    ConfirmAnswer::Confirmed,
+                    Effect::new(deps, "already_confirmed"),
+                ),
+                other => (
+                    ConfirmAnswer::OtherOrder {
+                        order_id: other.clone().unwrap_or_default(),
+                    },
+                    Effect::new(deps, "other_order"),
+                ),
+            });
+        }
+        ConfirmPlan::HardenHeld => {
+            drop_holds(
+                &mut effect,
+                &record,
+                ReservationStatus::Confirmed,
+                Some(order_id.as_str()),
+            );
+            for line in &record.lines {
+                let delta = PositionDelta {
+                    hard_reserved: line.quantity,
+                    soft_reserved: -line.quantity,
+                    ..Default::default()
+                };
+                effect.tx.shift_position(&line.sku, delta, None);
+            }
+        }
+        ConfirmPlan::Retake | ConfirmPlan::WasReleased => {
+            let skus: Vec<Sku> = record.lines.iter().map(|l| l.sku.clone()).collect();
+            let positions = deps.store.positions(&skus).await?;
+            let available: Vec<i64> = record
+                .lines
+                .iter()
+                .map(|l| positions.get(&l.sku).map_or(0, |p| p.available()))
+                .collect();
+            match (decide_reservation(&record.lines, &available), on_lapse) {
+                (Ok(()), _) => {
+                    for line in &record.lines {
+                        let delta = PositionDelta {
+                            hard_reserved: line.quantity,
+                            ..Default::default()
+                        };
+                        effect
+                            .tx
+                            .shift_position(&line.sku, delta, Some(line.quantity));
+                        effect.touch(&line.sku);
+                    }
+                }
+                (Err(shortfalls), OnLapse::Reject) => {
+                    return Ok((
+                        ConfirmAnswer::Lapsed { shortfalls },
+                        Effect::new(deps, "reservation_expired"),
+                    ));
+                }
+                (Err(_), OnLapse::RecordOversell) => {
+                    for line in &record.lines {
+                        let read = positions.get(&line.sku).copied().unwrap_or_default();
+                        let mut new = read;
+                        let shortfall = new.allocate_hard(line.quantity);
+                        if shortfall > 0 {
+                            effect.notifications.push(Notification::oversell_detected(
+                                &line.sku,
+                                order_id.as_str(),
+                                record.channel.as_str(),
+                                shortfall,
+                                now,
+                            ));
+                        }
+                        effect.tx.replace_position(&line.sku, &read, &new);
+                        effect.touch(&line.sku);
+                    }
+                }
+            }
+            effect.tx.set_reservation_status(
+                &record.id,
+                record.status,
+                ReservationStatus::Confirmed,
+                Some(order_id.as_str()),
+            );
+        }
+    }
+    effect
+        .tx
+        .write_order(order_id, &record.channel, &order_lines, None);
+    Ok((ConfirmAnswer::Confirmed, effect))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleaseAnswer {
+    Released,
+    NotFound,
+    AlreadyConfirmed,
+}
+
+pub(crate) async fn plan_release(
+    deps: &Deps,
+    reservation_id: &EntityId,
+) -> Result<(ReleaseAnswer, Effect), ApplyError> {
+    let Some(record) = deps.store.reservation(reservation_id).await? else {
+        return Ok((ReleaseAnswer::NotFound, Effect::new(deps, "not_found")));
+    };
+    match record.status {
+        ReservationStatus::Held => {
+            let mut effect = Effect::new(deps, "applied");
+            drop_holds(&mut effect, &record, ReservationStatus::Released, None);
+            for line in &record.lines {
+                let delta = PositionDelta {
+                    soft_reserved: -line.quantity,
+                    ..Default::default()
+                };
+                effect.tx.shift_position(&line.sku, delta, None);
+            }
+            Ok((ReleaseAnswer::Released, effect))
+        }
+        ReservationStatus::Released | ReservationStatus::Expired => Ok((
+            ReleaseAnswer::Released,
+            Effect::new(deps, "already_released"),
+        )),
+        ReservationStatus::Confirmed => Ok((
+            ReleaseAnswer::AlreadyConfirmed,
+            Effect::new(deps, "already_confirmed"),
+        )),
+    }
+}
+
+type PlanFuture<'a, A> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<(A, Effect), ApplyError>> + Send + 'a>,
+>;
+
+/// Runs a plan to completion outside the event path (no idempotency record: the reservation
+/// record itself makes these calls repeatable), retrying when a concurrent writer won the race.
+async fn commit_planned<'a, A: Clone>(
+    deps: &Deps,
+    cause_event_id: &str,
+    cause_detail_type: &str,
+    mut plan: impl FnMut(Millis) -> PlanFuture<'a, A>,
+) -> Result<A, ApplyError> {
+    for attempt in 0..MAX_ATTEMPTS {
+        let (answer, effect) = plan(now_ms()).await?;
+        let Effect {
+            tx,
+            notifications,
+            skus,
+            ..
+        } = effect;
+        match deps.store.commit(tx).await {
+            Ok(()) => {
+                publish_outcome(
+                    deps,
+                    cause_event_id,
+                    cause_detail_type,
+                    &notifications,
+                    &skus,
+                )
+                .await?;
+                return Ok(answer);
+            }
+            Err(e) if e.is_condition_failed() => backoff(attempt).await,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(contended(cause_detail_type))
+}
+
+/// `POST /v1/reservations`.
+pub async fn reserve(deps: &Deps, req: &ReservationRequest) -> Result<ReserveAnswer, ApplyError> {
+    let cause = format!("api:reserve:{}", req.reservation_id);
+    let answer = commit_planned(deps, &cause, "ReservationRequested", |now| {
+        Box::pin(plan_reserve(deps, req, now))
+    })
+    .await?;
+    if let ReserveAnswer::Held {
+        expires_at,
+        lines,
+        repeat: true,
+    } = &answer
+    {
+        // The first answer may have been lost with its notifications; announcing again is harmless.
+        let accepted = Notification::reservation_accepted(
+            req.reservation_id.as_str(),
+            req.channel.as_str(),
+            lines,
+            *expires_at,
+        );
+        let skus: Vec<Sku> = lines.iter().map(|l| l.sku.clone()).collect();
+        publish_outcome(deps, &cause, "ReservationRequested", &[accepted], &skus).await?;
+    }
+    Ok(answer)
+}
+
+/// `POST /v1/reservations/{id}/confirm`.
+pub async fn confirm(
+    deps: &Deps,
+    reservation_id: &EntityId,
+    order_id: &EntityId,
+) -> Result<ConfirmAnswer, ApplyError> {
+    let cause = format!("api:confirm:{reservation_id}");
+    commit_planned(deps, &cause, "ReservationConfirmed", |now| {
+        Box::pin(plan_confirm(
+            deps,
+            reservation_id,
+            order_id,
+            OnLapse::Reject,
+            now,
+        ))
+    })
+    .await
+}
+
+/// `DELETE /v1/reservations/{id}`.
+pub async fn release(deps: &Deps, reservation_id: &EntityId) -> Result<ReleaseAnswer, ApplyError> {
+    let cause = format!("api:release:{reservation_id}");
+    commit_planned(deps, &cause, "ReservationReleased", |_| {
+        Box::pin(plan_release(deps, reservation_id))
+    })
+    .await
+}

@@ -1,0 +1,101 @@
+//! Entry points for the functions' `main`s, and the local HTTP server for the reservations API.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use lambda_runtime::{LambdaEvent, service_fn};
+
+use crate::batch::handle_batch;
+use crate::deps::Deps;
+use crate::http_api::{HttpAnswer, route};
+
+/// `main` of an inbound-event function: one SQS-driven handler for `detail_type`.
+pub async fn run_inbound_function(detail_type: &'static str) -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let deps = Deps::from_env().await?;
+    let deps = &deps;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        // Boxed: the handler's future is deep, and the runtime nests it further.
+        Ok::<_, lambda_runtime::Error>(Box::pin(handle_batch(deps, detail_type, event.payload)).await)
+    }))
+    .await
+}
+
+/// `main` of the reservations API function behind API Gateway.
+pub async fn run_reservations_api() -> Result<(), lambda_http::Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let deps = Deps::from_env().await?;
+    let deps = &deps;
+    lambda_http::run(lambda_http::service_fn(
+        move |req: lambda_http::Request| async move {
+            let answer = route(
+                deps,
+                req.method().as_str(),
+                req.uri().path(),
+                req.body().as_ref(),
+            )
+            .await;
+            Ok::<_, lambda_http::Error>(to_response(answer)?.map(lambda_http::Body::from))
+        },
+    ))
+    .await
+}
+
+fn to_response(answer: HttpAnswer) -> Result<http::Response<String>, http::Error> {
+    http::Response::builder()
+        .status(answer.status)
+        .header("content-type", "application/json")
+        .body(answer.body.to_string())
+}
+
+/// Serves the reservations API on `addr` (the local runtime's stand-in for API Gateway) until the
+/// task is dropped. Returns the bound address (pass port 0 for a free one).
+pub async fn serve_reservations_api(
+    deps: Deps,
+    addr: SocketAddr,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let deps = Arc::new(deps);
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let deps = deps.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let deps = deps.clone();
+                        async move {
+                            let method = req.method().as_str().to_owned();
+                            let path = req.uri().path().to_owned();
+                            let body = req
+                                .into_body()
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
+                            let answer = route(&deps, &method, &path, &body).await;
+                            let response = to_response(answer).unwrap_or_default();
+                            Ok::<_, std::convert::Infallible>(
+                                response.map(|b| Full::new(Bytes::from(b))),
+                            )
+                        }
+                    },
+                );
+                let io = hyper_util::rt::TokioIo::new(stream);
+                if let Err(e) = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await
+                {
+                    tracing::debug!(error = %e, "reservations API connection ended");
+                }
+            });
+        }
+    });
+    Ok((bound, task))
+}

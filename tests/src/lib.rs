@@ -1,0 +1,305 @@
+//! Test harness: each test provisions its own stack from `template.yaml` into the emulator under
+//! a unique prefix, so tests run in parallel and never see each other's data. The emulator's
+//! endpoint comes from `AWS_ENDPOINT_URL` (set by `infra/with-emulator.sh`, which `make test` uses).
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
+use serde_json::{Value, json};
+use stockguard_domain::{Position, Sku};
+use stockguard_handlers::{Deps, Settings, handle_batch};
+use stockguard_local::provision::QueueInfo;
+use stockguard_local::{LocalRuntime, RuntimeOptions, Stack, StackSpec, provision};
+
+pub use serde_json;
+
+pub struct TestStack {
+    pub config: aws_config::SdkConfig,
+    pub spec: StackSpec,
+    pub stack: Stack,
+    pub deps: Deps,
+    /// A queue subscribed to every event stockguard publishes (`stockguard.*` sources).
+    pub published: QueueInfo,
+    pub sqs: aws_sdk_sqs::Client,
+    pub events: aws_sdk_eventbridge::Client,
+}
+
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// RFC 3339 for `offset_ms` from now.
+pub fn at(offset_ms: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::milliseconds(offset_ms))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{:08x}", rand::random::<u32>())
+}
+
+impl TestStack {
+    pub async fn new() -> Self {
+        Self::try_new()
+            .await
+            .expect("provisioning a test stack (is AWS_ENDPOINT_URL set? run `make test`)")
+    }
+
+    async fn try_new() -> Result<Self> {
+        std::env::var("AWS_ENDPOINT_URL")
+            .context("AWS_ENDPOINT_URL is not set: run the tests with `make test`")?;
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        let spec = StackSpec::load_default()?;
+        let prefix = format!("t{:08x}-", rand::random::<u32>());
+        let stack = provision(&config, &spec, &prefix, &format!("{prefix}bus")).await?;
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let events = aws_sdk_eventbridge::Client::new(&config);
+        // The test's own subscriber: not part of the product, so not in the template.
+        let name = format!("{prefix}published");
+        let url = sqs
+            .create_queue()
+            .queue_name(&name)
+            .send()
+            .await?
+            .queue_url
+            .unwrap_or_default();
+        let arn = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await?
+            .attributes
+            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+            .unwrap_or_default();
+        events
+            .put_rule()
+            .name(&name)
+            .event_bus_name(&stack.bus)
+            .event_pattern(json!({"source": [{"prefix": "stockguard."}]}).to_string())
+            .send()
+            .await?;
+        events
+            .put_targets()
+            .rule(&name)
+            .event_bus_name(&stack.bus)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("test")
+                    .arn(&arn)
+                    .build()?,
+            )
+            .send()
+            .await?;
+        let deps = Deps::new(&config, &stack.table, &stack.bus, None, Settings::default());
+        Ok(Self {
+            config,
+            spec,
+            stack,
+            deps,
+            published: QueueInfo { name, url, arn },
+            sqs,
+            events,
+        })
+    }
+
+    /// Dependencies as the function for `detail_type` has them (its own dead-letter queue).
+    pub fn function_deps(&self, detail_type: &str) -> Deps {
+        self.deps.with_dead_letters(
+            &self.config,
+            &self.stack.queues[&format!("{detail_type}DLQ")].url,
+        )
+    }
+
+    pub async fn start_runtime(&self, options: RuntimeOptions) -> LocalRuntime {
+        LocalRuntime::start(&self.config, &self.spec, &self.stack, options)
+            .await
+            .expect("starting the local runtime")
+    }
+
+    pub async fn start_runtime_with_api(&self) -> (LocalRuntime, String) {
+        let options = RuntimeOptions {
+            api_addr: Some("127.0.0.1:0".parse().unwrap()),
+            ..Default::default()
+        };
+        let rt = self.start_runtime(options).await;
+        let url = format!("http://{}", rt.api_addr.unwrap());
+        (rt, url)
+    }
+
+    /// Publishes an inbound event on the bus, as a producer would.
+    pub async fn put_event(&self, source: &str, detail_type: &str, detail: &Value) {
+        let out = self
+            .events
+            .put_events()
+            .entries(
+                PutEventsRequestEntry::builder()
+                    .event_bus_name(&self.stack.bus)
+                    .source(source)
+                    .detail_type(detail_type)
+                    .detail(detail.to_string())
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("PutEvents");
+        assert_eq!(out.failed_entry_count(), 0, "PutEvents failed: {out:?}");
+    }
+
+    /// Runs one SQS batch through the real handler of `detail_type`, as Lambda would deliver it.
+    /// Each record is (body, ApproximateReceiveCount).
+    pub async fn run_batch(
+        &self,
+        detail_type: &str,
+        records: &[(String, u32)],
+    ) -> SqsBatchResponse {
+        let mut event = SqsEvent::default();
+        event.records = records
+            .iter()
+            .enumerate()
+            .map(|(i, (body, count))| {
+                let mut m = SqsMessage::default();
+                m.message_id = Some(format!("m{i}"));
+                m.body = Some(body.clone());
+                m.attributes
+                    .insert("ApproximateReceiveCount".into(), count.to_string());
+                m
+            })
+            .collect();
+        handle_batch(&self.function_deps(detail_type), detail_type, event).await
+    }
+
+    /// Applies one event through its function's handler (first delivery); panics if it failed.
+    pub async fn apply(&self, detail_type: &str, detail: Value) {
+        let resp = self
+            .run_batch(
+                detail_type,
+                &[(envelope("erp.test", detail_type, &detail), 1)],
+            )
+            .await;
+        assert!(
+            resp.batch_item_failures.is_empty(),
+            "{detail_type} {detail} failed"
+        );
+    }
+
+    pub async fn position(&self, sku: &str) -> Position {
+        let sku = Sku::parse(sku).unwrap();
+        self.deps
+            .store
+            .positions(std::slice::from_ref(&sku))
+            .await
+            .unwrap()
+            .remove(&sku)
+            .unwrap_or_default()
+    }
+
+    /// Receives what stockguard published, until nothing new arrives for `quiet`.
+    pub async fn drain_published(&self, quiet: Duration) -> Vec<Value> {
+        drain(&self.sqs, &self.published.url, quiet)
+            .await
+            .into_iter()
+            .map(|(body, _)| serde_json::from_str(&body).unwrap())
+            .collect()
+    }
+
+    /// Waits until published events satisfy `done` (or `timeout`), returning all received.
+    pub async fn await_published(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut all = Vec::new();
+        while tokio::time::Instant::now() < deadline {
+            all.extend(self.drain_published(Duration::from_millis(200)).await);
+            if done(&all) {
+                break;
+            }
+        }
+        all
+    }
+
+    /// Messages in a dead-letter queue: (body, reason_code attribute).
+    pub async fn dead_letters(&self, queue_logical_id: &str) -> Vec<(String, Option<String>)> {
+        drain(
+            &self.sqs,
+            &self.stack.queues[queue_logical_id].url,
+            Duration::from_millis(300),
+        )
+        .await
+    }
+}
+
+/// An EventBridge event as a rule delivers it to SQS.
+pub fn envelope(source: &str, detail_type: &str, detail: &Value) -> String {
+    json!({
+        "version": "0",
+        "id": format!("{:032x}", rand::random::<u128>()),
+        "detail-type": detail_type,
+        "source": source,
+        "account": "123456789012",
+        "time": now_rfc3339(),
+        "region": "us-east-1",
+        "resources": [],
+        "detail": detail,
+    })
+    .to_string()
+}
+
+async fn drain(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    quiet: Duration,
+) -> Vec<(String, Option<String>)> {
+    let mut out = Vec::new();
+    let mut last = tokio::time::Instant::now();
+    loop {
+        let msgs = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .expect("ReceiveMessage")
+            .messages
+            .unwrap_or_default();
+        if msgs.is_empty() {
+            if last.elapsed() >= quiet {
+                return out;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
+        last = tokio::time::Instant::now();
+        for m in msgs {
+            let reason = m
+                .message_attributes()
+                .and_then(|a| a.get("reason_code"))
+                .and_then(MessageAttributeValue::string_value)
+                .map(str::to_owned);
+            out.push((m.body.clone().unwrap_or_default(), reason));
+            let _ = sqs
+                .delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await;
+        }
+    }
+}
+
+/// Events of one detail-type among those published.
+pub fn of_type<'a>(events: &'a [Value], detail_type: &str) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|e| e["detail-type"] == detail_type)
+        .collect()
+}
