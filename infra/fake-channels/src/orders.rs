@@ -1,0 +1,130 @@
+//! Orders placed on a fake channel, as its marketplace would take them: only from what it shows.
+
+use chrono::{SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use crate::gate::random_hex;
+use crate::state::Shared;
+
+/// An order as a buyer places it on the channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderRequest {
+    /// Made up when absent.
+    #[serde(default)]
+    pub order_id: Option<String>,
+    pub lines: Vec<OrderLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderLine {
+    pub listing_key: String,
+    pub quantity: i64,
+}
+
+impl OrderRequest {
+    /// An order of `(listing_key, quantity)` lines.
+    pub fn new<K: Into<String>>(lines: impl IntoIterator<Item = (K, i64)>) -> Self {
+        Self {
+            order_id: None,
+            lines: lines
+                .into_iter()
+                .map(|(listing_key, quantity)| OrderLine {
+                    listing_key: listing_key.into(),
+                    quantity,
+                })
+                .collect(),
+        }
+    }
+
+    pub fn with_order_id(mut self, order_id: impl Into<String>) -> Self {
+        self.order_id = Some(order_id.into());
+        self
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrderError {
+    #[error("an order needs at least one line")]
+    NoLines,
+    #[error("lines[{index}]: quantity must be positive, not {quantity}")]
+    InvalidQuantity { index: usize, quantity: i64 },
+    #[error("listing {0:?} is not on this channel")]
+    UnknownListing(String),
+    #[error("listing {listing_key:?} shows {shown}, fewer than the {requested} ordered")]
+    NotEnoughShown {
+        listing_key: String,
+        shown: i64,
+        requested: i64,
+    },
+}
+
+/// Takes the ordered units off what the channel shows and reports the order, shaped as an
+/// `OrderPlaced` detail, to the fake's order sink.
+pub(crate) fn place(shared: &Shared, order: &OrderRequest) -> Result<Value, OrderError> {
+    if order.lines.is_empty() {
+        return Err(OrderError::NoLines);
+    }
+    let mut wanted: Vec<(&str, i64)> = Vec::new();
+    for (index, line) in order.lines.iter().enumerate() {
+        if line.quantity <= 0 {
+            return Err(OrderError::InvalidQuantity {
+                index,
+                quantity: line.quantity,
+            });
+        }
+        match wanted.iter_mut().find(|(key, _)| *key == line.listing_key) {
+            Some((_, total)) => *total = total.saturating_add(line.quantity),
+            None => wanted.push((&line.listing_key, line.quantity)),
+        }
+    }
+    let channel = shared.kind.as_str();
+    let now = Instant::now();
+    let lines = shared.with(|state| {
+        for &(key, requested) in &wanted {
+            let shown = state
+                .shown(key, now)
+                .ok_or_else(|| OrderError::UnknownListing(key.to_owned()))?;
+            if shown < requested {
+                return Err(OrderError::NotEnoughShown {
+                    listing_key: key.to_owned(),
+                    shown,
+                    requested,
+                });
+            }
+        }
+        // Lines of listings that map to the same SKU become one line, as the contract wants.
+        let mut lines: Vec<(String, i64)> = Vec::new();
+        for &(key, quantity) in &wanted {
+            state.take_shown(key, quantity, now);
+            let sku = state
+                .listing(key, now)
+                .map_or_else(|| key.to_owned(), |listing| listing.sku.clone());
+            match lines.iter_mut().find(|(s, _)| *s == sku) {
+                Some((_, total)) => *total += quantity,
+                None => lines.push((sku, quantity)),
+            }
+        }
+        state.stats.orders += 1;
+        Ok(lines)
+    })?;
+    let order_id = order
+        .order_id
+        .clone()
+        .unwrap_or_else(|| format!("{channel}-{}", &random_hex()[..16]));
+    let detail = json!({
+        "event_id": format!("{channel}-order-{}", random_hex()),
+        "occurred_at": Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+        "order_id": order_id,
+        "channel": channel,
+        "lines": lines
+            .iter()
+            .map(|(sku, quantity)| json!({"sku": sku, "quantity": quantity}))
+            .collect::<Vec<_>>(),
+    });
+    if let Some(sink) = &shared.on_order {
+        sink(detail.clone());
+    }
+    Ok(detail)
+}

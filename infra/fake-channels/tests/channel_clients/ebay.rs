@@ -1,0 +1,103 @@
+use stockguard_channels::QuantityUpdate;
+
+use crate::common::*;
+
+#[tokio::test]
+async fn a_push_reads_back() -> anyhow::Result<()> {
+    let fakes = start_fakes().await?;
+    let client = ebay_client(&fakes, TOKEN)?;
+    let listing = ebay_listing("EB-TEE-RED-M");
+
+    let outcomes = client
+        .push(&[QuantityUpdate::new("TEE-RED-M", listing.clone(), 6)])
+        .await;
+
+    assert_all_acknowledged(&outcomes);
+    assert_eq!(client.read_shown(&listing).await?, 6);
+    assert_eq!(fakes.ebay.shown("EB-TEE-RED-M"), Some(6));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_207_fails_only_the_sku_it_names() -> anyhow::Result<()> {
+    let fakes = start_fakes().await?;
+    fakes.ebay.update_settings(|s| s.accept_any_listing = false);
+    fakes.ebay.register_listing("A", "A", 0);
+    fakes.ebay.register_listing("C", "C", 0);
+    let client = ebay_client(&fakes, TOKEN)?;
+
+    let outcomes = client
+        .push(&[
+            QuantityUpdate::new("A", ebay_listing("A"), 1),
+            QuantityUpdate::new("B", ebay_listing("B"), 2),
+            QuantityUpdate::new("C", ebay_listing("C"), 3),
+        ])
+        .await;
+
+    assert!(outcomes[0].is_acknowledged(), "{:?}", outcomes[0]);
+    assert_permanent_with(&outcomes[1], "25702");
+    assert!(outcomes[2].is_acknowledged(), "{:?}", outcomes[2]);
+    assert_eq!(fakes.ebay.shown("A"), Some(1));
+    assert_eq!(fakes.ebay.shown("B"), None);
+    assert_eq!(fakes.ebay.shown("C"), Some(3));
+    assert_eq!(fakes.ebay.stats().push_calls, 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_injected_item_failure_fails_only_that_item() -> anyhow::Result<()> {
+    let fakes = start_fakes().await?;
+    fakes.ebay.update_settings(|s| {
+        s.reject_listings.insert("S7".to_owned());
+    });
+    let client = ebay_client(&fakes, TOKEN)?;
+    let updates: Vec<QuantityUpdate> = (0..30)
+        .map(|i| QuantityUpdate::new(format!("S{i}"), ebay_listing(&format!("S{i}")), 2))
+        .collect();
+
+    let outcomes = client.push(&updates).await;
+
+    for (i, outcome) in outcomes.iter().enumerate() {
+        assert_eq!(outcome.is_permanent(), i == 7, "update {i}: {outcome:?}");
+    }
+    assert_eq!(fakes.ebay.stats().quantities_pushed, 29);
+    Ok(())
+}
+
+#[tokio::test]
+async fn pushes_go_25_skus_a_call() -> anyhow::Result<()> {
+    let fakes = start_fakes().await?;
+    let client = ebay_client(&fakes, TOKEN)?;
+    // The fake refuses more than 25 a call, so exactly 2 calls means chunks of exactly 25.
+    let updates: Vec<QuantityUpdate> = (0..50)
+        .map(|i| QuantityUpdate::new(format!("S{i}"), ebay_listing(&format!("S{i}")), i))
+        .collect();
+
+    let outcomes = client.push(&updates).await;
+
+    assert_eq!(outcomes.len(), 50);
+    assert_all_acknowledged(&outcomes);
+    let stats = fakes.ebay.stats();
+    assert_eq!(stats.push_calls, 2);
+    assert_eq!(stats.quantities_pushed, 50);
+    assert_eq!(fakes.ebay.shown("S49"), Some(49));
+
+    let outcomes = client.push(&updates[..26]).await;
+    assert_all_acknowledged(&outcomes);
+    assert_eq!(fakes.ebay.stats().push_calls, 4);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_wrong_token_is_permanent() -> anyhow::Result<()> {
+    let fakes = start_fakes().await?;
+    let client = ebay_client(&fakes, "stale-user-token")?;
+
+    let outcomes = client
+        .push(&[QuantityUpdate::new("A", ebay_listing("A"), 1)])
+        .await;
+
+    assert_permanent_with(&outcomes[0], "HTTP 401");
+    assert_permanent_with(&outcomes[0], "Invalid access token");
+    Ok(())
+}

@@ -1,0 +1,217 @@
+//! Amazon SP-API Listings Items 2021-08-01: one PATCH of `fulfillment_availability` per listing.
+
+use std::time::Duration;
+
+use reqwest::Url;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::config::{AmazonConfig, ClientOptions, Secret};
+use crate::error::{ChannelError, Kind};
+use crate::http::{self, Answer};
+use crate::model::{ChannelKind, Listing, PushOutcome, QuantityUpdate};
+use crate::outcomes::Outcomes;
+use crate::rate_limit::RateLimiter;
+
+const CHANNEL: ChannelKind = ChannelKind::Amazon;
+const API_VERSION: &str = "2021-08-01";
+/// Merchant-fulfilled stock; FBA quantities are Amazon's to set.
+const FULFILLMENT_CHANNEL: &str = "DEFAULT";
+
+pub struct AmazonClient {
+    http: reqwest::Client,
+    base: Url,
+    access_token: Secret,
+    seller_id: String,
+    marketplace_id: String,
+    limiter: RateLimiter,
+    options: ClientOptions,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Submission {
+    status: String,
+    #[serde(default)]
+    submission_id: Option<String>,
+    #[serde(default)]
+    issues: Vec<Issue>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Issue {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    severity: String,
+}
+
+impl AmazonClient {
+    pub fn new(config: AmazonConfig) -> Result<Self, ChannelError> {
+        if !(config.requests_per_second.is_finite() && config.requests_per_second > 0.0) {
+            return Err(ChannelError::new(
+                Kind::Misconfigured,
+                CHANNEL,
+                format!(
+                    "requests_per_second must be positive, not {}",
+                    config.requests_per_second
+                ),
+            ));
+        }
+        Ok(Self {
+            http: http::http_client(CHANNEL, &config.options)?,
+            base: http::base_url(CHANNEL, &config.base_url)?,
+            access_token: config.access_token,
+            seller_id: config.seller_id,
+            marketplace_id: config.marketplace_id,
+            limiter: RateLimiter::new(config.requests_per_second, config.burst),
+            options: config.options,
+        })
+    }
+
+    /// Patches each listing's quantity in turn, paced to the seller's rate limit. Acknowledged
+    /// means ACCEPTED: Amazon shows the quantity only once it has processed the submission.
+    pub async fn push(&self, updates: &[QuantityUpdate]) -> Vec<PushOutcome> {
+        let (mut outcomes, eligible) = Outcomes::for_channel(updates, CHANNEL);
+        for index in eligible {
+            if outcomes.is_halted() {
+                break;
+            }
+            let Some(update) = updates.get(index) else {
+                continue;
+            };
+            match self.push_one(update).await {
+                Ok(outcome) => outcomes.set(index, outcome),
+                Err(err) => outcomes.fail(index, &err),
+            }
+        }
+        outcomes.finish()
+    }
+
+    async fn push_one(&self, update: &QuantityUpdate) -> Result<PushOutcome, ChannelError> {
+        let Listing::Amazon {
+            seller_sku,
+            product_type,
+        } = &update.listing
+        else {
+            return Err(ChannelError::wrong_channel(CHANNEL, update.listing.kind()));
+        };
+        let url = self.item_url(seller_sku, &[])?;
+        let body = json!({
+            "productType": product_type,
+            "patches": [{
+                "op": "replace",
+                "path": "/attributes/fulfillment_availability",
+                "value": [{"fulfillment_channel_code": FULFILLMENT_CHANNEL, "quantity": update.quantity}],
+            }],
+        });
+        let answer = http::retry_throttled(&self.options, || {
+            self.call(self.http.patch(url.clone()).json(&body))
+        })
+        .await?;
+        let submission: Submission = answer.json(CHANNEL)?;
+        match submission.status.as_str() {
+            "ACCEPTED" => Ok(PushOutcome::acknowledged_now()),
+            "INVALID" => Ok(PushOutcome::Permanent {
+                reason: format!(
+                    "amazon: submission {} of {seller_sku} is INVALID: {}",
+                    submission.submission_id.as_deref().unwrap_or("(no id)"),
+                    describe_issues(&submission.issues)
+                ),
+            }),
+            other => Err(ChannelError::new(
+                Kind::UnexpectedAnswer,
+                CHANNEL,
+                format!("submission status {other:?} for {seller_sku}"),
+            )),
+        }
+    }
+
+    /// The merchant-fulfilled quantity Amazon shows now, which lags accepted pushes.
+    pub async fn read_shown(&self, listing: &Listing) -> Result<i64, ChannelError> {
+        let Listing::Amazon { seller_sku, .. } = listing else {
+            return Err(ChannelError::wrong_channel(CHANNEL, listing.kind()));
+        };
+        let url = self.item_url(seller_sku, &[("includedData", "fulfillmentAvailability")])?;
+        let answer =
+            http::retry_throttled(&self.options, || self.call(self.http.get(url.clone()))).await?;
+        let item: Value = answer.json(CHANNEL)?;
+        let shown = item
+            .get("fulfillmentAvailability")
+            .and_then(Value::as_array)
+            .and_then(|entries| {
+                entries.iter().find(|entry| {
+                    entry.get("fulfillmentChannelCode").and_then(Value::as_str)
+                        == Some(FULFILLMENT_CHANNEL)
+                })
+            })
+            .map(|entry| entry.get("quantity").and_then(Value::as_i64));
+        match shown {
+            Some(Some(quantity)) => Ok(quantity),
+            // No merchant-fulfilled entry: nothing can be bought from our stock.
+            None => Ok(0),
+            Some(None) => Err(ChannelError::new(
+                Kind::UnexpectedAnswer,
+                CHANNEL,
+                format!("no quantity in the fulfillment availability of {seller_sku}: {item}"),
+            )),
+        }
+    }
+
+    fn item_url(
+        &self,
+        seller_sku: &str,
+        extra_query: &[(&str, &str)],
+    ) -> Result<Url, ChannelError> {
+        let mut url = http::endpoint(
+            CHANNEL,
+            &self.base,
+            &[
+                "listings",
+                API_VERSION,
+                "items",
+                &self.seller_id,
+                seller_sku,
+            ],
+        )?;
+        url.query_pairs_mut()
+            .append_pair("marketplaceIds", &self.marketplace_id)
+            .extend_pairs(extra_query);
+        Ok(url)
+    }
+
+    /// One paced, authenticated call; any non-success status becomes an error.
+    async fn call(&self, request: reqwest::RequestBuilder) -> Result<Answer, ChannelError> {
+        self.limiter.acquire().await;
+        let request = request.header("x-amz-access-token", self.access_token.expose());
+        let answer = http::send(CHANNEL, request).await?;
+        if answer.status.is_success() {
+            return Ok(answer);
+        }
+        Err(answer.error(CHANNEL, true, rate_limit_wait(&answer)))
+    }
+}
+
+/// SP-API says its rate in `x-amzn-RateLimit-Limit` (requests per second): one token comes
+/// back after `1 / rate`.
+fn rate_limit_wait(answer: &Answer) -> Option<Duration> {
+    answer.retry_after().or_else(|| {
+        answer
+            .header_f64("x-amzn-ratelimit-limit")
+            .filter(|rate| *rate > 0.0)
+            .and_then(|rate| Duration::try_from_secs_f64(1.0 / rate).ok())
+    })
+}
+
+fn describe_issues(issues: &[Issue]) -> String {
+    if issues.is_empty() {
+        return "no issues given".to_owned();
+    }
+    issues
+        .iter()
+        .map(|issue| format!("{} {}: {}", issue.severity, issue.code, issue.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}

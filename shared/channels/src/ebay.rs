@@ -1,0 +1,209 @@
+//! eBay Sell Inventory: `bulk_update_price_quantity`, 25 SKUs a call, per-SKU results.
+
+use reqwest::Url;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::config::{ClientOptions, EbayConfig, Secret};
+use crate::error::{ChannelError, Kind};
+use crate::http::{self, Answer, describe_error};
+use crate::model::{ChannelKind, Listing, PushOutcome, QuantityUpdate};
+use crate::outcomes::Outcomes;
+
+const CHANNEL: ChannelKind = ChannelKind::Ebay;
+const MAX_REQUESTS_PER_CALL: usize = 25;
+
+pub struct EbayClient {
+    http: reqwest::Client,
+    base: Url,
+    access_token: Secret,
+    options: ClientOptions,
+}
+
+#[derive(Debug, Deserialize)]
+struct BulkAnswer {
+    #[serde(default)]
+    responses: Vec<ItemResponse>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ItemResponse {
+    #[serde(default)]
+    sku: Option<String>,
+    #[serde(default)]
+    offer_id: Option<String>,
+    status_code: u16,
+    #[serde(default)]
+    errors: Vec<Value>,
+}
+
+impl ItemResponse {
+    fn is_for(&self, sku: &str, offer_id: &str) -> bool {
+        self.sku.as_deref() == Some(sku) && self.offer_id.as_deref().is_none_or(|id| id == offer_id)
+    }
+
+    fn outcome(&self) -> PushOutcome {
+        if (200..300).contains(&self.status_code) {
+            return PushOutcome::acknowledged_now();
+        }
+        let detail = if self.errors.is_empty() {
+            "no errors given".to_owned()
+        } else {
+            self.errors
+                .iter()
+                .map(describe_error)
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        let err = ChannelError::from_status(CHANNEL, self.status_code, true, None, &detail);
+        PushOutcome::from_error(&err)
+    }
+}
+
+impl EbayClient {
+    pub fn new(config: EbayConfig) -> Result<Self, ChannelError> {
+        Ok(Self {
+            http: http::http_client(CHANNEL, &config.options)?,
+            base: http::base_url(CHANNEL, &config.base_url)?,
+            access_token: config.access_token,
+            options: config.options,
+        })
+    }
+
+    /// Sets the quantity of each SKU and its offer, 25 per call. A 207 answer fails only the SKUs
+    /// it names as failed.
+    pub async fn push(&self, updates: &[QuantityUpdate]) -> Vec<PushOutcome> {
+        let (mut outcomes, eligible) = Outcomes::for_channel(updates, CHANNEL);
+        for chunk in eligible.chunks(MAX_REQUESTS_PER_CALL) {
+            if outcomes.is_halted() {
+                break;
+            }
+            self.push_chunk(updates, chunk, &mut outcomes).await;
+        }
+        outcomes.finish()
+    }
+
+    async fn push_chunk(
+        &self,
+        updates: &[QuantityUpdate],
+        chunk: &[usize],
+        outcomes: &mut Outcomes,
+    ) {
+        let entries: Vec<(usize, &str, &str, i64)> = chunk
+            .iter()
+            .filter_map(|&index| match &updates.get(index)?.listing {
+                Listing::Ebay { sku, offer_id } => Some((
+                    index,
+                    sku.as_str(),
+                    offer_id.as_str(),
+                    updates.get(index)?.quantity,
+                )),
+                _ => None,
+            })
+            .collect();
+        let requests: Vec<Value> = entries
+            .iter()
+            .map(|(_, sku, offer_id, quantity)| {
+                json!({
+                    "sku": sku,
+                    "shipToLocationAvailability": {"quantity": quantity},
+                    "offers": [{"offerId": offer_id, "availableQuantity": quantity}],
+                })
+            })
+            .collect();
+        let body = json!({"requests": requests});
+        let result = match self.bulk_update(&body).await {
+            Ok(answer) => answer.json::<BulkAnswer>(CHANNEL),
+            Err(err) => Err(err),
+        };
+        let answer = match result {
+            Ok(answer) => answer,
+            Err(err) => {
+                entries
+                    .iter()
+                    .for_each(|(index, ..)| outcomes.fail(*index, &err));
+                return;
+            }
+        };
+        let mut used = vec![false; answer.responses.len()];
+        for (index, sku, offer_id, _) in &entries {
+            let found = answer
+                .responses
+                .iter()
+                .enumerate()
+                .find(|(at, response)| !used[*at] && response.is_for(sku, offer_id));
+            match found {
+                Some((at, response)) => {
+                    used[at] = true;
+                    outcomes.set(*index, response.outcome());
+                }
+                None => outcomes.set(
+                    *index,
+                    PushOutcome::Retryable {
+                        reason: format!("ebay: the answer says nothing about sku {sku}"),
+                        retry_after: None,
+                    },
+                ),
+            }
+        }
+    }
+
+    async fn bulk_update(&self, body: &Value) -> Result<Answer, ChannelError> {
+        let url = http::endpoint(
+            CHANNEL,
+            &self.base,
+            &["sell", "inventory", "v1", "bulk_update_price_quantity"],
+        )?;
+        http::retry_throttled(&self.options, || async {
+            let request = self
+                .http
+                .post(url.clone())
+                .bearer_auth(self.access_token.expose())
+                .json(body);
+            let answer = http::send(CHANNEL, request).await?;
+            // 207 is eBay's partial success; its body says which SKUs failed.
+            if answer.status.is_success() {
+                return Ok(answer);
+            }
+            Err(answer.error(CHANNEL, false, answer.retry_after()))
+        })
+        .await
+    }
+
+    /// The ship-to-home quantity of the SKU's inventory item.
+    pub async fn read_shown(&self, listing: &Listing) -> Result<i64, ChannelError> {
+        let Listing::Ebay { sku, .. } = listing else {
+            return Err(ChannelError::wrong_channel(CHANNEL, listing.kind()));
+        };
+        let url = http::endpoint(
+            CHANNEL,
+            &self.base,
+            &["sell", "inventory", "v1", "inventory_item", sku],
+        )?;
+        let answer = http::retry_throttled(&self.options, || async {
+            let request = self
+                .http
+                .get(url.clone())
+                .bearer_auth(self.access_token.expose());
+            let answer = http::send(CHANNEL, request).await?;
+            if answer.status.is_success() {
+                return Ok(answer);
+            }
+            Err(answer.error(CHANNEL, true, answer.retry_after()))
+        })
+        .await?;
+        let item: Value = answer.json(CHANNEL)?;
+        match item.pointer("/availability/shipToLocationAvailability/quantity") {
+            // An item without availability offers nothing to buy.
+            None | Some(Value::Null) => Ok(0),
+            Some(quantity) => quantity.as_i64().ok_or_else(|| {
+                ChannelError::new(
+                    Kind::UnexpectedAnswer,
+                    CHANNEL,
+                    format!("quantity {quantity} of {sku} is not an integer"),
+                )
+            }),
+        }
+    }
+}

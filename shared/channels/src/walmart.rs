@@ -1,0 +1,192 @@
+//! Walmart Marketplace: client-credentials tokens and one inventory PUT per SKU.
+
+use std::time::Duration;
+
+use reqwest::{RequestBuilder, StatusCode, Url};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::config::{ClientOptions, Secret, WalmartConfig};
+use crate::error::ChannelError;
+use crate::http::{self, Answer};
+use crate::model::{ChannelKind, Listing, PushOutcome, QuantityUpdate};
+use crate::outcomes::Outcomes;
+
+const CHANNEL: ChannelKind = ChannelKind::Walmart;
+/// Refresh this long before the token runs out, so a request never leaves with a dying token.
+const REFRESH_MARGIN: Duration = Duration::from_secs(60);
+const MAX_TOKEN_LIFETIME_SECS: u64 = 24 * 3600;
+
+pub struct WalmartClient {
+    http: reqwest::Client,
+    base: Url,
+    client_id: String,
+    client_secret: Secret,
+    service_name: String,
+    token: Mutex<Option<CachedToken>>,
+    options: ClientOptions,
+}
+
+struct CachedToken {
+    value: String,
+    refresh_at: Instant,
+}
+
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+    expires_in: u64,
+}
+
+#[derive(Deserialize)]
+struct InventoryAnswer {
+    quantity: Quantity,
+}
+
+#[derive(Deserialize)]
+struct Quantity {
+    amount: i64,
+}
+
+impl WalmartClient {
+    pub fn new(config: WalmartConfig) -> Result<Self, ChannelError> {
+        Ok(Self {
+            http: http::http_client(CHANNEL, &config.options)?,
+            base: http::base_url(CHANNEL, &config.base_url)?,
+            client_id: config.client_id,
+            client_secret: config.client_secret,
+            service_name: config.service_name,
+            token: Mutex::new(None),
+            options: config.options,
+        })
+    }
+
+    /// Sets each SKU's quantity in turn.
+    pub async fn push(&self, updates: &[QuantityUpdate]) -> Vec<PushOutcome> {
+        let (mut outcomes, eligible) = Outcomes::for_channel(updates, CHANNEL);
+        for index in eligible {
+            if outcomes.is_halted() {
+                break;
+            }
+            let Some(update) = updates.get(index) else {
+                continue;
+            };
+            match self.push_one(update).await {
+                Ok(()) => outcomes.acknowledge(index),
+                Err(err) => outcomes.fail(index, &err),
+            }
+        }
+        outcomes.finish()
+    }
+
+    async fn push_one(&self, update: &QuantityUpdate) -> Result<(), ChannelError> {
+        let Listing::Walmart { sku } = &update.listing else {
+            return Err(ChannelError::wrong_channel(CHANNEL, update.listing.kind()));
+        };
+        let url = self.inventory_url(sku)?;
+        let body = json!({"sku": sku, "quantity": {"unit": "EACH", "amount": update.quantity}});
+        http::retry_throttled(&self.options, || {
+            self.call(|| self.http.put(url.clone()).json(&body))
+        })
+        .await?;
+        Ok(())
+    }
+
+    pub async fn read_shown(&self, listing: &Listing) -> Result<i64, ChannelError> {
+        let Listing::Walmart { sku } = listing else {
+            return Err(ChannelError::wrong_channel(CHANNEL, listing.kind()));
+        };
+        let url = self.inventory_url(sku)?;
+        let answer =
+            http::retry_throttled(&self.options, || self.call(|| self.http.get(url.clone())))
+                .await?;
+        let inventory: InventoryAnswer = answer.json(CHANNEL)?;
+        Ok(inventory.quantity.amount)
+    }
+
+    fn inventory_url(&self, sku: &str) -> Result<Url, ChannelError> {
+        let mut url = http::endpoint(CHANNEL, &self.base, &["v3", "inventory"])?;
+        url.query_pairs_mut().append_pair("sku", sku);
+        Ok(url)
+    }
+
+    /// One authenticated call. A 401 means the token died early (revoked, clock skew): it is
+    /// replaced and the call sent once more.
+    async fn call<F>(&self, build: F) -> Result<Answer, ChannelError>
+    where
+        F: Fn() -> RequestBuilder,
+    {
+        let token = self.access_token().await?;
+        let mut answer = http::send(CHANNEL, self.with_headers(build(), &token)).await?;
+        if answer.status == StatusCode::UNAUTHORIZED {
+            let token = self.replace_token(&token).await?;
+            answer = http::send(CHANNEL, self.with_headers(build(), &token)).await?;
+        }
+        if answer.status.is_success() {
+            return Ok(answer);
+        }
+        Err(answer.error(CHANNEL, true, answer.retry_after()))
+    }
+
+    fn with_headers(&self, request: RequestBuilder, token: &str) -> RequestBuilder {
+        request
+            .header("WM_SEC.ACCESS_TOKEN", token)
+            .header("WM_QOS.CORRELATION_ID", http::correlation_id())
+            .header("WM_SVC.NAME", &self.service_name)
+            .header("Accept", "application/json")
+    }
+
+    async fn access_token(&self) -> Result<String, ChannelError> {
+        let mut cached = self.token.lock().await;
+        if let Some(token) = cached.as_ref().filter(|t| Instant::now() < t.refresh_at) {
+            return Ok(token.value.clone());
+        }
+        let token = self.fetch_token().await?;
+        let value = token.value.clone();
+        *cached = Some(token);
+        Ok(value)
+    }
+
+    /// A new token in place of `rejected`, unless a concurrent call has replaced it already.
+    async fn replace_token(&self, rejected: &str) -> Result<String, ChannelError> {
+        let mut cached = self.token.lock().await;
+        if let Some(token) = cached
+            .as_ref()
+            .filter(|t| t.value != rejected && Instant::now() < t.refresh_at)
+        {
+            return Ok(token.value.clone());
+        }
+        let token = self.fetch_token().await?;
+        let value = token.value.clone();
+        *cached = Some(token);
+        Ok(value)
+    }
+
+    async fn fetch_token(&self) -> Result<CachedToken, ChannelError> {
+        let url = http::endpoint(CHANNEL, &self.base, &["v3", "token"])?;
+        let request = self
+            .http
+            .post(url)
+            .basic_auth(&self.client_id, Some(self.client_secret.expose()))
+            .header("WM_QOS.CORRELATION_ID", http::correlation_id())
+            .header("WM_SVC.NAME", &self.service_name)
+            .header("Accept", "application/json")
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials");
+        let answer = http::send(CHANNEL, request).await?;
+        if !answer.status.is_success() {
+            return Err(answer.error(CHANNEL, false, answer.retry_after()));
+        }
+        let token: TokenAnswer = answer.json(CHANNEL)?;
+        // Capped so that an absurd figure from outside cannot overflow the clock.
+        let lifetime = Duration::from_secs(token.expires_in.min(MAX_TOKEN_LIFETIME_SECS));
+        // Short-lived tokens (tests) refresh at 90% of their life rather than a minute early.
+        let margin = REFRESH_MARGIN.min(lifetime / 10);
+        Ok(CachedToken {
+            value: token.access_token,
+            refresh_at: Instant::now() + lifetime.saturating_sub(margin),
+        })
+    }
+}
