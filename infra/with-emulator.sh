@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
-# Runs a command with the AWS emulator (moto in server mode, from the project's venv) listening on a
+# Runs a command with the AWS emulator (moto in server mode, from the project's venv, launched by
+# infra/moto_server.py) listening on a
 # free 127.0.0.1 port, exporting AWS_ENDPOINT_URL and test credentials; stops the emulator after.
 # Usage: infra/with-emulator.sh COMMAND [ARGS...]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-moto="$root/.venv/bin/moto_server"
-[ -x "$moto" ] || { echo "with-emulator: $moto is missing; run 'make setup' first" >&2; exit 2; }
-port=$("$root/.venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+python="$root/.venv/bin/python"
+[ -x "$python" ] || { echo "with-emulator: $python is missing; run 'make setup' first" >&2; exit 2; }
+port=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 log="${TMPDIR:-/tmp}/stockguard-moto-$port.log"
-"$moto" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+"$python" "$root/infra/moto_server.py" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
 moto_pid=$!
 trap 'kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
-  if "$root/.venv/bin/python" - "$port" <<'PY' 2>/dev/null; then break; fi
+  if "$python" - "$port" <<'PY' 2>/dev/null; then break; fi
 import sys, urllib.request
 urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/moto-api/", timeout=1)
 PY
