@@ -7,11 +7,10 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
-use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
 use serde_json::{Value, json};
 use stockguard_domain::{Position, Sku};
 use stockguard_handlers::{Deps, Settings, handle_batch};
-use stockguard_local::provision::QueueInfo;
+use stockguard_local::tap::{EventTap, drain_queue};
 use stockguard_local::{LocalRuntime, RuntimeOptions, Stack, StackSpec, provision};
 
 pub use serde_json;
@@ -22,7 +21,7 @@ pub struct TestStack {
     pub stack: Stack,
     pub deps: Deps,
     /// A queue subscribed to every event stockguard publishes (`stockguard.*` sources).
-    pub published: QueueInfo,
+    pub published: EventTap,
     pub sqs: aws_sdk_sqs::Client,
     pub events: aws_sdk_eventbridge::Client,
 }
@@ -60,49 +59,15 @@ impl TestStack {
         let sqs = aws_sdk_sqs::Client::new(&config);
         let events = aws_sdk_eventbridge::Client::new(&config);
         // The test's own subscriber: not part of the product, so not in the template.
-        let name = format!("{prefix}published");
-        let url = sqs
-            .create_queue()
-            .queue_name(&name)
-            .send()
-            .await?
-            .queue_url
-            .unwrap_or_default();
-        let arn = sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await?
-            .attributes
-            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-            .unwrap_or_default();
-        events
-            .put_rule()
-            .name(&name)
-            .event_bus_name(&stack.bus)
-            .event_pattern(json!({"source": [{"prefix": "stockguard."}]}).to_string())
-            .send()
-            .await?;
-        events
-            .put_targets()
-            .rule(&name)
-            .event_bus_name(&stack.bus)
-            .targets(
-                aws_sdk_eventbridge::types::Target::builder()
-                    .id("test")
-                    .arn(&arn)
-                    .build()?,
-            )
-            .send()
-            .await?;
+        let published =
+            EventTap::create(&config, &stack.bus, &format!("{prefix}published")).await?;
         let deps = Deps::new(&config, &stack.table, &stack.bus, None, Settings::default());
         Ok(Self {
             config,
             spec,
             stack,
             deps,
-            published: QueueInfo { name, url, arn },
+            published,
             sqs,
             events,
         })
@@ -201,11 +166,10 @@ impl TestStack {
 
     /// Receives what stockguard published, until nothing new arrives for `quiet`.
     pub async fn drain_published(&self, quiet: Duration) -> Vec<Value> {
-        drain(&self.sqs, &self.published.url, quiet)
+        self.published
+            .drain(quiet)
             .await
-            .into_iter()
-            .map(|(body, _)| serde_json::from_str(&body).unwrap())
-            .collect()
+            .expect("draining published events")
     }
 
     /// Waits until published events satisfy `done` (or `timeout`), returning all received.
@@ -227,12 +191,13 @@ impl TestStack {
 
     /// Messages in a dead-letter queue: (body, reason_code attribute).
     pub async fn dead_letters(&self, queue_logical_id: &str) -> Vec<(String, Option<String>)> {
-        drain(
+        drain_queue(
             &self.sqs,
             &self.stack.queues[queue_logical_id].url,
             Duration::from_millis(300),
         )
         .await
+        .expect("draining a dead-letter queue")
     }
 }
 
@@ -250,50 +215,6 @@ pub fn envelope(source: &str, detail_type: &str, detail: &Value) -> String {
         "detail": detail,
     })
     .to_string()
-}
-
-async fn drain(
-    sqs: &aws_sdk_sqs::Client,
-    url: &str,
-    quiet: Duration,
-) -> Vec<(String, Option<String>)> {
-    let mut out = Vec::new();
-    let mut last = tokio::time::Instant::now();
-    loop {
-        let msgs = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .message_attribute_names("All")
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await
-            .expect("ReceiveMessage")
-            .messages
-            .unwrap_or_default();
-        if msgs.is_empty() {
-            if last.elapsed() >= quiet {
-                return out;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        }
-        last = tokio::time::Instant::now();
-        for m in msgs {
-            let reason = m
-                .message_attributes()
-                .and_then(|a| a.get("reason_code"))
-                .and_then(MessageAttributeValue::string_value)
-                .map(str::to_owned);
-            out.push((m.body.clone().unwrap_or_default(), reason));
-            let _ = sqs
-                .delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle().unwrap_or_default())
-                .send()
-                .await;
-        }
-    }
 }
 
 /// Events of one detail-type among those published.

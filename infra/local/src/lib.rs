@@ -3,6 +3,7 @@
 
 pub mod provision;
 pub mod runtime;
+pub mod tap;
 pub mod template;
 
 pub use provision::{Stack, provision};

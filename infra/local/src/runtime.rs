@@ -29,7 +29,7 @@ pub struct RuntimeOptions {
 impl Default for RuntimeOptions {
     fn default() -> Self {
         Self {
-            pollers_per_queue: 2,
+            pollers_per_queue: 1,
             retry_backoff_seconds: 1,
             retry_budget: Settings::default().retry_budget,
             api_addr: None,
@@ -139,7 +139,8 @@ impl Poller {
     }
 
     async fn poll_once(&self) -> Result<()> {
-        let mut messages = self.receive(self.batch_size, 1).await?;
+        // Long polling keeps idle queues cheap for the emulator and for SQS alike.
+        let mut messages = self.receive(self.batch_size, 5).await?;
         if messages.is_empty() {
             return Ok(());
         }

@@ -22,8 +22,12 @@ pub fn delta_sk_floor(after: Millis) -> String {
     format!("DELTA#{:020}", after.saturating_add(1))
 }
 pub const DELTA_SK_CEILING: &str = "DELTA#~";
-pub fn hold_sk(reservation_id: &EntityId) -> String {
-    format!("HOLD#{reservation_id}")
+/// Holds sort by expiry, so the expired ones of a SKU are one key-range read.
+pub fn hold_sk(expires_at: Millis, reservation_id: &EntityId) -> String {
+    format!("HOLD#{expires_at:020}#{reservation_id}")
+}
+pub fn hold_sk_expired_ceiling(now: Millis) -> String {
+    format!("HOLD#{now:020}#~")
 }
 pub fn sequence_sk(source: &str) -> String {
     format!("SEQ#{source}")

@@ -264,37 +264,39 @@ impl StateStore {
         }
     }
 
-    /// Soft holds currently recorded against `sku` (expired or not).
-    pub async fn holds(&self, sku: &Sku) -> Result<Vec<SoftHold>, AdapterError> {
-        let mut holds = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :hold)")
-                .expression_attribute_values(":pk", s(sku_pk(sku)))
-                .expression_attribute_values(":hold", s("HOLD#"))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| classify("Query", e))?;
-            for item in out.items() {
-                holds.push(SoftHold {
+    /// Up to `limit` soft holds of `sku` that expired at or before `now`, oldest first. Holds sort
+    /// by expiry, so live holds are never read.
+    pub async fn expired_holds(
+        &self,
+        sku: &Sku,
+        now: Millis,
+        limit: i32,
+    ) -> Result<Vec<SoftHold>, AdapterError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
+            .expression_attribute_values(":pk", s(sku_pk(sku)))
+            .expression_attribute_values(":lo", s("HOLD#"))
+            .expression_attribute_values(":hi", s(hold_sk_expired_ceiling(now)))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| classify("Query", e))?;
+        out.items()
+            .iter()
+            .map(|item| {
+                Ok(SoftHold {
                     reservation_id: EntityId::parse(get_s(item, "reservation_id")?)
                         .map_err(AdapterError::permanent)?,
                     sku: sku.clone(),
                     quantity: get_i64(item, "quantity")?,
                     expires_at: get_i64(item, "expires_at")?,
-                });
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(holds),
-            }
-        }
+                })
+            })
+            .collect()
     }
 
     pub async fn commit(&self, tx: StateTx) -> Result<(), AdapterError> {

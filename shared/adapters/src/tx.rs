@@ -216,16 +216,16 @@ impl StateTx {
         quantity: i64,
         expires_at: Millis,
     ) {
-        let mut item = key(sku_pk(sku), &hold_sk(reservation_id));
+        let mut item = key(sku_pk(sku), &hold_sk(expires_at, reservation_id));
         item.insert("reservation_id".into(), s(reservation_id.as_str()));
         item.insert("quantity".into(), n(quantity));
         item.insert("expires_at".into(), n(expires_at));
         self.put(item, "attribute_not_exists(pk)", HashMap::new());
     }
 
-    pub fn delete_hold(&mut self, sku: &Sku, reservation_id: &EntityId) {
+    pub fn delete_hold(&mut self, sku: &Sku, reservation_id: &EntityId, expires_at: Millis) {
         self.delete(
-            key(sku_pk(sku), &hold_sk(reservation_id)),
+            key(sku_pk(sku), &hold_sk(expires_at, reservation_id)),
             "attribute_exists(pk)",
         );
     }

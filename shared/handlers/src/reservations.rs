@@ -84,7 +84,7 @@ pub(crate) async fn plan_reserve(
         if needed <= 0 {
             continue;
         }
-        let holds = deps.store.holds(&line.sku).await?;
+        let holds = deps.store.expired_holds(&line.sku, now, 50).await?;
         for id in pick_expired_to_release(&holds, now, needed) {
             if releases.iter().any(|r| r.id == id) {
                 continue;
@@ -188,7 +188,9 @@ fn drop_holds(
         .tx
         .set_reservation_status(&record.id, ReservationStatus::Held, to, order_id);
     for line in &record.lines {
-        effect.tx.delete_hold(&line.sku, &record.id);
+        effect
+            .tx
+            .delete_hold(&line.sku, &record.id, record.expires_at);
         effect.touch(&line.sku);
     }
     if to == ReservationStatus::Expired {

@@ -19,7 +19,9 @@ pub async fn run_inbound_function(detail_type: &'static str) -> Result<(), lambd
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         // Boxed: the handler's future is deep, and the runtime nests it further.
-        Ok::<_, lambda_runtime::Error>(Box::pin(handle_batch(deps, detail_type, event.payload)).await)
+        Ok::<_, lambda_runtime::Error>(
+            Box::pin(handle_batch(deps, detail_type, event.payload)).await,
+        )
     }))
     .await
 }
