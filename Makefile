@@ -23,8 +23,13 @@ lint: setup
 	$(VENV)/bin/cfn-lint template.yaml
 	$(VENV)/bin/sam validate --lint --region us-east-1 --template template.yaml
 
+# nextest when installed (one summary line, a process per test); plain cargo test otherwise.
 test: lint
-	infra/with-emulator.sh cargo test --workspace
+	if cargo nextest --version >/dev/null 2>&1; then \
+	  infra/with-emulator.sh cargo nextest run --workspace --no-fail-fast; \
+	else \
+	  infra/with-emulator.sh cargo test --workspace --all-targets --no-fail-fast; \
+	fi
 
 bench: setup
 	cargo bench -p stockguard-domain --bench reservation_decisions

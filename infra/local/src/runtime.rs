@@ -9,6 +9,10 @@ use std::time::Duration;
 use anyhow::{Result, anyhow};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use std::sync::Arc;
+
+use stockguard_domain::ChannelName;
+use stockguard_handlers::channel_sync::ChannelSync;
 use stockguard_handlers::{Deps, Settings, handle_batch};
 use tokio::task::JoinHandle;
 
@@ -67,27 +71,39 @@ impl LocalRuntime {
             let Some(event) = &f.queue_event else {
                 continue;
             };
-            let detail_types = spec.detail_types_into(&event.queue);
-            let [detail_type] = detail_types.as_slice() else {
-                return Err(anyhow!(
-                    "{}: expected one detail-type routed into {}",
-                    f.logical_id,
-                    event.queue
-                ));
-            };
             let queue = stack.queue(&event.queue)?.clone();
             let deps = match f.env_refs.get("STOCKGUARD_DLQ_URL") {
                 Some(dlq) => base.with_dead_letters(config, &stack.queue(dlq)?.url),
                 None => base.clone(),
             };
+            // The same dispatch as the functions' mains: a channel sync function names its channel.
+            let handler = match f.env_values.get("STOCKGUARD_CHANNEL") {
+                Some(channel) => {
+                    let channel = ChannelName::parse(channel).map_err(anyhow::Error::msg)?;
+                    Handler::ChannelSync(Arc::new(ChannelSync::new(deps, channel, config)))
+                }
+                None => {
+                    let detail_types = spec.detail_types_into(&event.queue);
+                    let [detail_type] = detail_types.as_slice() else {
+                        return Err(anyhow!(
+                            "{}: expected one detail-type routed into {}",
+                            f.logical_id,
+                            event.queue
+                        ));
+                    };
+                    Handler::Inbound {
+                        detail_type: detail_type.clone(),
+                        deps,
+                    }
+                }
+            };
             for _ in 0..options.pollers_per_queue {
                 let poller = Poller {
                     sqs: sqs.clone(),
                     queue_url: queue.url.clone(),
-                    batch_size: event.batch_size.clamp(1, 10),
+                    batch_size: event.batch_size.max(1),
                     window: Duration::from_secs(event.batching_window_seconds.max(0) as u64),
-                    detail_type: detail_type.clone(),
-                    deps: deps.clone(),
+                    handler: handler.clone(),
                     retry_backoff_seconds: options.retry_backoff_seconds,
                 };
                 tasks.push(tokio::spawn(poller.run()));
@@ -109,16 +125,21 @@ struct Poller {
     queue_url: String,
     batch_size: i32,
     window: Duration,
-    detail_type: String,
-    deps: Deps,
+    handler: Handler,
     retry_backoff_seconds: i32,
+}
+
+#[derive(Clone)]
+enum Handler {
+    Inbound { detail_type: String, deps: Deps },
+    ChannelSync(Arc<ChannelSync>),
 }
 
 impl Poller {
     async fn run(self) {
         loop {
             if let Err(e) = self.poll_once().await {
-                tracing::warn!(queue = %self.queue_url, error = %e, "poll failed");
+                tracing::warn!(queue = %self.queue_url, error = format!("{e:#}"), "poll failed");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
@@ -140,7 +161,7 @@ impl Poller {
 
     async fn poll_once(&self) -> Result<()> {
         // Long polling keeps idle queues cheap for the emulator and for SQS alike.
-        let mut messages = self.receive(self.batch_size, 5).await?;
+        let mut messages = self.receive(self.batch_size.min(10), 5).await?;
         if messages.is_empty() {
             return Ok(());
         }
@@ -148,7 +169,7 @@ impl Poller {
         let deadline = tokio::time::Instant::now() + self.window;
         while (messages.len() as i32) < self.batch_size && tokio::time::Instant::now() < deadline {
             let more = self
-                .receive(self.batch_size - messages.len() as i32, 0)
+                .receive((self.batch_size - messages.len() as i32).min(10), 0)
                 .await?;
             if more.is_empty() {
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -157,7 +178,10 @@ impl Poller {
         }
         let mut event = SqsEvent::default();
         event.records = messages.iter().map(to_lambda_record).collect();
-        let response = handle_batch(&self.deps, &self.detail_type, event).await;
+        let response = match &self.handler {
+            Handler::Inbound { detail_type, deps } => handle_batch(deps, detail_type, event).await,
+            Handler::ChannelSync(sync) => sync.handle_batch(event).await.0,
+        };
         let failed: std::collections::HashSet<&str> = response
             .batch_item_failures
             .iter()
@@ -190,11 +214,12 @@ impl Poller {
                 );
             }
         }
-        if !done.is_empty() {
+        // DeleteMessageBatch takes at most 10 entries.
+        for chunk in done.chunks(10) {
             self.sqs
                 .delete_message_batch()
                 .queue_url(&self.queue_url)
-                .set_entries(Some(done))
+                .set_entries(Some(chunk.to_vec()))
                 .send()
                 .await?;
         }

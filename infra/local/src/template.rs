@@ -54,8 +54,10 @@ pub struct FunctionSpec {
     pub logical_id: String,
     pub binary: String,
     pub queue_event: Option<QueueEventSpec>,
-    /// Environment variables that name a resource: variable → (`Ref`, logical id).
+    /// Environment variables that name a resource: variable → logical id (`!Ref`).
     pub env_refs: BTreeMap<String, String>,
+    /// Environment variables with a literal value.
+    pub env_values: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -328,11 +330,18 @@ fn parse_function(
         .ok_or_else(|| anyhow!("{id}: Metadata.BuildProperties.Binary is required"))?
         .to_owned();
     let mut env_refs = BTreeMap::new();
+    let mut env_values = BTreeMap::new();
     let own_env = props.get("Environment").and_then(|e| e.get("Variables"));
     for vars in [globals_env, own_env].into_iter().flatten() {
         for (k, v) in vars.as_mapping().into_iter().flatten() {
-            if let (Some(k), Some(target)) = (k.as_str(), ref_target(v)) {
-                env_refs.insert(k.to_owned(), target);
+            match (k.as_str(), ref_target(v), v.as_str()) {
+                (Some(k), Some(target), _) => {
+                    env_refs.insert(k.to_owned(), target);
+                }
+                (Some(k), None, Some(value)) => {
+                    env_values.insert(k.to_owned(), value.to_owned());
+                }
+                _ => {}
             }
         }
     }
@@ -370,6 +379,7 @@ fn parse_function(
         binary,
         queue_event,
         env_refs,
+        env_values,
     })
 }
 

@@ -1,6 +1,7 @@
 //! stockguard's AWS adapters. Every client takes its endpoint from `AWS_ENDPOINT_URL`, so the same
 //! code runs against the local emulator, LocalStack or AWS.
 
+pub mod channel_store;
 pub mod dead_letters;
 pub mod error;
 pub mod items;

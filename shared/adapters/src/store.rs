@@ -93,11 +93,23 @@ impl StateStore {
             .iter()
             .map(|s| (s.clone(), Position::default()))
             .collect();
-        for chunk in skus.chunks(100) {
-            let keys: Vec<Item> = chunk.iter().map(|s| key(sku_pk(s), POSITION)).collect();
+        for item in self
+            .batch_get_keys(skus.iter().map(|s| key(sku_pk(s), POSITION)).collect())
+            .await?
+        {
+            let sku = Sku::parse(get_s(&item, "sku")?).map_err(AdapterError::permanent)?;
+            found.insert(sku, position_from(&item)?);
+        }
+        Ok(found)
+    }
+
+    /// Strongly consistent BatchGetItem of any keys, 100 a call, retrying unprocessed keys.
+    pub(crate) async fn batch_get_keys(&self, keys: Vec<Item>) -> Result<Vec<Item>, AdapterError> {
+        let mut items = Vec::new();
+        for chunk in keys.chunks(100) {
             let mut request = Some(
                 KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
+                    .set_keys(Some(chunk.to_vec()))
                     .consistent_read(true)
                     .build()
                     .map_err(|e| AdapterError::permanent(e.to_string()))?,
@@ -111,16 +123,12 @@ impl StateStore {
                     .send()
                     .await
                     .map_err(|e| classify("BatchGetItem", e))?;
-                for item in out
-                    .responses
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .unwrap_or_default()
-                {
-                    let sku = get_s(&item, "sku")?;
-                    let sku = Sku::parse(sku).map_err(AdapterError::permanent)?;
-                    found.insert(sku, position_from(&item)?);
-                }
+                items.extend(
+                    out.responses
+                        .unwrap_or_default()
+                        .remove(&self.table)
+                        .unwrap_or_default(),
+                );
                 request = out
                     .unprocessed_keys
                     .and_then(|mut u| u.remove(&self.table))
@@ -132,7 +140,7 @@ impl StateStore {
                 }
             }
         }
-        Ok(found)
+        Ok(items)
     }
 
     pub async fn idempotency(

@@ -8,6 +8,15 @@ use crate::reservation::Shortfall;
 use crate::types::{Line, Millis, Sku, format_timestamp};
 
 pub const SOURCE_CORE: &str = "stockguard.core";
+pub const SOURCE_SYNC: &str = "stockguard.sync";
+
+/// The inbound event (or API call) that caused a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cause {
+    pub event_id: String,
+    pub detail_type: String,
+    pub occurred_at: Millis,
+}
 
 /// An event to publish: its detail-type and detail.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
@@ -24,13 +33,7 @@ impl Notification {
         }
     }
 
-    pub fn position_changed(
-        sku: &Sku,
-        p: &Position,
-        changed_at: Millis,
-        cause_event_id: &str,
-        cause_detail_type: &str,
-    ) -> Self {
+    pub fn position_changed(sku: &Sku, p: &Position, changed_at: Millis, cause: &Cause) -> Self {
         Self::new(
             "InventoryPositionChanged",
             serde_json::json!({
@@ -41,7 +44,13 @@ impl Notification {
                 "available": p.available(),
                 "version": p.version,
                 "changed_at": format_timestamp(changed_at),
-                "cause": {"event_id": cause_event_id, "detail_type": cause_detail_type},
+                // `occurred_at` (beyond the contract's fields) lets channel sync measure latency
+                // from the producer's event to the channel's acknowledgement.
+                "cause": {
+                    "event_id": cause.event_id,
+                    "detail_type": cause.detail_type,
+                    "occurred_at": format_timestamp(cause.occurred_at),
+                },
             }),
         )
     }
@@ -103,6 +112,26 @@ impl Notification {
                 "shortfall": shortfall,
                 "detected_at": format_timestamp(detected_at),
             }),
+        )
+    }
+
+    pub fn channel_quantity_pushed(
+        channel: &str,
+        sku: &Sku,
+        quantity: i64,
+        version: u64,
+        latency_ms: i64,
+    ) -> Self {
+        Self::new(
+            "ChannelQuantityPushed",
+            serde_json::json!({"channel": channel, "sku": sku, "quantity": quantity, "version": version, "latency_ms": latency_ms}),
+        )
+    }
+
+    pub fn channel_sync_failed(channel: &str, sku: &Sku, reason: &str, attempts: u32) -> Self {
+        Self::new(
+            "ChannelSyncFailed",
+            serde_json::json!({"channel": channel, "sku": sku, "reason": reason, "attempts": attempts}),
         )
     }
 }

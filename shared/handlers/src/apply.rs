@@ -6,6 +6,7 @@ use stockguard_domain::idempotency::{
     Delivery, classify_delivery, is_producer_replay, payload_hash,
 };
 use stockguard_domain::inbound::parse_inbound;
+use stockguard_domain::outbound::Cause;
 use stockguard_domain::{Command, InboundEvent, Millis};
 
 use crate::deps::{Deps, now_ms};
@@ -33,6 +34,11 @@ pub async fn apply_inbound(
     let event = parse_inbound(detail_type, detail)?;
     let hash = payload_hash(detail_type, detail);
     let event_id = event.common.event_id.as_str();
+    let cause = Cause {
+        event_id: event_id.to_owned(),
+        detail_type: detail_type.to_owned(),
+        occurred_at: event.common.occurred_at,
+    };
     for attempt in 0..MAX_ATTEMPTS {
         let stored = deps.store.idempotency(event_id).await?;
         match classify_delivery(
@@ -46,14 +52,7 @@ pub async fn apply_inbound(
             }
             Delivery::Repeat { publish_pending } => {
                 if let (true, Some(record)) = (publish_pending, stored) {
-                    publish_outcome(
-                        deps,
-                        event_id,
-                        detail_type,
-                        &record.notifications,
-                        &record.skus,
-                    )
-                    .await?;
+                    publish_outcome(deps, &cause, &record.notifications, &record.skus).await?;
                     deps.store.mark_published(event_id).await?;
                 }
                 return Ok(Applied::Repeat);
@@ -83,14 +82,7 @@ pub async fn apply_inbound(
         );
         match deps.store.commit(effect.tx).await {
             Ok(()) => {
-                publish_outcome(
-                    deps,
-                    event_id,
-                    detail_type,
-                    &effect.notifications,
-                    &effect.skus,
-                )
-                .await?;
+                publish_outcome(deps, &cause, &effect.notifications, &effect.skus).await?;
                 // Best effort: a redelivery of an `APPLIED` record only publishes again.
                 if let Err(e) = deps.store.mark_published(event_id).await {
                     tracing::warn!(event_id, error = %e, "could not mark the delivery published");

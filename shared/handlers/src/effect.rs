@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use stockguard_adapters::StateTx;
-use stockguard_domain::outbound::SOURCE_CORE;
+use stockguard_domain::outbound::{Cause, SOURCE_CORE};
 use stockguard_domain::{Notification, Sku};
 
 use crate::deps::{Deps, now_ms};
@@ -55,8 +55,7 @@ pub(crate) fn contended(what: &str) -> ApplyError {
 /// coherent snapshot with its `version`.
 pub(crate) async fn publish_outcome(
     deps: &Deps,
-    cause_event_id: &str,
-    cause_detail_type: &str,
+    cause: &Cause,
     notifications: &[Notification],
     skus: &[Sku],
 ) -> Result<(), ApplyError> {
@@ -66,13 +65,7 @@ pub(crate) async fn publish_outcome(
         let now = now_ms();
         for sku in skus {
             if let Some(p) = positions.get(sku) {
-                all.push(Notification::position_changed(
-                    sku,
-                    p,
-                    now,
-                    cause_event_id,
-                    cause_detail_type,
-                ));
+                all.push(Notification::position_changed(sku, p, now, cause));
             }
         }
     }

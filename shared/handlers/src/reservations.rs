@@ -12,6 +12,7 @@ use stockguard_adapters::store::ReservationRecord;
 use stockguard_adapters::tx::PositionDelta;
 use stockguard_domain::idempotency::payload_hash;
 use stockguard_domain::order::OrderLine;
+use stockguard_domain::outbound::Cause;
 use stockguard_domain::reservation::{
     ConfirmPlan, ReservationStatus, Shortfall, decide_reservation, pick_expired_to_release,
 };
@@ -377,8 +378,7 @@ type PlanFuture<'a, A> = std::pin::Pin<
 /// record itself makes these calls repeatable), retrying when a concurrent writer won the race.
 async fn commit_planned<'a, A: Clone>(
     deps: &Deps,
-    cause_event_id: &str,
-    cause_detail_type: &str,
+    cause: &Cause,
     mut plan: impl FnMut(Millis) -> PlanFuture<'a, A>,
 ) -> Result<A, ApplyError> {
     for attempt in 0..MAX_ATTEMPTS {
@@ -391,30 +391,29 @@ async fn commit_planned<'a, A: Clone>(
         } = effect;
         match deps.store.commit(tx).await {
             Ok(()) => {
-                publish_outcome(
-                    deps,
-                    cause_event_id,
-                    cause_detail_type,
-                    &notifications,
-                    &skus,
-                )
-                .await?;
+                publish_outcome(deps, cause, &notifications, &skus).await?;
                 return Ok(answer);
             }
             Err(e) if e.is_condition_failed() => backoff(attempt).await,
             Err(e) => return Err(e.into()),
         }
     }
-    Err(contended(cause_detail_type))
+    Err(contended(&cause.detail_type))
+}
+
+/// The cause recorded for a change made through the HTTP API.
+fn api_cause(operation: &str, reservation_id: &EntityId, detail_type: &str) -> Cause {
+    Cause {
+        event_id: format!("api:{operation}:{reservation_id}"),
+        detail_type: detail_type.to_owned(),
+        occurred_at: now_ms(),
+    }
 }
 
 /// `POST /v1/reservations`.
 pub async fn reserve(deps: &Deps, req: &ReservationRequest) -> Result<ReserveAnswer, ApplyError> {
-    let cause = format!("api:reserve:{}", req.reservation_id);
-    let answer = commit_planned(deps, &cause, "ReservationRequested", |now| {
-        Box::pin(plan_reserve(deps, req, now))
-    })
-    .await?;
+    let cause = api_cause("reserve", &req.reservation_id, "ReservationRequested");
+    let answer = commit_planned(deps, &cause, |now| Box::pin(plan_reserve(deps, req, now))).await?;
     if let ReserveAnswer::Held {
         expires_at,
         lines,
@@ -429,7 +428,7 @@ pub async fn reserve(deps: &Deps, req: &ReservationRequest) -> Result<ReserveAns
             *expires_at,
         );
         let skus: Vec<Sku> = lines.iter().map(|l| l.sku.clone()).collect();
-        publish_outcome(deps, &cause, "ReservationRequested", &[accepted], &skus).await?;
+        publish_outcome(deps, &cause, &[accepted], &skus).await?;
     }
     Ok(answer)
 }
@@ -440,8 +439,8 @@ pub async fn confirm(
     reservation_id: &EntityId,
     order_id: &EntityId,
 ) -> Result<ConfirmAnswer, ApplyError> {
-    let cause = format!("api:confirm:{reservation_id}");
-    commit_planned(deps, &cause, "ReservationConfirmed", |now| {
+    let cause = api_cause("confirm", reservation_id, "ReservationConfirmed");
+    commit_planned(deps, &cause, |now| {
         Box::pin(plan_confirm(
             deps,
             reservation_id,
@@ -455,8 +454,8 @@ pub async fn confirm(
 
 /// `DELETE /v1/reservations/{id}`.
 pub async fn release(deps: &Deps, reservation_id: &EntityId) -> Result<ReleaseAnswer, ApplyError> {
-    let cause = format!("api:release:{reservation_id}");
-    commit_planned(deps, &cause, "ReservationReleased", |_| {
+    let cause = api_cause("release", reservation_id, "ReservationReleased");
+    commit_planned(deps, &cause, |_| {
         Box::pin(plan_release(deps, reservation_id))
     })
     .await

@@ -9,6 +9,7 @@ use hyper::body::Bytes;
 use lambda_runtime::{LambdaEvent, service_fn};
 
 use crate::batch::handle_batch;
+use crate::channel_sync::ChannelSync;
 use crate::deps::Deps;
 use crate::http_api::{HttpAnswer, route};
 
@@ -22,6 +23,24 @@ pub async fn run_inbound_function(detail_type: &'static str) -> Result<(), lambd
         Ok::<_, lambda_runtime::Error>(
             Box::pin(handle_batch(deps, detail_type, event.payload)).await,
         )
+    }))
+    .await
+}
+
+/// `main` of a channel sync function: the channel is named by `STOCKGUARD_CHANNEL`.
+pub async fn run_channel_sync_function() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let name = std::env::var("STOCKGUARD_CHANNEL")
+        .map_err(|_| "environment variable STOCKGUARD_CHANNEL is required")?;
+    let channel = stockguard_domain::ChannelName::parse(&name)?;
+    let deps = Deps::from_env().await?;
+    let config = stockguard_adapters::load_aws_config().await;
+    let sync = ChannelSync::new(deps, channel, &config);
+    let sync = &sync;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let (response, report) = Box::pin(sync.handle_batch(event.payload)).await;
+        tracing::info!(?report, "sync batch done");
+        Ok::<_, lambda_runtime::Error>(response)
     }))
     .await
 }

@@ -1,0 +1,237 @@
+//! The `stockguard` operations CLI (contract section 4). Every command is a plain async function
+//! that takes the state store and writes its report to a `&mut impl Write`, so tests run the same
+//! code as the binary and read what it printed.
+
+pub mod channels;
+pub mod listings;
+pub mod position;
+pub mod stack;
+mod table;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::builder::PossibleValuesParser;
+use clap::{Args, Parser, Subcommand};
+use stockguard_adapters::StateStore;
+use stockguard_domain::channel::CHANNEL_KINDS;
+use stockguard_domain::{ChannelName, Sku};
+
+pub use stack::Stack;
+
+const STACK_HELP: &str = "\
+Stack: STOCKGUARD_TABLE, STOCKGUARD_BUS, AWS_REGION and AWS_ENDPOINT_URL from the environment, or,
+when STOCKGUARD_TABLE is unset, .local/stack.json (written by `make local-up`) in the current
+directory or one of its parents.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "stockguard",
+    version,
+    about = "Operate a stockguard stack: channel settings, listing mappings and inventory positions.",
+    after_help = STACK_HELP
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show or change the sales channels and their buffers.
+    #[command(subcommand)]
+    Channels(ChannelsCommand),
+    /// Map SKUs to channel listings.
+    #[command(subcommand)]
+    Listings(ListingsCommand),
+    /// Show a SKU's inventory position and what each enabled channel should show.
+    Position(PositionArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChannelsCommand {
+    /// List every configured channel.
+    List,
+    /// Create or update a channel, or with --sku set a per-SKU buffer override.
+    #[command(after_help = "\
+A new channel needs --kind and --endpoint. Options not given keep their stored values.
+Examples:
+  stockguard channels set shopify --kind shopify --endpoint https://shop.myshopify.com \\
+      --credentials stockguard/shopify --buffer-units 2 --buffer-percent 10
+  stockguard channels set amazon --enabled false
+  stockguard channels set ebay --sku TEE-RED-M --buffer-units 5")]
+    Set(Box<SetChannel>),
+}
+
+#[derive(Debug, Args)]
+pub struct SetChannel {
+    /// The channel's name, e.g. shopify (lowercase letters, digits, '-' and '_').
+    #[arg(value_parser = parse_channel_name)]
+    pub name: ChannelName,
+    /// Which adapter serves the channel.
+    #[arg(long, value_parser = PossibleValuesParser::new(CHANNEL_KINDS))]
+    pub kind: Option<String>,
+    /// Whether stockguard pushes quantities to the channel.
+    #[arg(long, value_name = "true|false")]
+    pub enabled: Option<bool>,
+    /// Base URL of the channel's API.
+    #[arg(long, value_name = "URL", value_parser = parse_endpoint)]
+    pub endpoint: Option<String>,
+    /// Name of the Secrets Manager secret holding the channel's credentials (never the values).
+    #[arg(long, value_name = "SECRET_NAME", value_parser = parse_non_empty)]
+    pub credentials: Option<String>,
+    /// Units always held back from the channel.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(0..))]
+    pub buffer_units: Option<i64>,
+    /// Percentage of available units held back (0 to 100; rounded up to whole units).
+    #[arg(long, value_name = "P", value_parser = parse_percent)]
+    pub buffer_percent: Option<f64>,
+    /// Never show the channel more than N units.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(0..))]
+    pub maximum: Option<i64>,
+    /// Remove the channel's maximum.
+    #[arg(long, conflicts_with = "maximum")]
+    pub no_maximum: bool,
+    /// Amazon seller id.
+    #[arg(long, value_name = "ID", value_parser = parse_non_empty)]
+    pub seller_id: Option<String>,
+    /// Amazon marketplace id.
+    #[arg(long, value_name = "ID", value_parser = parse_non_empty)]
+    pub marketplace_id: Option<String>,
+    /// Set the buffer of this SKU on the channel (with --buffer-units/--buffer-percent only).
+    #[arg(
+        long,
+        value_name = "SKU",
+        value_parser = parse_sku,
+        conflicts_with_all = [
+            "kind", "enabled", "endpoint", "credentials", "maximum", "no_maximum",
+            "seller_id", "marketplace_id",
+        ]
+    )]
+    pub sku: Option<Sku>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ListingsCommand {
+    /// Import listing mappings from a CSV file, all or nothing.
+    #[command(after_help = "\
+The file has a header row: channel,sku,listing_id,location_id,offer_id,product_type
+location_id is required for shopify, offer_id for ebay, product_type for amazon; leave unused
+cells empty. Every row is checked before anything is stored; any rejected row rejects the file.")]
+    Import(ImportListings),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportListings {
+    /// The CSV file to import.
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PositionArgs {
+    /// The SKU to show.
+    #[arg(value_parser = parse_sku)]
+    pub sku: Sku,
+}
+
+/// Options of the terminal, not of the command.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Terminal {
+    /// Draw progress bars (only when stdout is a terminal).
+    pub progress: bool,
+}
+
+/// Runs one command against `store`, writing its report to `out`.
+pub async fn run(
+    store: &StateStore,
+    command: &Command,
+    out: &mut impl Write,
+    terminal: Terminal,
+) -> Result<()> {
+    match command {
+        Command::Channels(ChannelsCommand::List) => channels::list(store, out).await,
+        Command::Channels(ChannelsCommand::Set(args)) => channels::set(store, args, out).await,
+        Command::Listings(ListingsCommand::Import(args)) => {
+            listings::import(store, &args.file, out, terminal).await
+        }
+        Command::Position(args) => position::show(store, &args.sku, out).await,
+    }
+}
+
+/// The state store of `stack`.
+pub async fn connect(stack: &Stack) -> Result<StateStore> {
+    let config = stack.aws_config().await?;
+    Ok(StateStore::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        stack.table.clone(),
+    ))
+}
+
+fn parse_channel_name(raw: &str) -> Result<ChannelName, String> {
+    ChannelName::parse(raw)
+}
+
+fn parse_sku(raw: &str) -> Result<Sku, String> {
+    Sku::parse(raw)
+}
+
+fn parse_percent(raw: &str) -> Result<f64, String> {
+    match raw.parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err(format!("{raw:?} is not a percentage from 0 to 100")),
+    }
+}
+
+fn parse_endpoint(raw: &str) -> Result<String, String> {
+    let url = raw.trim();
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => {
+            Ok(url.trim_end_matches('/').to_owned())
+        }
+        _ => Err(format!("{raw:?} is not an http(s) URL")),
+    }
+}
+
+fn parse_non_empty(raw: &str) -> Result<String, String> {
+    let v = raw.trim();
+    if v.is_empty() {
+        Err("must not be empty".into())
+    } else {
+        Ok(v.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn set_options_are_validated() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(["stockguard", "channels", "set"].iter().chain(args))
+                .map_err(|e| e.to_string())
+        };
+        assert!(parse(&["shopify", "--kind", "shopify"]).is_ok());
+        assert!(parse(&["shopify", "--kind", "etsy"]).is_err());
+        assert!(parse(&["Shop Name"]).is_err());
+        assert!(parse(&["shopify", "--buffer-percent", "101"]).is_err());
+        assert!(parse(&["shopify", "--buffer-percent", "NaN"]).is_err());
+        assert!(parse(&["shopify", "--buffer-units", "-1"]).is_err());
+        assert!(parse(&["shopify", "--maximum", "5", "--no-maximum"]).is_err());
+        assert!(parse(&["shopify", "--enabled", "yes"]).is_err());
+        assert!(parse(&["shopify", "--endpoint", "ftp://x"]).is_err());
+        assert!(parse(&["shopify", "--sku", "TEE-1", "--buffer-units", "3"]).is_ok());
+        assert!(parse(&["shopify", "--sku", "TEE-1", "--enabled", "false"]).is_err());
+    }
+}

@@ -1,0 +1,221 @@
+//! What a channel should show, and the listing mappings that tie our SKUs to channel items.
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::{ChannelName, Sku};
+
+/// The channels with adapters.
+pub const CHANNEL_KINDS: [&str; 4] = ["shopify", "amazon", "walmart", "ebay"];
+
+/// Units a channel holds back: fixed units plus a percentage of what is available.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct BufferPolicy {
+    pub units: i64,
+    pub percent: f64,
+}
+
+impl BufferPolicy {
+    pub fn held_back(&self, available: i64) -> i64 {
+        let share = (available.max(0) as f64 * self.percent / 100.0).ceil() as i64;
+        self.units.max(0) + share
+    }
+}
+
+/// `max(0, available - buffer)`, capped by the channel's optional maximum (contract section 3).
+pub fn shown_quantity(available: i64, buffer: &BufferPolicy, maximum: Option<i64>) -> i64 {
+    let shown = (available - buffer.held_back(available)).max(0);
+    maximum.map_or(shown, |m| shown.min(m.max(0)))
+}
+
+/// One row of a listings CSV: our SKU and the channel's ids for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListingMapping {
+    pub channel: ChannelName,
+    pub sku: Sku,
+    pub listing_id: String,
+    pub location_id: Option<String>,
+    pub offer_id: Option<String>,
+    pub product_type: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedRow {
+    /// 1-based line number in the file (the header is line 1).
+    pub line: usize,
+    pub reason: String,
+}
+
+pub const LISTING_CSV_HEADER: [&str; 6] = [
+    "channel",
+    "sku",
+    "listing_id",
+    "location_id",
+    "offer_id",
+    "product_type",
+];
+
+/// Parses a listings CSV (contract section 4). All or nothing: any rejected row rejects the file,
+/// and every rejected row is reported with its line and reason.
+pub fn parse_listings_csv(text: &str) -> Result<Vec<ListingMapping>, Vec<RejectedRow>> {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let Some((_, header)) = lines.next() else {
+        return Err(vec![RejectedRow {
+            line: 1,
+            reason: "the file is empty; expected a header row".into(),
+        }]);
+    };
+    let header: Vec<String> = split_csv_line(header)
+        .iter()
+        .map(|h| h.trim().to_lowercase())
+        .collect();
+    if header != LISTING_CSV_HEADER {
+        return Err(vec![RejectedRow {
+            line: 1,
+            reason: format!("the header must be {}", LISTING_CSV_HEADER.join(",")),
+        }]);
+    }
+    let mut rows = Vec::new();
+    let mut rejected = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, raw) in lines {
+        let line = i + 1;
+        match parse_row(&split_csv_line(raw)) {
+            Ok(row) => {
+                if !seen.insert((row.channel.clone(), row.sku.clone())) {
+                    rejected.push(RejectedRow {
+                        line,
+                        reason: format!("{} {} is mapped twice in this file", row.channel, row.sku),
+                    });
+                } else {
+                    rows.push(row);
+                }
+            }
+            Err(reason) => rejected.push(RejectedRow { line, reason }),
+        }
+    }
+    if rejected.is_empty() {
+        Ok(rows)
+    } else {
+        Err(rejected)
+    }
+}
+
+fn parse_row(cells: &[String]) -> Result<ListingMapping, String> {
+    if cells.len() != LISTING_CSV_HEADER.len() {
+        return Err(format!(
+            "{} cells; expected {}",
+            cells.len(),
+            LISTING_CSV_HEADER.len()
+        ));
+    }
+    let cell = |i: usize| Some(cells[i].trim().to_owned()).filter(|c| !c.is_empty());
+    let channel = ChannelName::parse(cells[0].trim()).map_err(|e| format!("channel: {e}"))?;
+    if !CHANNEL_KINDS.contains(&channel.as_str()) {
+        return Err(format!(
+            "channel {channel} has no adapter; expected one of {}",
+            CHANNEL_KINDS.join(", ")
+        ));
+    }
+    let sku = Sku::parse(cells[1].trim()).map_err(|e| format!("sku: {e}"))?;
+    let listing_id = cell(2).ok_or("listing_id is empty")?;
+    let (location_id, offer_id, product_type) = (cell(3), cell(4), cell(5));
+    let required = match channel.as_str() {
+        "shopify" => Some(("location_id", &location_id)),
+        "ebay" => Some(("offer_id", &offer_id)),
+        "amazon" => Some(("product_type", &product_type)),
+        _ => None,
+    };
+    if let Some((name, None)) = required {
+        return Err(format!("{name} is required for {channel}"));
+    }
+    if channel.as_str() == "shopify" {
+        for (name, v) in [
+            ("listing_id", Some(&listing_id)),
+            ("location_id", location_id.as_ref()),
+        ] {
+            if v.is_some_and(|v| {
+                !v.bytes().all(|b| b.is_ascii_digit()) && !v.starts_with("gid://shopify/")
+            }) {
+                return Err(format!(
+                    "{name} must be a Shopify numeric id or gid://shopify/... id"
+                ));
+            }
+        }
+    }
+    Ok(ListingMapping {
+        channel,
+        sku,
+        listing_id,
+        location_id,
+        offer_id,
+        product_type,
+    })
+}
+
+/// Splits one CSV line, honouring double-quoted cells with `""` escapes.
+fn split_csv_line(line: &str) -> Vec<String> {
+    let mut cells = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.trim_end_matches('\r').chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => cells.push(std::mem::take(&mut cur)),
+            (c, _) => cur.push(c),
+        }
+    }
+    cells.push(cur);
+    cells
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shown_quantity_applies_buffer_and_maximum() {
+        let none = BufferPolicy::default();
+        assert_eq!(shown_quantity(10, &none, None), 10);
+        assert_eq!(shown_quantity(-3, &none, None), 0);
+        let b = BufferPolicy {
+            units: 2,
+            percent: 10.0,
+        };
+        assert_eq!(shown_quantity(10, &b, None), 7);
+        assert_eq!(shown_quantity(2, &b, None), 0);
+        assert_eq!(shown_quantity(100, &none, Some(25)), 25);
+    }
+
+    #[test]
+    fn listings_csv_is_all_or_nothing_with_line_numbers() {
+        let good = "channel,sku,listing_id,location_id,offer_id,product_type\n\
+                    shopify,TEE-1,4455,777,,\n\
+                    amazon,TEE-1,TEE-1-AMZ,,,SHIRT\n\
+                    walmart,TEE-1,WM-TEE-1,,,\n\
+                    ebay,TEE-1,TEE-1,,OFF-9,\n";
+        assert_eq!(parse_listings_csv(good).unwrap().len(), 4);
+        let bad = "channel,sku,listing_id,location_id,offer_id,product_type\n\
+                   shopify,TEE-1,4455,,,\n\
+                   walmart,TEE-2,W2,,,\n\
+                   etsy,TEE-3,E,,,\n\
+                   ebay,bad sku,X,,O,\n\
+                   walmart,TEE-2,W3,,,\n\
+                   amazon,\"TEE-4\",\"A,1\",,,\"SHIRT\"\n";
+        let err = parse_listings_csv(bad).unwrap_err();
+        let lines: Vec<usize> = err.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [2, 4, 5, 6]);
+        assert!(err[0].reason.contains("location_id is required"));
+        assert!(err[1].reason.contains("no adapter"));
+        assert!(err[2].reason.starts_with("sku"));
+        assert!(err[3].reason.contains("twice"));
+        assert!(parse_listings_csv("sku,channel\n").is_err());
+    }
+}

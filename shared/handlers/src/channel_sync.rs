@@ -1,0 +1,368 @@
+//! Channel sync: one function per channel, fed by a queue of `InventoryPositionChanged` events.
+//! Events only trigger; state is the truth. Each batch is grouped by SKU, the current position
+//! is read strongly consistently, the quantity to show is computed with the channel's buffer,
+//! and it is pushed only when the channel has not acknowledged that version or a newer one.
+//! Many changes of one SKU in a batch are therefore one push, and many SKUs one bulk call.
+
+use std::collections::{BTreeMap, HashMap};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::FutureExt;
+use serde_json::Value;
+use stockguard_adapters::channel_store::{ChannelSettings, SyncRecord};
+use stockguard_channels::{
+    AmazonConfig, ChannelClient, ChannelConfig, EbayConfig, Listing, PushOutcome, QuantityUpdate,
+    ShopifyConfig, WalmartConfig,
+};
+use stockguard_domain::channel::{ListingMapping, shown_quantity};
+use stockguard_domain::outbound::SOURCE_SYNC;
+use stockguard_domain::types::parse_timestamp;
+use stockguard_domain::{ChannelName, Millis, Notification, Sku};
+use tokio::sync::Mutex;
+
+use crate::deps::{Deps, now_ms};
+
+pub struct ChannelSync {
+    pub deps: Deps,
+    pub channel: ChannelName,
+    secrets: aws_sdk_secretsmanager::Client,
+    /// The client built for the settings last seen; rebuilt when the configuration changes.
+    client: Mutex<Option<(ChannelSettings, Arc<ChannelClient>)>>,
+}
+
+/// What one batch did, for logs and benchmarks.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SyncReport {
+    pub records: usize,
+    pub pushed: usize,
+    pub skipped_already_acknowledged: usize,
+    pub unmapped: usize,
+    pub failed: usize,
+}
+
+struct SkuWork {
+    message_ids: Vec<String>,
+    max_receive_count: u32,
+    /// `occurred_at` of the producer event behind the newest change in the batch.
+    cause_occurred_at: Option<Millis>,
+    bodies: Vec<String>,
+}
+
+impl ChannelSync {
+    pub fn new(deps: Deps, channel: ChannelName, config: &aws_config::SdkConfig) -> Self {
+        Self {
+            deps,
+            channel,
+            secrets: aws_sdk_secretsmanager::Client::new(config),
+            client: Mutex::new(None),
+        }
+    }
+
+    pub async fn handle_batch(&self, event: SqsEvent) -> (SqsBatchResponse, SyncReport) {
+        let mut response = SqsBatchResponse::default();
+        let mut report = SyncReport {
+            records: event.records.len(),
+            ..Default::default()
+        };
+        let mut work: BTreeMap<Sku, SkuWork> = BTreeMap::new();
+        for record in &event.records {
+            match parse_record(record) {
+                Ok((sku, version, occurred_at)) => {
+                    let w = work.entry(sku).or_insert_with(|| SkuWork {
+                        message_ids: vec![],
+                        max_receive_count: 0,
+                        cause_occurred_at: None,
+                        bodies: vec![],
+                    });
+                    w.message_ids
+                        .push(record.message_id.clone().unwrap_or_default());
+                    w.bodies.push(record.body.clone().unwrap_or_default());
+                    w.max_receive_count = w.max_receive_count.max(receive_count(record));
+                    let _ = version;
+                    if occurred_at.is_some() {
+                        w.cause_occurred_at = w.cause_occurred_at.max(occurred_at);
+                    }
+                }
+                Err(reason) => {
+                    // A record that is not a position change can never be pushed.
+                    if !self
+                        .dead_letter(
+                            record.body.as_deref().unwrap_or_default(),
+                            "malformed_event",
+                            &reason,
+                            1,
+                        )
+                        .await
+                    {
+                        response.batch_item_failures.push(failure(record));
+                    }
+                }
+            }
+        }
+        if work.is_empty() {
+            return (response, report);
+        }
+        let outcome = AssertUnwindSafe(self.sync_skus(&work, &mut report))
+            .catch_unwind()
+            .await;
+        let failed_skus: Vec<(Sku, String, bool)> = match outcome {
+            Ok(Ok(failed)) => failed,
+            Ok(Err(e)) => work.keys().map(|s| (s.clone(), e.clone(), true)).collect(),
+            Err(_) => work
+                .keys()
+                .map(|s| (s.clone(), "the sync panicked".to_owned(), true))
+                .collect(),
+        };
+        for (sku, reason, retryable) in failed_skus {
+            let Some(w) = work.get(&sku) else { continue };
+            report.failed += 1;
+            let out_of_retries = w.max_receive_count >= self.deps.settings.retry_budget;
+            if retryable && !out_of_retries {
+                tracing::warn!(channel = %self.channel, sku = %sku, %reason, "push failed; will be retried");
+                for id in &w.message_ids {
+                    response.batch_item_failures.push(failure_id(id));
+                }
+                continue;
+            }
+            let failed = Notification::channel_sync_failed(
+                self.channel.as_str(),
+                &sku,
+                &reason,
+                w.max_receive_count,
+            );
+            if let Err(e) = self.deps.publisher.publish(SOURCE_SYNC, &[failed]).await {
+                tracing::error!(error = %e, "could not publish ChannelSyncFailed");
+            }
+            let code = if retryable {
+                "retries_exhausted"
+            } else {
+                "channel_rejected"
+            };
+            for (id, body) in w.message_ids.iter().zip(&w.bodies) {
+                if !self
+                    .dead_letter(body, code, &reason, w.max_receive_count)
+                    .await
+                {
+                    response.batch_item_failures.push(failure_id(id));
+                }
+            }
+        }
+        (response, report)
+    }
+
+    /// Pushes what each SKU should show. Returns the SKUs that failed: (sku, reason, retryable).
+    async fn sync_skus(
+        &self,
+        work: &BTreeMap<Sku, SkuWork>,
+        report: &mut SyncReport,
+    ) -> Result<Vec<(Sku, String, bool)>, String> {
+        let store = &self.deps.store;
+        let Some(settings) = store
+            .channel(&self.channel)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            tracing::warn!(channel = %self.channel, "channel is not configured; nothing to push");
+            return Ok(vec![]);
+        };
+        if !settings.enabled {
+            return Ok(vec![]);
+        }
+        let skus: Vec<Sku> = work.keys().cloned().collect();
+        let listings = store
+            .listings(&self.channel, &skus)
+            .await
+            .map_err(|e| e.to_string())?;
+        let positions = store.positions(&skus).await.map_err(|e| e.to_string())?;
+        let acknowledged = store
+            .sync_records(&self.channel, &skus)
+            .await
+            .map_err(|e| e.to_string())?;
+        let overrides = store
+            .buffer_overrides(&self.channel, &skus)
+            .await
+            .map_err(|e| e.to_string())?;
+
+        let mut updates = Vec::new();
+        let mut versions: HashMap<String, u64> = HashMap::new();
+        for sku in &skus {
+            let Some(listing) = listings.get(sku) else {
+                report.unmapped += 1;
+                continue;
+            };
+            let position = positions.get(sku).copied().unwrap_or_default();
+            if acknowledged
+                .get(sku)
+                .is_some_and(|a| a.version >= position.version)
+            {
+                report.skipped_already_acknowledged += 1;
+                continue;
+            }
+            let buffer = overrides.get(sku).copied().unwrap_or(settings.buffer);
+            let quantity = shown_quantity(position.available(), &buffer, settings.maximum);
+            versions.insert(sku.to_string(), position.version);
+            updates.push(QuantityUpdate::new(
+                sku.as_str(),
+                to_channel_listing(listing),
+                quantity,
+            ));
+        }
+        if updates.is_empty() {
+            return Ok(vec![]);
+        }
+        let client = self.client_for(&settings).await?;
+        let outcomes = client.push(&updates).await;
+        let mut failed = Vec::new();
+        let mut pushed = Vec::new();
+        for (update, outcome) in updates.iter().zip(outcomes) {
+            let sku = Sku::parse(&update.sku).map_err(|e| e.to_string())?;
+            match outcome {
+                PushOutcome::Acknowledged { acknowledged_at } => {
+                    let at = acknowledged_at
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(now_ms(), |d| d.as_millis() as i64);
+                    let version = versions[&update.sku];
+                    let record = SyncRecord {
+                        version,
+                        quantity: update.quantity,
+                        acknowledged_at: at,
+                    };
+                    store
+                        .record_acknowledged(&self.channel, &sku, record)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let latency = work[&sku].cause_occurred_at.map_or(0, |o| (at - o).max(0));
+                    pushed.push(Notification::channel_quantity_pushed(
+                        self.channel.as_str(),
+                        &sku,
+                        update.quantity,
+                        version,
+                        latency,
+                    ));
+                    report.pushed += 1;
+                }
+                PushOutcome::Retryable { reason, .. } => failed.push((sku, reason, true)),
+                PushOutcome::Permanent { reason } => failed.push((sku, reason, false)),
+            }
+        }
+        if let Err(e) = self.deps.publisher.publish(SOURCE_SYNC, &pushed).await {
+            // The push itself is recorded; a lost notification is only a missing metric.
+            tracing::error!(error = %e, "could not publish ChannelQuantityPushed");
+        }
+        Ok(failed)
+    }
+
+    async fn client_for(&self, settings: &ChannelSettings) -> Result<Arc<ChannelClient>, String> {
+        let mut cached = self.client.lock().await;
+        if let Some((s, c)) = cached.as_ref()
+            && s == settings
+        {
+            return Ok(c.clone());
+        }
+        let secret = self
+            .secrets
+            .get_secret_value()
+            .secret_id(&settings.credentials)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "reading secret {}: {}",
+                    settings.credentials,
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+                )
+            })?;
+        let creds: Value = serde_json::from_str(secret.secret_string().unwrap_or("{}"))
+            .map_err(|e| format!("secret {} is not JSON: {e}", settings.credentials))?;
+        let field = |name: &str| creds[name].as_str().unwrap_or_default().to_owned();
+        let config: ChannelConfig = match settings.kind.as_str() {
+            "shopify" => ShopifyConfig::new(&settings.endpoint, field("access_token")).into(),
+            "amazon" => AmazonConfig::new(
+                &settings.endpoint,
+                field("access_token"),
+                settings.seller_id.clone().unwrap_or_default(),
+                settings.marketplace_id.clone().unwrap_or_default(),
+            )
+            .into(),
+            "walmart" => WalmartConfig::new(
+                &settings.endpoint,
+                field("client_id"),
+                field("client_secret"),
+            )
+            .into(),
+            "ebay" => EbayConfig::new(&settings.endpoint, field("access_token")).into(),
+            other => return Err(format!("channel kind {other} has no adapter")),
+        };
+        let client = Arc::new(ChannelClient::new(config).map_err(|e| e.to_string())?);
+        *cached = Some((settings.clone(), client.clone()));
+        Ok(client)
+    }
+
+    async fn dead_letter(&self, body: &str, code: &str, reason: &str, receive_count: u32) -> bool {
+        match &self.deps.dead_letters {
+            Some(dlq) => dlq.send(body, code, reason, receive_count).await.is_ok(),
+            None => false,
+        }
+    }
+}
+
+pub fn to_channel_listing(l: &ListingMapping) -> Listing {
+    let or_empty = |v: &Option<String>| v.clone().unwrap_or_default();
+    match l.channel.as_str() {
+        "shopify" => Listing::Shopify {
+            inventory_item_id: l.listing_id.clone(),
+            location_id: or_empty(&l.location_id),
+        },
+        "amazon" => Listing::Amazon {
+            seller_sku: l.listing_id.clone(),
+            product_type: or_empty(&l.product_type),
+        },
+        "ebay" => Listing::Ebay {
+            sku: l.listing_id.clone(),
+            offer_id: or_empty(&l.offer_id),
+        },
+        _ => Listing::Walmart {
+            sku: l.listing_id.clone(),
+        },
+    }
+}
+
+fn parse_record(record: &SqsMessage) -> Result<(Sku, u64, Option<Millis>), String> {
+    let body: Value = serde_json::from_str(record.body.as_deref().unwrap_or_default())
+        .map_err(|e| format!("body is not JSON: {e}"))?;
+    if body["detail-type"] != "InventoryPositionChanged" {
+        return Err(format!(
+            "expected InventoryPositionChanged, got {}",
+            body["detail-type"]
+        ));
+    }
+    let detail = &body["detail"];
+    let sku = Sku::parse(detail["sku"].as_str().unwrap_or_default())?;
+    let version = detail["version"]
+        .as_u64()
+        .ok_or("detail.version is missing")?;
+    let occurred_at = detail["cause"]["occurred_at"]
+        .as_str()
+        .and_then(parse_timestamp);
+    Ok((sku, version, occurred_at))
+}
+
+fn receive_count(record: &SqsMessage) -> u32 {
+    record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+}
+
+fn failure(record: &SqsMessage) -> BatchItemFailure {
+    failure_id(record.message_id.as_deref().unwrap_or_default())
+}
+
+fn failure_id(id: &str) -> BatchItemFailure {
+    let mut f = BatchItemFailure::default();
+    f.item_identifier = id.to_owned();
+    f
+}

@@ -1,0 +1,364 @@
+//! Channel sync against the emulator and the four fake channels (local servers that honour the
+//! channels' real contracts; the real APIs cannot be reached from here).
+
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use serde_json::{Value, json};
+use stockguard_domain::channel::BufferPolicy;
+use stockguard_domain::{ChannelName, Sku};
+use stockguard_handlers::channel_sync::ChannelSync;
+use stockguard_tests::channels::{FakeChannels, FakeOptions, KINDS, fake, listing_key};
+use stockguard_tests::{TestStack, envelope, now_rfc3339, of_type, unique};
+
+async fn fakes() -> FakeChannels {
+    let f = FakeChannels::start(FakeOptions::default())
+        .await
+        .expect("fake channels");
+    f.amazon
+        .update_settings(|s| s.amazon_processing_delay_ms = 0);
+    f
+}
+
+async fn receive(stack: &TestStack, sku: &str, quantity: i64) {
+    stack.apply("StockReceived", json!({"event_id": unique("rcv"), "occurred_at": now_rfc3339(), "sku": sku, "quantity": quantity})).await;
+}
+
+/// Waits until every channel shows what `expected` says (kind → quantity).
+async fn await_shown(fakes: &FakeChannels, sku: &str, expected: &[(&str, i64)]) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let shown: Vec<(&str, Option<i64>)> = expected
+            .iter()
+            .map(|(k, _)| (*k, fake(fakes, k).shown(&listing_key(k, sku))))
+            .collect();
+        if shown
+            .iter()
+            .zip(expected)
+            .all(|((_, s), (_, e))| *s == Some(*e))
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{sku}: channels show {shown:?}, expected {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn sync_for(stack: &TestStack, channel: &str) -> ChannelSync {
+    let name = format!(
+        "{}Sync",
+        match channel {
+            "shopify" => "Shopify",
+            "amazon" => "Amazon",
+            "walmart" => "Walmart",
+            _ => "Ebay",
+        }
+    );
+    let deps = stack.deps.with_dead_letters(
+        &stack.config,
+        &stack.stack.queues[&format!("{name}DLQ")].url,
+    );
+    ChannelSync::new(deps, ChannelName::parse(channel).unwrap(), &stack.config)
+}
+
+fn position_event(sku: &str, version: u64) -> String {
+    envelope(
+        "stockguard.core",
+        "InventoryPositionChanged",
+        &json!({"sku": sku, "version": version, "on_hand": 0, "hard_reserved": 0,
+        "soft_reserved": 0, "available": 0, "changed_at": now_rfc3339(), "cause": {"event_id": "x", "detail_type": "StockReceived", "occurred_at": now_rfc3339()}}),
+    )
+}
+
+fn batch(bodies: &[String]) -> SqsEvent {
+    let mut e = SqsEvent::default();
+    e.records = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let mut m = SqsMessage::default();
+            m.message_id = Some(format!("m{i}"));
+            m.body = Some(b.clone());
+            m.attributes
+                .insert("ApproximateReceiveCount".into(), "1".into());
+            m
+        })
+        .collect();
+    e
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_position_change_reaches_all_four_channels_with_buffers_applied() {
+    let stack = TestStack::new().await;
+    let fakes = fakes().await;
+    stack
+        .configure_channels(&fakes, BufferPolicy::default(), &["CH-1"])
+        .await;
+    let walmart = ChannelName::parse("walmart").unwrap();
+    let mut settings = stack.deps.store.channel(&walmart).await.unwrap().unwrap();
+    settings.buffer = BufferPolicy {
+        units: 2,
+        percent: 0.0,
+    };
+    stack.deps.store.put_channel(&settings).await.unwrap();
+    let ebay = ChannelName::parse("ebay").unwrap();
+    stack
+        .deps
+        .store
+        .put_buffer_override(
+            &ebay,
+            &Sku::parse("CH-1").unwrap(),
+            &BufferPolicy {
+                units: 0,
+                percent: 50.0,
+            },
+        )
+        .await
+        .unwrap();
+    let _rt = stack.start_runtime(Default::default()).await;
+
+    stack.put_event("erp.netsuite", "StockReceived", &json!({"event_id": "ch-rcv", "occurred_at": now_rfc3339(), "sku": "CH-1", "quantity": 10})).await;
+    await_shown(
+        &fakes,
+        "CH-1",
+        &[("shopify", 10), ("amazon", 10), ("walmart", 8), ("ebay", 5)],
+    )
+    .await;
+
+    let published = stack
+        .await_published(Duration::from_secs(10), |e| {
+            of_type(e, "ChannelQuantityPushed").len() >= 4
+        })
+        .await;
+    let pushed = of_type(&published, "ChannelQuantityPushed");
+    assert_eq!(pushed.len(), 4);
+    for p in &pushed {
+        assert_eq!(p["source"], "stockguard.sync");
+        assert_eq!(p["detail"]["version"], 1);
+        assert!(p["detail"]["latency_ms"].as_i64().unwrap() >= 0);
+    }
+    // A sale moves every channel; nothing is ever shown below zero.
+    stack.put_event("pos.store-1", "StockAdjusted", &json!({"event_id": "ch-adj", "occurred_at": now_rfc3339(), "sku": "CH-1", "delta": -9, "reason": "sale"})).await;
+    await_shown(
+        &fakes,
+        "CH-1",
+        &[("shopify", 1), ("amazon", 1), ("walmart", 0), ("ebay", 0)],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn stale_duplicated_and_reordered_events_never_show_an_older_quantity() {
+    let stack = TestStack::new().await;
+    let fakes = fakes().await;
+    stack
+        .configure_channels(&fakes, BufferPolicy::default(), &["ORD-1"])
+        .await;
+    for q in [3, 2, 2] {
+        receive(&stack, "ORD-1", q).await; // versions 1..3, available 7
+    }
+    let sync = sync_for(&stack, "shopify");
+    let key = listing_key("shopify", "ORD-1");
+    // Old events arrive late: the push is state's newest quantity, not theirs.
+    let (resp, report) = sync
+        .handle_batch(batch(&[
+            position_event("ORD-1", 2),
+            position_event("ORD-1", 1),
+        ]))
+        .await;
+    assert!(resp.batch_item_failures.is_empty());
+    assert_eq!((report.pushed, fakes.shopify.shown(&key)), (1, Some(7)));
+    let calls = fakes.shopify.stats().push_calls;
+    // A duplicate of an acknowledged version pushes nothing.
+    let (_, report) = sync
+        .handle_batch(batch(&[
+            position_event("ORD-1", 3),
+            position_event("ORD-1", 2),
+        ]))
+        .await;
+    assert_eq!((report.pushed, report.skipped_already_acknowledged), (0, 1));
+    assert_eq!(fakes.shopify.stats().push_calls, calls);
+    // A newer change, then a reordered older event: the channel ends at the newest.
+    stack.apply("StockAdjusted", json!({"event_id": "ord-adj", "occurred_at": now_rfc3339(), "sku": "ORD-1", "delta": -1, "reason": "sale"})).await;
+    sync.handle_batch(batch(&[position_event("ORD-1", 4)]))
+        .await;
+    sync.handle_batch(batch(&[position_event("ORD-1", 3)]))
+        .await;
+    assert_eq!(fakes.shopify.shown(&key), Some(6));
+    let acked = stack
+        .deps
+        .store
+        .sync_records(
+            &ChannelName::parse("shopify").unwrap(),
+            &[Sku::parse("ORD-1").unwrap()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        acked.values().next().map(|r| (r.version, r.quantity)),
+        Some((4, 6))
+    );
+}
+
+#[tokio::test]
+async fn a_burst_of_a_thousand_changes_over_ten_skus_is_one_push_per_sku_per_batch() {
+    let stack = TestStack::new().await;
+    let fakes = fakes().await;
+    let skus: Vec<String> = (0..10).map(|i| format!("BURST-{i}")).collect();
+    let sku_refs: Vec<&str> = skus.iter().map(String::as_str).collect();
+    stack
+        .configure_channels(&fakes, BufferPolicy::default(), &sku_refs)
+        .await;
+    let syncs: Vec<(&str, ChannelSync)> = KINDS.iter().map(|k| (*k, sync_for(&stack, k))).collect();
+    for round in 0..10u64 {
+        for s in &skus {
+            receive(&stack, s, 1).await;
+        }
+        // 100 change events: 10 per SKU, duplicated and out of order.
+        let bodies: Vec<String> = (0..100)
+            .map(|i| position_event(&skus[i % 10], round + 1 - (i as u64 / 10) % 2))
+            .collect();
+        for (kind, sync) in &syncs {
+            let before = fake(&fakes, kind).stats();
+            let (resp, report) = sync.handle_batch(batch(&bodies)).await;
+            assert!(resp.batch_item_failures.is_empty(), "{kind}");
+            let after = fake(&fakes, kind).stats();
+            assert_eq!(report.pushed, 10, "{kind}: one push per SKU");
+            assert_eq!(
+                after.quantities_pushed - before.quantities_pushed,
+                10,
+                "{kind}"
+            );
+            let calls = after.push_calls - before.push_calls;
+            match *kind {
+                "shopify" | "ebay" => assert_eq!(calls, 1, "{kind} uses one bulk call"),
+                _ => assert_eq!(calls, 10, "{kind} has one call per item"),
+            }
+        }
+    }
+    for kind in KINDS {
+        for s in &skus {
+            assert_eq!(fake(&fakes, kind).shown(&listing_key(kind, s)), Some(10));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_is_retried_by_its_signal_and_permanent_failures_are_dead_lettered() {
+    let stack = TestStack::new().await;
+    let fakes = fakes().await;
+    stack
+        .configure_channels(&fakes, BufferPolicy::default(), &["THR-1"])
+        .await;
+    fakes.shopify.update_settings(|s| s.throttle_rate = 0.5);
+    fakes.amazon.update_settings(|s| s.throttle_rate = 0.5);
+    // Walmart's credentials are wrong: every call is a 401, which no retry can fix.
+    let walmart = ChannelName::parse("walmart").unwrap();
+    let mut settings = stack.deps.store.channel(&walmart).await.unwrap().unwrap();
+    let secrets = aws_sdk_secretsmanager::Client::new(&stack.config);
+    secrets
+        .put_secret_value()
+        .secret_id(&settings.credentials)
+        .secret_string(r#"{"client_id":"nope","client_secret":"wrong"}"#)
+        .send()
+        .await
+        .unwrap();
+    settings.endpoint = fakes.walmart.url().to_owned();
+    stack.deps.store.put_channel(&settings).await.unwrap();
+    let _rt = stack.start_runtime(Default::default()).await;
+
+    for i in 0..5 {
+        stack.put_event("erp.x", "StockReceived", &json!({"event_id": format!("thr-{i}"), "occurred_at": now_rfc3339(), "sku": "THR-1", "quantity": 2})).await;
+    }
+    await_shown(
+        &fakes,
+        "THR-1",
+        &[("shopify", 10), ("amazon", 10), ("ebay", 10)],
+    )
+    .await;
+    assert!(
+        fakes.shopify.stats().throttled > 0 && fakes.amazon.stats().throttled > 0,
+        "throttling happened"
+    );
+    let published = stack
+        .await_published(Duration::from_secs(20), |e| {
+            !of_type(e, "ChannelSyncFailed").is_empty()
+        })
+        .await;
+    let failed = of_type(&published, "ChannelSyncFailed");
+    assert_eq!(failed[0]["detail"]["channel"], "walmart");
+    assert!(
+        failed[0]["detail"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("401"),
+        "{}",
+        failed[0]
+    );
+    let dead = stack.dead_letters("WalmartSyncDLQ").await;
+    assert!(!dead.is_empty());
+    assert_eq!(dead[0].1.as_deref(), Some("channel_rejected"));
+}
+
+#[tokio::test]
+async fn an_ebay_partial_failure_fails_only_that_sku() {
+    let stack = TestStack::new().await;
+    let fakes = fakes().await;
+    stack
+        .configure_channels(&fakes, BufferPolicy::default(), &["EB-A", "EB-B", "EB-C"])
+        .await;
+    for s in ["EB-A", "EB-B", "EB-C"] {
+        receive(&stack, s, 4).await;
+    }
+    fakes.ebay.update_settings(|s| {
+        s.reject_listings.insert("EB-B".into());
+    });
+    let sync = sync_for(&stack, "ebay");
+    let before = fakes.ebay.stats().push_calls;
+    let (resp, report) = sync
+        .handle_batch(batch(&[
+            position_event("EB-A", 1),
+            position_event("EB-B", 1),
+            position_event("EB-C", 1),
+        ]))
+        .await;
+    assert_eq!(
+        fakes.ebay.stats().push_calls - before,
+        1,
+        "one bulk call, answered 207"
+    );
+    assert_eq!((report.pushed, report.failed), (2, 1));
+    assert!(
+        resp.batch_item_failures.is_empty(),
+        "an unknown listing is permanent: dead-lettered, not retried"
+    );
+    assert_eq!(fakes.ebay.shown("EB-A"), Some(4));
+    assert_eq!(fakes.ebay.shown("EB-C"), Some(4));
+    let dead = stack.dead_letters("EbaySyncDLQ").await;
+    assert_eq!(dead.len(), 1);
+    let body: Value = serde_json::from_str(&dead[0].0).unwrap();
+    assert_eq!(body["detail"]["sku"], "EB-B");
+}
+
+#[tokio::test]
+async fn amazon_acknowledges_at_once_and_shows_after_its_processing_delay() {
+    let stack = TestStack::new().await;
+    let fakes = fakes().await;
+    fakes
+        .amazon
+        .update_settings(|s| s.amazon_processing_delay_ms = 1500);
+    stack
+        .configure_channels(&fakes, BufferPolicy::default(), &["AMZ-1"])
+        .await;
+    receive(&stack, "AMZ-1", 6).await;
+    let (_, report) = sync_for(&stack, "amazon")
+        .handle_batch(batch(&[position_event("AMZ-1", 1)]))
+        .await;
+    assert_eq!(report.pushed, 1, "acknowledged (ACCEPTED) at once");
+    assert_eq!(fakes.amazon.shown("AMZ-1"), Some(0), "not shown yet");
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    assert_eq!(fakes.amazon.shown("AMZ-1"), Some(6));
+}
