@@ -235,57 +235,13 @@ pub fn of_type<'a>(events: &'a [Value], detail_type: &str) -> Vec<&'a Value> {
 
 /// The four fake channels, wired to a test stack as configured channels.
 pub mod channels {
-    use stockguard_adapters::channel_store::ChannelSettings;
-    use stockguard_domain::channel::{BufferPolicy, ListingMapping};
-    use stockguard_domain::{ChannelName, Sku};
+    use stockguard_domain::Sku;
+    use stockguard_domain::channel::BufferPolicy;
     pub use stockguard_fake_channels::{FakeChannels, FakeKind, FakeOptions};
+    pub use stockguard_local::fake_wiring::{KINDS, fake, listing_key};
+    use stockguard_local::fake_wiring::{configure_fake_channels, map_on_fakes};
 
     use super::TestStack;
-
-    pub const KINDS: [&str; 4] = ["shopify", "amazon", "walmart", "ebay"];
-
-    /// A stable numeric Shopify inventory item id for a SKU.
-    pub fn shopify_item_id(sku: &str) -> String {
-        let h = sku.bytes().fold(1469598103934665603u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(1099511628211)
-        });
-        (h % 9_000_000_000_000 + 1_000_000_000_000).to_string()
-    }
-
-    /// The key a fake channel names a listing by.
-    pub fn listing_key(kind: &str, sku: &str) -> String {
-        match kind {
-            "shopify" => format!("{}:77001", shopify_item_id(sku)),
-            _ => sku.to_owned(),
-        }
-    }
-
-    pub fn mapping(kind: &str, sku: &str) -> ListingMapping {
-        ListingMapping {
-            channel: ChannelName::parse(kind).unwrap(),
-            sku: Sku::parse(sku).unwrap(),
-            listing_id: if kind == "shopify" {
-                shopify_item_id(sku)
-            } else {
-                sku.to_owned()
-            },
-            location_id: (kind == "shopify").then(|| "77001".to_owned()),
-            offer_id: (kind == "ebay").then(|| format!("OFFER-{sku}")),
-            product_type: (kind == "amazon").then(|| "PRODUCT".to_owned()),
-        }
-    }
-
-    pub fn fake<'a>(
-        fakes: &'a FakeChannels,
-        kind: &str,
-    ) -> &'a stockguard_fake_channels::FakeChannel {
-        match kind {
-            "shopify" => &fakes.shopify,
-            "amazon" => &fakes.amazon,
-            "walmart" => &fakes.walmart,
-            _ => &fakes.ebay,
-        }
-    }
 
     impl TestStack {
         /// Configures the four channels against `fakes` with `buffer`, credentials in Secrets
@@ -296,43 +252,19 @@ pub mod channels {
             buffer: BufferPolicy,
             skus: &[&str],
         ) {
-            let secrets = aws_sdk_secretsmanager::Client::new(&self.config);
-            for kind in KINDS {
-                let name = format!("stockguard/{}{kind}", self.stack.prefix);
-                let creds = serde_json::json!({"access_token": "test-token", "client_id": "test-client-id", "client_secret": "test-client-secret"});
-                secrets
-                    .create_secret()
-                    .name(&name)
-                    .secret_string(creds.to_string())
-                    .send()
-                    .await
-                    .expect("CreateSecret");
-                let settings = ChannelSettings {
-                    name: ChannelName::parse(kind).unwrap(),
-                    kind: kind.to_owned(),
-                    enabled: true,
-                    endpoint: fake(fakes, kind).url().to_owned(),
-                    credentials: name,
-                    buffer,
-                    maximum: None,
-                    seller_id: Some("A1SELLER".into()),
-                    marketplace_id: Some("ATVPDKIKX0DER".into()),
-                };
-                self.deps
-                    .store
-                    .put_channel(&settings)
-                    .await
-                    .expect("put_channel");
-                let rows: Vec<ListingMapping> = skus.iter().map(|s| mapping(kind, s)).collect();
-                self.deps
-                    .store
-                    .put_listings(&rows)
-                    .await
-                    .expect("put_listings");
-                for s in skus {
-                    fake(fakes, kind).register_listing(&listing_key(kind, s), s, 0);
-                }
-            }
+            configure_fake_channels(
+                &self.config,
+                &self.deps.store,
+                &self.stack.prefix,
+                fakes,
+                |_| buffer,
+            )
+            .await
+            .expect("configuring channels");
+            let skus: Vec<Sku> = skus.iter().map(|s| Sku::parse(s).unwrap()).collect();
+            map_on_fakes(&self.deps.store, fakes, &skus)
+                .await
+                .expect("mapping listings");
         }
     }
 }

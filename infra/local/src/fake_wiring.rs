@@ -1,0 +1,104 @@
+//! Wires the fake channel servers into a stack as configured channels: credentials in Secrets
+//! Manager, channel settings, listings, and the listings registered on the fakes.
+
+use anyhow::{Context, Result};
+use stockguard_adapters::StateStore;
+use stockguard_adapters::channel_store::ChannelSettings;
+use stockguard_domain::channel::{BufferPolicy, ListingMapping};
+use stockguard_domain::{ChannelName, Sku};
+use stockguard_fake_channels::{FakeChannel, FakeChannels};
+
+pub const KINDS: [&str; 4] = ["shopify", "amazon", "walmart", "ebay"];
+const SHOPIFY_LOCATION: &str = "77001";
+
+/// A stable numeric Shopify inventory item id for a SKU (Shopify ids are numbers).
+pub fn shopify_item_id(sku: &str) -> String {
+    let h = sku.bytes().fold(1469598103934665603u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(1099511628211)
+    });
+    (h % 9_000_000_000_000 + 1_000_000_000_000).to_string()
+}
+
+/// The key a fake channel names a listing by.
+pub fn listing_key(kind: &str, sku: &str) -> String {
+    match kind {
+        "shopify" => format!("{}:{SHOPIFY_LOCATION}", shopify_item_id(sku)),
+        _ => sku.to_owned(),
+    }
+}
+
+/// The listing row a seller would import for `sku` on the fake `kind`.
+pub fn mapping(kind: &str, sku: &Sku) -> Result<ListingMapping> {
+    Ok(ListingMapping {
+        channel: ChannelName::parse(kind).map_err(anyhow::Error::msg)?,
+        sku: sku.clone(),
+        listing_id: if kind == "shopify" {
+            shopify_item_id(sku.as_str())
+        } else {
+            sku.to_string()
+        },
+        location_id: (kind == "shopify").then(|| SHOPIFY_LOCATION.to_owned()),
+        offer_id: (kind == "ebay").then(|| format!("OFFER-{sku}")),
+        product_type: (kind == "amazon").then(|| "PRODUCT".to_owned()),
+    })
+}
+
+pub fn fake<'a>(fakes: &'a FakeChannels, kind: &str) -> &'a FakeChannel {
+    match kind {
+        "shopify" => &fakes.shopify,
+        "amazon" => &fakes.amazon,
+        "walmart" => &fakes.walmart,
+        _ => &fakes.ebay,
+    }
+}
+
+/// Configures the four channels against `fakes`: secret `stockguard/{prefix}{kind}` holding the
+/// fakes' credentials, the channel enabled with `buffer(kind)`.
+pub async fn configure_fake_channels(
+    config: &aws_config::SdkConfig,
+    store: &StateStore,
+    prefix: &str,
+    fakes: &FakeChannels,
+    buffer: impl Fn(&str) -> BufferPolicy,
+) -> Result<()> {
+    let secrets = aws_sdk_secretsmanager::Client::new(config);
+    for kind in KINDS {
+        let name = format!("stockguard/{prefix}{kind}");
+        let creds = serde_json::json!({"access_token": "test-token", "client_id": "test-client-id", "client_secret": "test-client-secret"});
+        secrets
+            .create_secret()
+            .name(&name)
+            .secret_string(creds.to_string())
+            .send()
+            .await
+            .with_context(|| format!("creating secret {name}"))?;
+        let settings = ChannelSettings {
+            name: ChannelName::parse(kind).map_err(anyhow::Error::msg)?,
+            kind: kind.to_owned(),
+            enabled: true,
+            endpoint: fake(fakes, kind).url().to_owned(),
+            credentials: name,
+            buffer: buffer(kind),
+            maximum: None,
+            seller_id: Some("A1SELLER".into()),
+            marketplace_id: Some("ATVPDKIKX0DER".into()),
+        };
+        store.put_channel(&settings).await?;
+    }
+    Ok(())
+}
+
+/// Maps `skus` on every channel and registers the listings on the fakes.
+pub async fn map_on_fakes(store: &StateStore, fakes: &FakeChannels, skus: &[Sku]) -> Result<()> {
+    for kind in KINDS {
+        let rows = skus
+            .iter()
+            .map(|s| mapping(kind, s))
+            .collect::<Result<Vec<_>>>()?;
+        store.put_listings(&rows).await?;
+        for s in skus {
+            fake(fakes, kind).register_listing(&listing_key(kind, s.as_str()), s.as_str(), 0);
+        }
+    }
+    Ok(())
+}
