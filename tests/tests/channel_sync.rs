@@ -253,8 +253,9 @@ async fn throttling_is_retried_by_its_signal_and_permanent_failures_are_dead_let
     stack
         .configure_channels(&fakes, BufferPolicy::default(), &["THR-1"])
         .await;
-    fakes.shopify.update_settings(|s| s.throttle_rate = 0.5);
-    fakes.amazon.update_settings(|s| s.throttle_rate = 0.5);
+    // Every call is throttled until both channels have said so, then the throttle lifts.
+    fakes.shopify.update_settings(|s| s.throttle_rate = 1.0);
+    fakes.amazon.update_settings(|s| s.throttle_rate = 1.0);
     // Walmart's credentials are wrong: every call is a 401, which no retry can fix.
     let walmart = ChannelName::parse("walmart").unwrap();
     let mut settings = stack.deps.store.channel(&walmart).await.unwrap().unwrap();
@@ -273,16 +274,22 @@ async fn throttling_is_retried_by_its_signal_and_permanent_failures_are_dead_let
     for i in 0..5 {
         stack.put_event("erp.x", "StockReceived", &json!({"event_id": format!("thr-{i}"), "occurred_at": now_rfc3339(), "sku": "THR-1", "quantity": 2})).await;
     }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while fakes.shopify.stats().throttled == 0 || fakes.amazon.stats().throttled == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the channels never throttled"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    fakes.shopify.update_settings(|s| s.throttle_rate = 0.0);
+    fakes.amazon.update_settings(|s| s.throttle_rate = 0.0);
     await_shown(
         &fakes,
         "THR-1",
         &[("shopify", 10), ("amazon", 10), ("ebay", 10)],
     )
     .await;
-    assert!(
-        fakes.shopify.stats().throttled > 0 && fakes.amazon.stats().throttled > 0,
-        "throttling happened"
-    );
     let published = stack
         .await_published(Duration::from_secs(20), |e| {
             !of_type(e, "ChannelSyncFailed").is_empty()

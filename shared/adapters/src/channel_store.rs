@@ -7,11 +7,11 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use serde::{Deserialize, Serialize};
 use stockguard_domain::channel::{BufferPolicy, ListingMapping};
-use stockguard_domain::{ChannelName, Millis, Sku};
+use stockguard_domain::{ChannelName, Millis, Position, Sku};
 
 use crate::error::{AdapterError, classify};
 use crate::items::*;
-use crate::store::StateStore;
+use crate::store::{StateStore, position_from};
 
 const CHANNELS_PK: &str = "CHANNELS";
 
@@ -87,7 +87,74 @@ fn listing_from(channel: &ChannelName, item: &Item) -> Result<ListingMapping, Ad
     })
 }
 
+/// Everything a sync batch needs about its SKUs, read in one strongly consistent BatchGetItem.
+#[derive(Debug, Default)]
+pub struct SyncContext {
+    pub positions: HashMap<Sku, Position>,
+    pub listings: HashMap<Sku, ListingMapping>,
+    pub acknowledged: HashMap<Sku, SyncRecord>,
+    pub overrides: HashMap<Sku, BufferPolicy>,
+}
+
+fn sync_record_from(item: &Item) -> Result<SyncRecord, AdapterError> {
+    Ok(SyncRecord {
+        version: get_i64(item, "acked_version")? as u64,
+        quantity: get_i64(item, "acked_quantity")?,
+        acknowledged_at: get_i64(item, "acked_at")?,
+    })
+}
+
+fn buffer_from(item: &Item) -> Result<BufferPolicy, AdapterError> {
+    let percent = match item.get("percent") {
+        Some(AttributeValue::N(v)) => v.parse().unwrap_or(0.0),
+        _ => 0.0,
+    };
+    Ok(BufferPolicy {
+        units: get_opt_i64(item, "units")?.unwrap_or(0),
+        percent,
+    })
+}
+
+fn sk_sku(item: &Item) -> Result<Sku, AdapterError> {
+    Sku::parse(get_s(item, "sk")?).map_err(AdapterError::permanent)
+}
+
 impl StateStore {
+    pub async fn sync_context(
+        &self,
+        channel: &ChannelName,
+        skus: &[Sku],
+    ) -> Result<SyncContext, AdapterError> {
+        let (lp, sp, bp) = (listings_pk(channel), sync_pk(channel), buffers_pk(channel));
+        let mut keys = Vec::with_capacity(skus.len() * 4);
+        for sku in skus {
+            keys.push(key(sku_pk(sku), POSITION));
+            for pk in [&lp, &sp, &bp] {
+                keys.push(key(pk.clone(), sku.as_str()));
+            }
+        }
+        let mut ctx = SyncContext::default();
+        for sku in skus {
+            ctx.positions.insert(sku.clone(), Position::default());
+        }
+        for item in self.batch_get_keys(keys).await? {
+            let pk = get_s(&item, "pk")?;
+            if pk == lp {
+                let l = listing_from(channel, &item)?;
+                ctx.listings.insert(l.sku.clone(), l);
+            } else if pk == sp {
+                ctx.acknowledged
+                    .insert(sk_sku(&item)?, sync_record_from(&item)?);
+            } else if pk == bp {
+                ctx.overrides.insert(sk_sku(&item)?, buffer_from(&item)?);
+            } else {
+                let sku = Sku::parse(get_s(&item, "sku")?).map_err(AdapterError::permanent)?;
+                ctx.positions.insert(sku, position_from(&item)?);
+            }
+        }
+        Ok(ctx)
+    }
+
     pub async fn channels(&self) -> Result<Vec<ChannelSettings>, AdapterError> {
         let out = self
             .client
@@ -230,18 +297,7 @@ impl StateStore {
             .batch_get(buffers_pk(channel), skus.iter().map(Sku::as_str))
             .await?
         {
-            let sku = Sku::parse(get_s(&item, "sk")?).map_err(AdapterError::permanent)?;
-            let percent = match item.get("percent") {
-                Some(AttributeValue::N(v)) => v.parse().unwrap_or(0.0),
-                _ => 0.0,
-            };
-            found.insert(
-                sku,
-                BufferPolicy {
-                    units: get_opt_i64(&item, "units")?.unwrap_or(0),
-                    percent,
-                },
-            );
+            found.insert(sk_sku(&item)?, buffer_from(&item)?);
         }
         Ok(found)
     }
@@ -278,15 +334,7 @@ impl StateStore {
             .batch_get(sync_pk(channel), skus.iter().map(Sku::as_str))
             .await?
         {
-            let sku = Sku::parse(get_s(&item, "sk")?).map_err(AdapterError::permanent)?;
-            found.insert(
-                sku,
-                SyncRecord {
-                    version: get_i64(&item, "acked_version")? as u64,
-                    quantity: get_i64(&item, "acked_quantity")?,
-                    acknowledged_at: get_i64(&item, "acked_at")?,
-                },
-            );
+            found.insert(sk_sku(&item)?, sync_record_from(&item)?);
         }
         Ok(found)
     }

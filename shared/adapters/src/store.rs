@@ -312,7 +312,7 @@ impl StateStore {
     }
 }
 
-fn position_from(item: &Item) -> Result<Position, AdapterError> {
+pub(crate) fn position_from(item: &Item) -> Result<Position, AdapterError> {
     Ok(Position {
         on_hand: get_i64(item, "on_hand")?,
         hard_reserved: get_i64(item, "hard_reserved")?,

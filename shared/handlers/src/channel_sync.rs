@@ -11,7 +11,7 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::FutureExt;
 use serde_json::Value;
-use stockguard_adapters::channel_store::{ChannelSettings, SyncRecord};
+use stockguard_adapters::channel_store::{ChannelSettings, SyncContext, SyncRecord};
 use stockguard_channels::{
     AmazonConfig, ChannelClient, ChannelConfig, EbayConfig, Listing, PushOutcome, QuantityUpdate,
     ShopifyConfig, WalmartConfig,
@@ -69,7 +69,7 @@ impl ChannelSync {
         let mut work: BTreeMap<Sku, SkuWork> = BTreeMap::new();
         for record in &event.records {
             match parse_record(record) {
-                Ok((sku, version, occurred_at)) => {
+                Ok((sku, occurred_at)) => {
                     let w = work.entry(sku).or_insert_with(|| SkuWork {
                         message_ids: vec![],
                         max_receive_count: 0,
@@ -80,7 +80,6 @@ impl ChannelSync {
                         .push(record.message_id.clone().unwrap_or_default());
                     w.bodies.push(record.body.clone().unwrap_or_default());
                     w.max_receive_count = w.max_receive_count.max(receive_count(record));
-                    let _ = version;
                     if occurred_at.is_some() {
                         w.cause_occurred_at = w.cause_occurred_at.max(occurred_at);
                     }
@@ -171,17 +170,13 @@ impl ChannelSync {
             return Ok(vec![]);
         }
         let skus: Vec<Sku> = work.keys().cloned().collect();
-        let listings = store
-            .listings(&self.channel, &skus)
-            .await
-            .map_err(|e| e.to_string())?;
-        let positions = store.positions(&skus).await.map_err(|e| e.to_string())?;
-        let acknowledged = store
-            .sync_records(&self.channel, &skus)
-            .await
-            .map_err(|e| e.to_string())?;
-        let overrides = store
-            .buffer_overrides(&self.channel, &skus)
+        let SyncContext {
+            positions,
+            listings,
+            acknowledged,
+            overrides,
+        } = store
+            .sync_context(&self.channel, &skus)
             .await
             .map_err(|e| e.to_string())?;
 
@@ -329,7 +324,9 @@ pub fn to_channel_listing(l: &ListingMapping) -> Listing {
     }
 }
 
-fn parse_record(record: &SqsMessage) -> Result<(Sku, u64, Option<Millis>), String> {
+/// The SKU of a position change and when its producer event occurred. Its version and numbers
+/// are not used: the push is computed from the current state.
+fn parse_record(record: &SqsMessage) -> Result<(Sku, Option<Millis>), String> {
     let body: Value = serde_json::from_str(record.body.as_deref().unwrap_or_default())
         .map_err(|e| format!("body is not JSON: {e}"))?;
     if body["detail-type"] != "InventoryPositionChanged" {
@@ -340,13 +337,13 @@ fn parse_record(record: &SqsMessage) -> Result<(Sku, u64, Option<Millis>), Strin
     }
     let detail = &body["detail"];
     let sku = Sku::parse(detail["sku"].as_str().unwrap_or_default())?;
-    let version = detail["version"]
+    detail["version"]
         .as_u64()
         .ok_or("detail.version is missing")?;
     let occurred_at = detail["cause"]["occurred_at"]
         .as_str()
         .and_then(parse_timestamp);
-    Ok((sku, version, occurred_at))
+    Ok((sku, occurred_at))
 }
 
 fn receive_count(record: &SqsMessage) -> u32 {
