@@ -7,7 +7,7 @@ PY := python3
 export SAM_CLI_TELEMETRY := 0
 export RUST_BACKTRACE ?= 0
 
-.PHONY: setup lint test bench demo build deploy clean
+.PHONY: setup lint test bench demo local-up local-down build deploy clean
 
 setup: $(VENV)/.installed
 
@@ -39,6 +39,22 @@ bench: setup
 demo: setup
 	cargo build -p stockguard-local --bin stockguard-demo
 	infra/with-emulator.sh target/debug/stockguard-demo
+
+# The stack stays up in the background until `make local-down`; .local/stack.json describes it.
+local-up: setup
+	cargo build -p stockguard-local --bin stockguard-local-up --bin stockguard-demo
+	cargo build -p stockguard-cli
+	mkdir -p .local
+	if [ -f .local/pid ] && kill -0 $$(cat .local/pid) 2>/dev/null; then echo "already up (make local-down first)"; exit 1; fi
+	rm -f .local/stack.json
+	setsid nohup infra/with-emulator.sh target/debug/stockguard-local-up >.local/local.log 2>&1 </dev/null & echo $$! >.local/pid
+	for _ in $$(seq 1 240); do [ -f .local/stack.json ] && break; sleep 0.5; done
+	[ -f .local/stack.json ] || { tail -n 20 .local/local.log; exit 1; }
+	cat .local/stack.json
+	@echo "CLI: target/debug/stockguard channels list   (make local-down to stop)"
+
+local-down:
+	if [ -f .local/pid ]; then kill -- -$$(cat .local/pid) 2>/dev/null || true; rm -f .local/pid .local/stack.json; fi
 
 build: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam build --template template.yaml --beta-features

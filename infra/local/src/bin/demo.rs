@@ -17,7 +17,7 @@ use stockguard_domain::{ChannelName, Sku};
 use stockguard_fake_channels::{FakeChannels, FakeOptions, OrderLine, OrderRequest};
 use stockguard_handlers::{Deps, Settings};
 use stockguard_local::fake_wiring::{
-    KINDS, configure_fake_channels, fake, listing_key, map_on_fakes,
+    KINDS, configure_fake_channels, fake, listing_key, map_on_fakes, order_feed,
 };
 use stockguard_local::tap::{EventTap, queue_depth};
 use stockguard_local::{LocalRuntime, RuntimeOptions, StackSpec, provision};
@@ -84,33 +84,12 @@ async fn run() -> Result<bool> {
     let events = aws_sdk_eventbridge::Client::new(&config);
 
     step("starting the four fake channels (Amazon shows pushes after a 2 s processing delay)");
-    let (order_tx, mut order_rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
-    let fakes = FakeChannels::start(FakeOptions::default().with_order_sink(move |detail| {
-        let _ = order_tx.send(detail);
-    }))
-    .await?;
+    // Marketplace orders reach stockguard as OrderPlaced events on the bus, as from an order feed.
+    let (order_sink, order_feed) = order_feed(&config, &stack.bus);
+    let fakes = FakeChannels::start(FakeOptions::default().with_order_sink(order_sink)).await?;
     fakes
         .amazon
         .update_settings(|s| s.amazon_processing_delay_ms = AMAZON_DELAY_MS);
-    // Marketplace orders reach stockguard as OrderPlaced events on the bus, as from an order feed.
-    let publisher = events.clone();
-    let bus = stack.bus.clone();
-    let order_feed = tokio::spawn(async move {
-        while let Some(detail) = order_rx.recv().await {
-            let channel = detail["channel"]
-                .as_str()
-                .unwrap_or("marketplace")
-                .to_owned();
-            let _ = put(
-                &publisher,
-                &bus,
-                &format!("marketplace.{channel}"),
-                "OrderPlaced",
-                &detail,
-            )
-            .await;
-        }
-    });
     let buffers = |kind: &str| match kind {
         // The slow channel keeps a unit back: its quantity lags by the processing delay.
         "amazon" => BufferPolicy {
