@@ -1,0 +1,168 @@
+//! template.yaml is the single source of truth: what the emulator holds after provisioning is
+//! exactly what it declares, and its IAM grants no wildcard actions.
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde_json::Value;
+use stockguard_tests::TestStack;
+
+fn template() -> serde_yaml::Value {
+    let path = stockguard_local::template::workspace_root().join("template.yaml");
+    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Every `Action` in the template, wherever it appears.
+fn actions(v: &serde_yaml::Value, out: &mut Vec<String>) {
+    match v {
+        serde_yaml::Value::Mapping(m) => {
+            for (k, v) in m {
+                if k.as_str() == Some("Action") {
+                    match v {
+                        serde_yaml::Value::String(s) => out.push(s.clone()),
+                        serde_yaml::Value::Sequence(seq) => {
+                            out.extend(seq.iter().filter_map(|a| a.as_str().map(str::to_owned)))
+                        }
+                        other => panic!("unexpected Action form {other:?}"),
+                    }
+                } else {
+                    actions(v, out);
+                }
+            }
+        }
+        serde_yaml::Value::Sequence(s) => s.iter().for_each(|v| actions(v, out)),
+        serde_yaml::Value::Tagged(t) => actions(&t.value, out),
+        _ => {}
+    }
+}
+
+#[test]
+fn iam_grants_no_wildcard_actions() {
+    let mut found = Vec::new();
+    actions(&template(), &mut found);
+    assert!(
+        found.len() > 20,
+        "the template's policies were found: {found:?}"
+    );
+    let wild: Vec<&String> = found.iter().filter(|a| a.contains('*')).collect();
+    assert!(wild.is_empty(), "wildcard actions: {wild:?}");
+}
+
+#[test]
+fn every_function_is_an_arm64_rust_function_with_active_tracing() {
+    let t = template();
+    let globals = &t["Globals"]["Function"];
+    assert_eq!(globals["Runtime"].as_str(), Some("provided.al2023"));
+    assert_eq!(globals["Architectures"][0].as_str(), Some("arm64"));
+    assert_eq!(globals["Handler"].as_str(), Some("bootstrap"));
+    assert_eq!(globals["Tracing"].as_str(), Some("Active"));
+    let mut functions = 0;
+    for (id, res) in t["Resources"].as_mapping().unwrap() {
+        if res["Type"].as_str() == Some("AWS::Serverless::Function") {
+            functions += 1;
+            assert_eq!(
+                res["Metadata"]["BuildMethod"].as_str(),
+                Some("rust-cargolambda"),
+                "{id:?}"
+            );
+            assert!(
+                res["Metadata"]["BuildProperties"]["Binary"]
+                    .as_str()
+                    .is_some(),
+                "{id:?}"
+            );
+        }
+    }
+    assert_eq!(functions, 11 + 4 + 1);
+}
+
+#[tokio::test]
+async fn the_emulator_holds_exactly_the_rules_queues_and_redrive_policies_of_the_template() {
+    let stack = TestStack::new().await;
+    let events = &stack.events;
+    for rule in &stack.spec.rules {
+        let name = &stack.stack.rules[&rule.logical_id];
+        let described = events
+            .describe_rule()
+            .name(name)
+            .event_bus_name(&stack.stack.bus)
+            .send()
+            .await
+            .unwrap();
+        let pattern: Value = serde_json::from_str(described.event_pattern().unwrap()).unwrap();
+        assert_eq!(pattern, rule.pattern, "{}", rule.logical_id);
+        let targets = events
+            .list_targets_by_rule()
+            .rule(name)
+            .event_bus_name(&stack.stack.bus)
+            .send()
+            .await
+            .unwrap();
+        let targets = targets.targets();
+        assert_eq!(targets.len(), rule.targets.len(), "{}", rule.logical_id);
+        for (t, spec) in targets.iter().zip(&rule.targets) {
+            assert_eq!(
+                t.arn(),
+                stack.stack.queues[&spec.queue].arn,
+                "{}",
+                rule.logical_id
+            );
+            let dlq = t
+                .dead_letter_config()
+                .and_then(|d| d.arn())
+                .map(str::to_owned);
+            assert_eq!(
+                dlq,
+                spec.dead_letter_queue
+                    .as_ref()
+                    .map(|q| stack.stack.queues[q].arn.clone()),
+                "{}",
+                rule.logical_id
+            );
+        }
+    }
+    assert_eq!(stack.spec.queues.len(), stack.stack.queues.len());
+    for q in &stack.spec.queues {
+        let attrs = stack
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&stack.stack.queues[&q.logical_id].url)
+            .attribute_names(QueueAttributeName::All)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap_or_default();
+        if let Some(v) = q.visibility_timeout {
+            assert_eq!(
+                attrs.get(&QueueAttributeName::VisibilityTimeout),
+                Some(&v.to_string()),
+                "{}",
+                q.logical_id
+            );
+        }
+        let redrive: Option<Value> = attrs
+            .get(&QueueAttributeName::RedrivePolicy)
+            .map(|r| serde_json::from_str(r).unwrap());
+        match &q.redrive {
+            None => assert!(
+                redrive.is_none(),
+                "{} has no redrive in the template",
+                q.logical_id
+            ),
+            Some((dlq, max)) => {
+                let r =
+                    redrive.unwrap_or_else(|| panic!("{} lacks its redrive policy", q.logical_id));
+                assert_eq!(
+                    r["deadLetterTargetArn"], stack.stack.queues[dlq].arn,
+                    "{}",
+                    q.logical_id
+                );
+                assert_eq!(
+                    r["maxReceiveCount"].to_string().trim_matches('"'),
+                    max.to_string(),
+                    "{}",
+                    q.logical_id
+                );
+            }
+        }
+    }
+}
