@@ -71,7 +71,11 @@ fn every_function_is_an_arm64_rust_function_with_active_tracing() {
             );
         }
     }
-    assert_eq!(functions, 11 + 4 + 1);
+    assert_eq!(
+        functions,
+        11 + 4 + 1 + 1,
+        "inbound, channel sync, reservations API, expiry sweeper"
+    );
 }
 
 #[tokio::test]

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, anyhow};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_eventbridge::types::{DeadLetterConfig, Target};
 use aws_sdk_sqs::types::QueueAttributeName;
@@ -76,6 +76,23 @@ pub async fn provision(
                 .key_type(KeyType::from(kind.as_str()))
                 .build()?,
         );
+    }
+    for index in &spec.table.indexes {
+        let projection = Projection::builder()
+            .projection_type(ProjectionType::from(index.projection.as_str()))
+            .build();
+        let mut gsi = GlobalSecondaryIndex::builder()
+            .index_name(&index.name)
+            .projection(projection);
+        for (name, kind) in &index.key_schema {
+            gsi = gsi.key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(name)
+                    .key_type(KeyType::from(kind.as_str()))
+                    .build()?,
+            );
+        }
+        create = create.global_secondary_indexes(gsi.build()?);
     }
     create
         .send()

@@ -28,6 +28,8 @@ pub struct RuntimeOptions {
     pub retry_backoff_seconds: i32,
     pub retry_budget: u32,
     pub api_addr: Option<SocketAddr>,
+    /// Fires every schedule at this interval instead of the template's (demos and tests).
+    pub schedule_interval: Option<Duration>,
 }
 
 impl Default for RuntimeOptions {
@@ -37,6 +39,7 @@ impl Default for RuntimeOptions {
             retry_backoff_seconds: 1,
             retry_budget: Settings::default().retry_budget,
             api_addr: None,
+            schedule_interval: None,
         }
     }
 }
@@ -68,6 +71,14 @@ impl LocalRuntime {
         let sqs = aws_sdk_sqs::Client::new(config);
         let mut tasks = Vec::new();
         for f in &spec.functions {
+            if let Some(every) = f.schedule {
+                let every = options.schedule_interval.unwrap_or(every);
+                tasks.push(tokio::spawn(run_schedule(
+                    f.binary.clone(),
+                    base.clone(),
+                    every,
+                )));
+            }
             let Some(event) = &f.queue_event else {
                 continue;
             };
@@ -117,6 +128,29 @@ impl LocalRuntime {
             tasks.push(task);
         }
         Ok(Self { tasks, api_addr })
+    }
+}
+
+/// Invokes a scheduled function every `every`, as EventBridge Scheduler would.
+async fn run_schedule(binary: String, deps: Deps, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let result = match binary.as_str() {
+            "expire-reservations" => {
+                stockguard_handlers::reservations::expire_lapsed(&deps, Duration::from_secs(50))
+                    .await
+                    .map(|r| format!("{r:?}"))
+            }
+            other => {
+                tracing::warn!(function = other, "no local handler for this schedule");
+                return;
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(function = %binary, error = %e, "scheduled run failed");
+        }
     }
 }
 

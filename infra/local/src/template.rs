@@ -16,6 +16,16 @@ pub struct TableSpec {
     /// (attribute name, type S/N/B)
     pub attributes: Vec<(String, String)>,
     pub ttl_attribute: Option<String>,
+    pub indexes: Vec<IndexSpec>,
+}
+
+/// A global secondary index.
+#[derive(Debug, Clone)]
+pub struct IndexSpec {
+    pub name: String,
+    pub key_schema: Vec<(String, String)>,
+    /// ALL, KEYS_ONLY or INCLUDE.
+    pub projection: String,
 }
 
 #[derive(Debug, Clone)]
@@ -58,6 +68,8 @@ pub struct FunctionSpec {
     pub env_refs: BTreeMap<String, String>,
     /// Environment variables with a literal value.
     pub env_values: BTreeMap<String, String>,
+    /// How often a `ScheduleV2` event invokes it, from `rate(N minute[s]|second[s]|hour[s])`.
+    pub schedule: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -219,26 +231,27 @@ fn int(v: Option<&Value>) -> Option<i64> {
 }
 
 fn parse_table(id: &str, props: &Value) -> Result<TableSpec> {
-    let pairs = |list: &str, a: &str, b: &str| -> Vec<(String, String)> {
-        props
-            .get(list)
-            .and_then(Value::as_sequence)
-            .into_iter()
-            .flatten()
-            .map(|e| {
-                (
-                    e.get(a)
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned(),
-                    e.get(b)
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned(),
-                )
-            })
-            .collect()
-    };
+    let pairs = |list: &str, a: &str, b: &str| key_pairs(props, list, a, b);
+    let indexes = props
+        .get("GlobalSecondaryIndexes")
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+        .map(|gsi| IndexSpec {
+            name: gsi
+                .get("IndexName")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            key_schema: key_pairs(gsi, "KeySchema", "AttributeName", "KeyType"),
+            projection: gsi
+                .get("Projection")
+                .and_then(|p| p.get("ProjectionType"))
+                .and_then(Value::as_str)
+                .unwrap_or("ALL")
+                .to_owned(),
+        })
+        .collect();
     let ttl = props.get("TimeToLiveSpecification");
     let ttl_attribute = ttl
         .filter(|t| t.get("Enabled").and_then(Value::as_bool).unwrap_or(false))
@@ -254,7 +267,24 @@ fn parse_table(id: &str, props: &Value) -> Result<TableSpec> {
         key_schema,
         attributes: pairs("AttributeDefinitions", "AttributeName", "AttributeType"),
         ttl_attribute,
+        indexes,
     })
+}
+
+/// `[{a: .., b: ..}, ..]` under `list` as pairs.
+fn key_pairs(v: &Value, list: &str, a: &str, b: &str) -> Vec<(String, String)> {
+    let text = |e: &Value, k: &str| {
+        e.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    v.get(list)
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+        .map(|e| (text(e, a), text(e, b)))
+        .collect()
 }
 
 fn parse_queue(id: &str, props: &Value) -> Result<QueueSpec> {
@@ -346,12 +376,24 @@ fn parse_function(
         }
     }
     let mut queue_event = None;
+    let mut schedule = None;
     for (_, ev) in props
         .get("Events")
         .and_then(Value::as_mapping)
         .into_iter()
         .flatten()
     {
+        if ev.get("Type").and_then(Value::as_str) == Some("ScheduleV2") {
+            let expr = ev
+                .get("Properties")
+                .and_then(|p| p.get("ScheduleExpression"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            schedule = Some(
+                parse_rate(expr).ok_or_else(|| anyhow!("{id}: unsupported schedule {expr:?}"))?,
+            );
+            continue;
+        }
         if ev.get("Type").and_then(Value::as_str) != Some("SQS") {
             continue;
         }
@@ -380,7 +422,23 @@ fn parse_function(
         queue_event,
         env_refs,
         env_values,
+        schedule,
     })
+}
+
+/// `rate(5 minutes)` → 300 s.
+fn parse_rate(expr: &str) -> Option<std::time::Duration> {
+    let inner = expr.strip_prefix("rate(")?.strip_suffix(')')?;
+    let (n, unit) = inner.trim().split_once(' ')?;
+    let n: u64 = n.parse().ok()?;
+    let secs = match unit.trim_end_matches('s') {
+        "second" => 1,
+        "minute" => 60,
+        "hour" => 3600,
+        "day" => 86_400,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_secs(n * secs))
 }
 
 #[cfg(test)]
@@ -393,6 +451,15 @@ mod tests {
         assert_eq!(spec.bus_name_parameter, "EventBusName");
         assert_eq!(spec.parameters["EventBusName"], "stockguard");
         assert_eq!(spec.table.ttl_attribute.as_deref(), Some("ttl"));
+        assert_eq!(
+            parse_rate("rate(1 minute)"),
+            Some(std::time::Duration::from_secs(60))
+        );
+        assert_eq!(
+            parse_rate("rate(15 minutes)"),
+            Some(std::time::Duration::from_secs(900))
+        );
+        assert_eq!(parse_rate("cron(0 * * * ? *)"), None);
         for dt in stockguard_domain::inbound::INBOUND_DETAIL_TYPES {
             let f = spec
                 .functions

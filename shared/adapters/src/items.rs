@@ -39,6 +39,15 @@ pub fn reservation_pk(id: &EntityId) -> String {
     format!("RES#{id}")
 }
 pub const RESERVATION: &str = "RESERVATION";
+
+/// The sparse index of held reservations by expiry (`ExpiryIndex` in template.yaml).
+pub const EXPIRY_INDEX: &str = "ExpiryIndex";
+pub const EXPIRY_INDEX_PK: &str = "expiry_pk";
+pub const EXPIRY_INDEX_SK: &str = "expiry_sk";
+pub const HELD: &str = "HELD";
+pub fn expiry_sk(expires_at: Millis, id: &EntityId) -> String {
+    format!("{expires_at:020}#{id}")
+}
 pub fn order_pk(id: &EntityId) -> String {
     format!("ORDER#{id}")
 }

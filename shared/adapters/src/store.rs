@@ -307,6 +307,34 @@ impl StateStore {
             .collect()
     }
 
+    /// Up to `limit` reservations still held whose expiry passed by `now`, oldest first. The index
+    /// is eventually consistent: callers re-read each reservation before acting on it.
+    pub async fn lapsed_reservations(
+        &self,
+        now: Millis,
+        limit: i32,
+    ) -> Result<Vec<EntityId>, AdapterError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(EXPIRY_INDEX)
+            .key_condition_expression("expiry_pk = :held AND expiry_sk <= :now")
+            .expression_attribute_values(":held", s(HELD))
+            .expression_attribute_values(":now", s(format!("{now:020}#~")))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| classify("Query", e))?;
+        out.items()
+            .iter()
+            .map(|item| {
+                let pk = get_s(item, "pk")?;
+                EntityId::parse(pk.trim_start_matches("RES#")).map_err(AdapterError::permanent)
+            })
+            .collect()
+    }
+
     pub async fn commit(&self, tx: StateTx) -> Result<(), AdapterError> {
         tx.commit(&self.client).await
     }

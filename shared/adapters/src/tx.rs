@@ -248,6 +248,9 @@ impl StateTx {
         item.insert("request_hash".into(), s(request_hash));
         item.insert("created_at".into(), n(now));
         item.insert("ttl".into(), ttl_after(expires_at, RETENTION_DAYS));
+        // Indexed while held, so the expiry sweeper finds lapsed reservations in expiry order.
+        item.insert(EXPIRY_INDEX_PK.into(), s(HELD));
+        item.insert(EXPIRY_INDEX_SK.into(), s(expiry_sk(expires_at, id)));
         self.put(item, "attribute_not_exists(pk)", HashMap::new());
     }
 
@@ -263,12 +266,13 @@ impl StateTx {
             (":from".into(), s(from.as_str())),
             (":to".into(), s(to.as_str())),
         ]);
+        // Leaving `held` also leaves the expiry index.
         let expression = match order_id {
             Some(o) => {
                 values.insert(":order".into(), s(o));
-                "SET #s = :to, order_id = :order"
+                "SET #s = :to, order_id = :order REMOVE expiry_pk, expiry_sk"
             }
-            None => "SET #s = :to",
+            None => "SET #s = :to REMOVE expiry_pk, expiry_sk",
         };
         self.update(
             key(reservation_pk(id), RESERVATION),

@@ -349,14 +349,7 @@ pub(crate) async fn plan_release(
     match record.status {
         ReservationStatus::Held => {
             let mut effect = Effect::new(deps, "applied");
-            drop_holds(&mut effect, &record, ReservationStatus::Released, None);
-            for line in &record.lines {
-                let delta = PositionDelta {
-                    soft_reserved: -line.quantity,
-                    ..Default::default()
-                };
-                effect.tx.shift_position(&line.sku, delta, None);
-            }
+            release_held(&mut effect, &record, ReservationStatus::Released);
             Ok((ReleaseAnswer::Released, effect))
         }
         ReservationStatus::Released | ReservationStatus::Expired => Ok((
@@ -368,6 +361,80 @@ pub(crate) async fn plan_release(
             Effect::new(deps, "already_confirmed"),
         )),
     }
+}
+
+/// Gives a held reservation's units back to `available` and moves it to `to`.
+fn release_held(effect: &mut Effect, record: &ReservationRecord, to: ReservationStatus) {
+    drop_holds(effect, record, to, None);
+    for line in &record.lines {
+        let delta = PositionDelta {
+            soft_reserved: -line.quantity,
+            ..Default::default()
+        };
+        effect.tx.shift_position(&line.sku, delta, None);
+    }
+}
+
+/// Expires one lapsed reservation, if it is still held and its expiry has passed.
+async fn plan_expire(
+    deps: &Deps,
+    reservation_id: &EntityId,
+    now: Millis,
+) -> Result<(bool, Effect), ApplyError> {
+    match deps.store.reservation(reservation_id).await? {
+        Some(record) if record.status == ReservationStatus::Held && record.expires_at <= now => {
+            let mut effect = Effect::new(deps, "expired");
+            release_held(&mut effect, &record, ReservationStatus::Expired);
+            Ok((true, effect))
+        }
+        _ => Ok((false, Effect::new(deps, "not_lapsed"))),
+    }
+}
+
+/// What one sweep did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SweepReport {
+    pub expired: usize,
+    /// Found lapsed in the index but settled meanwhile (confirmed, released, or expired by a
+    /// concurrent sweep or checkout).
+    pub already_settled: usize,
+}
+
+/// The expiry sweeper: releases every held reservation whose expiry passed, publishing
+/// `ReservationExpired` and the positions, until none is left or `budget` is spent. Safe to run
+/// twice at once and after a crash: each release is conditional on the reservation still being
+/// held, so a unit is released once.
+pub async fn expire_lapsed(
+    deps: &Deps,
+    budget: std::time::Duration,
+) -> Result<SweepReport, ApplyError> {
+    let deadline = std::time::Instant::now() + budget;
+    let mut report = SweepReport::default();
+    while std::time::Instant::now() < deadline {
+        let now = now_ms();
+        let lapsed = deps.store.lapsed_reservations(now, 25).await?;
+        if lapsed.is_empty() {
+            break;
+        }
+        let before = report;
+        for id in &lapsed {
+            let cause = Cause {
+                event_id: format!("sweep:expire:{id}"),
+                detail_type: "ReservationExpired".into(),
+                occurred_at: now,
+            };
+            if commit_planned(deps, &cause, |at| Box::pin(plan_expire(deps, id, at))).await? {
+                report.expired += 1;
+            } else {
+                report.already_settled += 1;
+            }
+        }
+        if report.expired == before.expired {
+            // The index lags behind the table; what it still lists is settled. Next sweep.
+            break;
+        }
+    }
+    Ok(report)
 }
 
 type PlanFuture<'a, A> = std::pin::Pin<

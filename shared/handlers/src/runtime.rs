@@ -45,6 +45,21 @@ pub async fn run_channel_sync_function() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
+/// `main` of the scheduled expiry sweeper. It stops early enough to finish inside the invocation.
+pub async fn run_expiry_function() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let deps = Deps::from_env().await?;
+    let deps = &deps;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        let left = event.context.deadline().duration_since(std::time::SystemTime::now()).unwrap_or_default();
+        let budget = left.saturating_sub(std::time::Duration::from_secs(5));
+        let report = Box::pin(crate::reservations::expire_lapsed(deps, budget)).await?;
+        tracing::info!(?report, "expiry sweep done");
+        Ok::<_, lambda_runtime::Error>(serde_json::json!({"expired": report.expired, "already_settled": report.already_settled}))
+    }))
+    .await
+}
+
 /// `main` of the reservations API function behind API Gateway.
 pub async fn run_reservations_api() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();

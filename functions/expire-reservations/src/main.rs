@@ -1,0 +1,6 @@
+//! The reservation expiry sweeper, invoked by its schedule.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    stockguard_handlers::runtime::run_expiry_function().await
+}
