@@ -30,6 +30,9 @@ pub struct RuntimeOptions {
     pub api_addr: Option<SocketAddr>,
     /// Fires every schedule at this interval instead of the template's (demos and tests).
     pub schedule_interval: Option<Duration>,
+    /// Fault switch: the share of position events a channel queue loses before its sync function
+    /// sees them, to prove that reconciliation repairs what events miss.
+    pub drop_position_events: f64,
 }
 
 impl Default for RuntimeOptions {
@@ -40,6 +43,7 @@ impl Default for RuntimeOptions {
             retry_budget: Settings::default().retry_budget,
             api_addr: None,
             schedule_interval: None,
+            drop_position_events: 0.0,
         }
     }
 }
@@ -76,6 +80,7 @@ impl LocalRuntime {
                 tasks.push(tokio::spawn(run_schedule(
                     f.binary.clone(),
                     base.clone(),
+                    config.clone(),
                     every,
                 )));
             }
@@ -115,6 +120,11 @@ impl LocalRuntime {
                     batch_size: event.batch_size.max(1),
                     window: Duration::from_secs(event.batching_window_seconds.max(0) as u64),
                     handler: handler.clone(),
+                    drop_share: if f.env_values.contains_key("STOCKGUARD_CHANNEL") {
+                        options.drop_position_events
+                    } else {
+                        0.0
+                    },
                     retry_backoff_seconds: options.retry_backoff_seconds,
                 };
                 tasks.push(tokio::spawn(poller.run()));
@@ -132,9 +142,11 @@ impl LocalRuntime {
 }
 
 /// Invokes a scheduled function every `every`, as EventBridge Scheduler would.
-async fn run_schedule(binary: String, deps: Deps, every: Duration) {
+async fn run_schedule(binary: String, deps: Deps, config: aws_config::SdkConfig, every: Duration) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A schedule first fires one period after it is created, not at once.
+    ticks.tick().await;
     loop {
         ticks.tick().await;
         let result = match binary.as_str() {
@@ -142,6 +154,18 @@ async fn run_schedule(binary: String, deps: Deps, every: Duration) {
                 stockguard_handlers::reservations::expire_lapsed(&deps, Duration::from_secs(50))
                     .await
                     .map(|r| format!("{r:?}"))
+                    .map_err(|e| e.to_string())
+            }
+            "reconcile-channels" => {
+                match stockguard_handlers::reconcile::channel_syncs(&deps, &config).await {
+                    Ok(syncs) => {
+                        let budget = Duration::from_secs(840);
+                        let report =
+                            stockguard_handlers::reconcile::reconcile_all(&syncs, budget).await;
+                        Ok(format!("{report:?}"))
+                    }
+                    Err(e) => Err(e),
+                }
             }
             other => {
                 tracing::warn!(function = other, "no local handler for this schedule");
@@ -161,6 +185,7 @@ struct Poller {
     window: Duration,
     handler: Handler,
     retry_backoff_seconds: i32,
+    drop_share: f64,
 }
 
 #[derive(Clone)]
@@ -209,6 +234,23 @@ impl Poller {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             messages.extend(more);
+        }
+        if self.drop_share > 0.0 {
+            let (lost, kept): (Vec<_>, Vec<_>) = messages
+                .into_iter()
+                .partition(|_| rand::random::<f64>() < self.drop_share);
+            for m in &lost {
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await?;
+            }
+            messages = kept;
+            if messages.is_empty() {
+                return Ok(());
+            }
         }
         let mut event = SqsEvent::default();
         event.records = messages.iter().map(to_lambda_record).collect();

@@ -139,7 +139,7 @@ impl StackSpec {
                 "AWS::SQS::Queue" => queues.push(parse_queue(&id, &props)?),
                 "AWS::Events::Rule" => rules.push(parse_rule(&id, &props)?),
                 "AWS::Serverless::Function" => {
-                    functions.push(parse_function(&id, res, &props, globals_env)?)
+                    functions.push(parse_function(&id, res, &props, globals_env, &parameters)?)
                 }
                 _ => {}
             }
@@ -351,6 +351,7 @@ fn parse_function(
     res: &Value,
     props: &Value,
     globals_env: Option<&Value>,
+    parameters: &BTreeMap<String, String>,
 ) -> Result<FunctionSpec> {
     let binary = res
         .get("Metadata")
@@ -387,10 +388,10 @@ fn parse_function(
             let expr = ev
                 .get("Properties")
                 .and_then(|p| p.get("ScheduleExpression"))
-                .and_then(Value::as_str)
+                .map(|v| substitute(v, parameters))
                 .unwrap_or_default();
             schedule = Some(
-                parse_rate(expr).ok_or_else(|| anyhow!("{id}: unsupported schedule {expr:?}"))?,
+                parse_rate(&expr).ok_or_else(|| anyhow!("{id}: unsupported schedule {expr:?}"))?,
             );
             continue;
         }
@@ -424,6 +425,17 @@ fn parse_function(
         env_values,
         schedule,
     })
+}
+
+/// A plain string, or `!Sub` with `${Parameter}`s replaced by their defaults.
+fn substitute(v: &Value, parameters: &BTreeMap<String, String>) -> String {
+    let raw = match tag_of(v) {
+        Some((tag, Value::String(s))) if tag == "Sub" => s.clone(),
+        _ => v.as_str().unwrap_or_default().to_owned(),
+    };
+    parameters
+        .iter()
+        .fold(raw, |acc, (k, val)| acc.replace(&format!("${{{k}}}"), val))
 }
 
 /// `rate(5 minutes)` → 300 s.

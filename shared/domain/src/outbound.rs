@@ -9,6 +9,7 @@ use crate::types::{Line, Millis, Sku, format_timestamp};
 
 pub const SOURCE_CORE: &str = "stockguard.core";
 pub const SOURCE_SYNC: &str = "stockguard.sync";
+pub const SOURCE_OPS: &str = "stockguard.ops";
 
 /// The inbound event (or API call) that caused a change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +133,13 @@ impl Notification {
         Self::new(
             "ChannelSyncFailed",
             serde_json::json!({"channel": channel, "sku": sku, "reason": reason, "attempts": attempts}),
+        )
+    }
+
+    pub fn drift_detected(channel: &str, sku: &Sku, expected: i64, reported: i64) -> Self {
+        Self::new(
+            "DriftDetected",
+            serde_json::json!({"channel": channel, "sku": sku, "expected": expected, "reported": reported, "drift": reported - expected}),
         )
     }
 }

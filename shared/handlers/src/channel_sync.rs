@@ -249,7 +249,10 @@ impl ChannelSync {
         Ok(failed)
     }
 
-    async fn client_for(&self, settings: &ChannelSettings) -> Result<Arc<ChannelClient>, String> {
+    pub(crate) async fn client_for(
+        &self,
+        settings: &ChannelSettings,
+    ) -> Result<Arc<ChannelClient>, String> {
         let mut cached = self.client.lock().await;
         if let Some((s, c)) = cached.as_ref()
             && s == settings

@@ -10,6 +10,7 @@ mod effect;
 pub mod error;
 pub mod http_api;
 pub mod orders;
+pub mod reconcile;
 pub mod reservations;
 pub mod runtime;
 pub mod stock;

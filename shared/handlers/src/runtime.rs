@@ -60,6 +60,26 @@ pub async fn run_expiry_function() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
+/// `main` of the scheduled reconciliation. Stops a minute before Lambda's deadline; the report
+/// says where the next run resumes.
+pub async fn run_reconcile_function() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let deps = Deps::from_env().await?;
+    let config = stockguard_adapters::load_aws_config().await;
+    let (deps, config) = (&deps, &config);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        let left = event.context.deadline().duration_since(std::time::SystemTime::now()).unwrap_or_default();
+        let syncs = crate::reconcile::channel_syncs(deps, config).await?;
+        let report = Box::pin(crate::reconcile::reconcile_all(&syncs, left.saturating_sub(std::time::Duration::from_secs(60)))).await;
+        tracing::info!(?report, "reconciliation done");
+        Ok::<_, lambda_runtime::Error>(serde_json::json!({
+            "checked": report.checked, "drift": report.drift.len(), "drift_units": report.drift_units,
+            "errors": report.errors, "resume_after": report.resume_after,
+        }))
+    }))
+    .await
+}
+
 /// `main` of the reservations API function behind API Gateway.
 pub async fn run_reservations_api() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();

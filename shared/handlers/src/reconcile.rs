@@ -1,0 +1,227 @@
+//! Scheduled reconciliation, the last net: for every enabled channel and mapped SKU, read what
+//! the channel shows, compare it with what it should show, report real differences as
+//! `DriftDetected` and repair them by pushing; and push positions whose newest version the
+//! channel never acknowledged (lost or dead-lettered events). Pages through listings and stops
+//! inside its time budget, reporting where the next run resumes.
+
+use std::time::{Duration, Instant};
+
+use stockguard_channels::QuantityUpdate;
+use stockguard_domain::channel::shown_quantity;
+use stockguard_domain::outbound::SOURCE_OPS;
+use stockguard_domain::{Notification, Sku};
+
+use crate::channel_sync::{ChannelSync, to_channel_listing};
+use crate::deps::now_ms;
+
+/// How long after an acknowledged push a channel may still show the old quantity. Amazon
+/// processes listing updates asynchronously (minutes; configurable, since it is not published).
+pub fn processing_window(kind: &str) -> Duration {
+    let amazon_ms = std::env::var("STOCKGUARD_AMAZON_PROCESSING_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300_000);
+    match kind {
+        "amazon" => Duration::from_millis(amazon_ms),
+        _ => Duration::ZERO,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriftRow {
+    pub channel: String,
+    pub sku: String,
+    pub expected: i64,
+    pub reported: i64,
+    pub repaired: bool,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReconcileReport {
+    pub checked: usize,
+    pub drift: Vec<DriftRow>,
+    /// Newest versions never acknowledged by the channel although it shows the right quantity
+    /// (the push's acknowledgement or event was lost): recorded now, nothing pushed.
+    pub acknowledged_late: usize,
+    /// Skipped because an acknowledged push may still be processing (Amazon).
+    pub in_processing_window: usize,
+    /// Units of drift, summed as absolute values.
+    pub drift_units: i64,
+    /// Units the channels should show in total, for drift as a share.
+    pub expected_units: i64,
+    pub errors: Vec<String>,
+    /// When the budget ran out: (channel, SKU) the next run resumes after.
+    pub resume_after: Option<(String, String)>,
+}
+
+impl ChannelSync {
+    /// Reconciles this channel, adding to `report`. Returns false when the budget ran out.
+    pub async fn reconcile(&self, deadline: Instant, report: &mut ReconcileReport) -> bool {
+        let store = &self.deps.store;
+        let settings = match store.channel(&self.channel).await {
+            Ok(Some(s)) if s.enabled => s,
+            Ok(_) => return true,
+            Err(e) => {
+                report.errors.push(format!("{}: {e}", self.channel));
+                return true;
+            }
+        };
+        let listings = match store.all_listings(&self.channel).await {
+            Ok(l) => l,
+            Err(e) => {
+                report
+                    .errors
+                    .push(format!("{}: listing the mappings: {e}", self.channel));
+                return true;
+            }
+        };
+        let client = match self.client_for(&settings).await {
+            Ok(c) => c,
+            Err(e) => {
+                report.errors.push(format!("{}: {e}", self.channel));
+                return true;
+            }
+        };
+        let window = processing_window(&settings.kind);
+        for page in listings.chunks(25) {
+            if Instant::now() >= deadline {
+                report.resume_after = page
+                    .first()
+                    .map(|l| (self.channel.to_string(), l.sku.to_string()));
+                return false;
+            }
+            let skus: Vec<Sku> = page.iter().map(|l| l.sku.clone()).collect();
+            let ctx = match store.sync_context(&self.channel, &skus).await {
+                Ok(c) => c,
+                Err(e) => {
+                    report.errors.push(format!("{}: {e}", self.channel));
+                    continue;
+                }
+            };
+            let now = now_ms();
+            let mut repairs = Vec::new();
+            let mut notes = Vec::new();
+            for listing in page {
+                let sku = &listing.sku;
+                let position = ctx.positions.get(sku).copied().unwrap_or_default();
+                let buffer = ctx.overrides.get(sku).copied().unwrap_or(settings.buffer);
+                let expected = shown_quantity(position.available(), &buffer, settings.maximum);
+                report.checked += 1;
+                report.expected_units += expected;
+                let acked = ctx.acknowledged.get(sku);
+                let unacknowledged = acked.is_none_or(|a| a.version < position.version);
+                if acked.is_some_and(|a| now - a.acknowledged_at < window.as_millis() as i64) {
+                    report.in_processing_window += 1;
+                    continue;
+                }
+                let reported = match client.read_shown(&to_channel_listing(listing)).await {
+                    Ok(q) => q,
+                    Err(e) => {
+                        report.errors.push(format!(
+                            "{} {sku}: reading the shown quantity: {e}",
+                            self.channel
+                        ));
+                        continue;
+                    }
+                };
+                if reported != expected {
+                    report.drift_units += (reported - expected).abs();
+                    notes.push(Notification::drift_detected(
+                        self.channel.as_str(),
+                        sku,
+                        expected,
+                        reported,
+                    ));
+                    report.drift.push(DriftRow {
+                        channel: self.channel.to_string(),
+                        sku: sku.to_string(),
+                        expected,
+                        reported,
+                        repaired: false,
+                    });
+                    repairs.push((
+                        QuantityUpdate::new(sku.as_str(), to_channel_listing(listing), expected),
+                        position.version,
+                    ));
+                } else if unacknowledged {
+                    // Shows the right number but never acknowledged it: record it, nothing to push.
+                    self.acknowledge(sku, position.version, expected, now).await;
+                    report.acknowledged_late += 1;
+                }
+            }
+            let updates: Vec<QuantityUpdate> = repairs.iter().map(|(u, _)| u.clone()).collect();
+            if !updates.is_empty() {
+                let outcomes = client.push(&updates).await;
+                for ((update, version), outcome) in repairs.iter().zip(outcomes) {
+                    if outcome.is_acknowledged() {
+                        let Ok(sku) = Sku::parse(&update.sku) else {
+                            continue;
+                        };
+                        self.acknowledge(&sku, *version, update.quantity, now_ms())
+                            .await;
+                        if let Some(row) = report
+                            .drift
+                            .iter_mut()
+                            .rev()
+                            .find(|r| r.sku == update.sku && r.channel == self.channel.as_str())
+                        {
+                            row.repaired = true;
+                        }
+                    } else {
+                        report.errors.push(format!(
+                            "{} {}: repair push failed: {}",
+                            self.channel,
+                            update.sku,
+                            outcome.reason().unwrap_or_default()
+                        ));
+                    }
+                }
+            }
+            if let Err(e) = self.deps.publisher.publish(SOURCE_OPS, &notes).await {
+                report.errors.push(format!("publishing DriftDetected: {e}"));
+            }
+        }
+        true
+    }
+
+    async fn acknowledge(&self, sku: &Sku, version: u64, quantity: i64, at: i64) {
+        let record = stockguard_adapters::channel_store::SyncRecord {
+            version,
+            quantity,
+            acknowledged_at: at,
+        };
+        if let Err(e) = self
+            .deps
+            .store
+            .record_acknowledged(&self.channel, sku, record)
+            .await
+        {
+            tracing::warn!(channel = %self.channel, sku = %sku, error = %e, "could not record the acknowledgement");
+        }
+    }
+}
+
+/// Reconciles every enabled channel within `budget`.
+pub async fn reconcile_all(syncs: &[ChannelSync], budget: Duration) -> ReconcileReport {
+    let deadline = Instant::now() + budget;
+    let mut report = ReconcileReport::default();
+    for sync in syncs {
+        if !sync.reconcile(deadline, &mut report).await {
+            break;
+        }
+    }
+    report
+}
+
+/// One `ChannelSync` per configured channel, for reconciliation.
+pub async fn channel_syncs(
+    deps: &crate::Deps,
+    config: &aws_config::SdkConfig,
+) -> Result<Vec<ChannelSync>, String> {
+    let channels = deps.store.channels().await.map_err(|e| e.to_string())?;
+    Ok(channels
+        .into_iter()
+        .filter(|c| c.enabled)
+        .map(|c| ChannelSync::new(deps.clone(), c.name, config))
+        .collect())
+}
