@@ -1,8 +1,9 @@
 //! The `stockguard` operations CLI (contract section 4). Every command is a plain async function
-//! that takes the state store and writes its report to a `&mut impl Write`, so tests run the same
-//! code as the binary and read what it printed.
+//! that takes the stack's connection (state store, queues) and writes its report to a
+//! `&mut impl Write`, so tests run the same code as the binary and read what it printed.
 
 pub mod channels;
+pub mod dlq;
 pub mod listings;
 pub mod position;
 pub mod stack;
@@ -29,7 +30,8 @@ directory or one of its parents.";
 #[command(
     name = "stockguard",
     version,
-    about = "Operate a stockguard stack: channel settings, listing mappings and inventory positions.",
+    about = "Operate a stockguard stack: channel settings, listing mappings, inventory positions and \
+             dead-letter queues.",
     after_help = STACK_HELP
 )]
 pub struct Cli {
@@ -47,6 +49,8 @@ pub enum Command {
     Listings(ListingsCommand),
     /// Show a SKU's inventory position and what each enabled channel should show.
     Position(PositionArgs),
+    /// Inspect the dead-letter queues and move their messages back.
+    Dlq(DlqArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -135,6 +139,51 @@ pub struct PositionArgs {
     pub sku: Sku,
 }
 
+#[derive(Debug, Args)]
+#[command(after_help = dlq::FINDING_QUEUES_HELP)]
+pub struct DlqArgs {
+    #[command(subcommand)]
+    pub command: DlqCommand,
+    /// The stack's queue names start with PREFIX (default: the state table's name without its
+    /// `StateTable` logical id).
+    #[arg(
+        long,
+        global = true,
+        value_name = "PREFIX",
+        env = "STOCKGUARD_QUEUE_PREFIX"
+    )]
+    pub queue_prefix: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// Each dead-letter queue's depth and its first messages with the reason they failed.
+    List,
+    /// Move every message of a dead-letter queue back to the queue it came from.
+    #[command(after_help = dlq::REDRIVE_HELP)]
+    Redrive(RedriveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RedriveArgs {
+    /// The dead-letter queue: its full name or its logical id, e.g. StockReceivedDLQ.
+    #[arg(value_parser = parse_non_empty)]
+    pub queue: String,
+    /// Send the messages to this queue (full name or logical id) instead of the queue whose
+    /// redrive policy names the dead-letter queue.
+    #[arg(long, value_name = "QUEUE", value_parser = parse_non_empty)]
+    pub to: Option<String>,
+}
+
+/// What the commands talk to: the stack's state store and its queues.
+#[derive(Clone)]
+pub struct Connection {
+    pub store: StateStore,
+    pub sqs: aws_sdk_sqs::Client,
+    /// The state table's name, from which the queue names are derived.
+    pub table: String,
+}
+
 /// Options of the terminal, not of the command.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Terminal {
@@ -142,13 +191,14 @@ pub struct Terminal {
     pub progress: bool,
 }
 
-/// Runs one command against `store`, writing its report to `out`.
+/// Runs one command against the stack of `connection`, writing its report to `out`.
 pub async fn run(
-    store: &StateStore,
+    connection: &Connection,
     command: &Command,
     out: &mut impl Write,
     terminal: Terminal,
 ) -> Result<()> {
+    let store = &connection.store;
     match command {
         Command::Channels(ChannelsCommand::List) => channels::list(store, out).await,
         Command::Channels(ChannelsCommand::Set(args)) => channels::set(store, args, out).await,
@@ -156,16 +206,26 @@ pub async fn run(
             listings::import(store, &args.file, out, terminal).await
         }
         Command::Position(args) => position::show(store, &args.sku, out).await,
+        Command::Dlq(args) => {
+            let prefix = args.queue_prefix.as_deref();
+            match &args.command {
+                DlqCommand::List => dlq::list(connection, prefix, out).await,
+                DlqCommand::Redrive(redrive) => {
+                    dlq::redrive(connection, prefix, redrive, out, terminal).await
+                }
+            }
+        }
     }
 }
 
-/// The state store of `stack`.
-pub async fn connect(stack: &Stack) -> Result<StateStore> {
+/// The state store and queues of `stack`, from one AWS configuration.
+pub async fn connect(stack: &Stack) -> Result<Connection> {
     let config = stack.aws_config().await?;
-    Ok(StateStore::new(
-        aws_sdk_dynamodb::Client::new(&config),
-        stack.table.clone(),
-    ))
+    Ok(Connection {
+        store: StateStore::new(aws_sdk_dynamodb::Client::new(&config), stack.table.clone()),
+        sqs: aws_sdk_sqs::Client::new(&config),
+        table: stack.table.clone(),
+    })
 }
 
 fn parse_channel_name(raw: &str) -> Result<ChannelName, String> {
@@ -233,5 +293,25 @@ mod tests {
         assert!(parse(&["shopify", "--endpoint", "ftp://x"]).is_err());
         assert!(parse(&["shopify", "--sku", "TEE-1", "--buffer-units", "3"]).is_ok());
         assert!(parse(&["shopify", "--sku", "TEE-1", "--enabled", "false"]).is_err());
+    }
+
+    #[test]
+    fn the_queue_prefix_is_accepted_before_or_after_the_dlq_command() {
+        let prefix = |args: &[&str]| {
+            let cli = Cli::try_parse_from(["stockguard", "dlq"].iter().chain(args)).unwrap();
+            let Command::Dlq(dlq) = cli.command else {
+                panic!("not a dlq command")
+            };
+            dlq.queue_prefix
+        };
+        assert_eq!(
+            prefix(&["--queue-prefix", "sg-", "list"]).as_deref(),
+            Some("sg-")
+        );
+        assert_eq!(
+            prefix(&["redrive", "StockReceivedDLQ", "--queue-prefix", "sg-"]).as_deref(),
+            Some("sg-")
+        );
+        assert!(Cli::try_parse_from(["stockguard", "dlq", "redrive"]).is_err());
     }
 }

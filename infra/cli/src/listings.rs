@@ -12,6 +12,7 @@ use stockguard_domain::ChannelName;
 use stockguard_domain::channel::{ListingMapping, RejectedRow, parse_listings_csv};
 
 use crate::Terminal;
+use crate::table::plural;
 
 /// Rows per write, the most one BatchWriteItem takes.
 pub const CHUNK: usize = 25;
@@ -34,14 +35,6 @@ pub enum ImportRefused {
         /// Each missing channel with how many rows name it.
         missing: Vec<(ChannelName, usize)>,
     },
-}
-
-fn plural(n: usize, what: &str) -> String {
-    if n == 1 {
-        format!("1 {what}")
-    } else {
-        format!("{n} {what}s")
-    }
 }
 
 /// Imports a listings CSV. A refused file prints each rejected row as `line N: reason` and

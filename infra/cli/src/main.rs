@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use stockguard_adapters::AdapterError;
+use stockguard_cli::dlq::SqsError;
 use stockguard_cli::stack::is_local_endpoint;
 use stockguard_cli::{Cli, Stack, Terminal, connect, run};
 
@@ -22,7 +23,7 @@ async fn main() -> ExitCode {
         progress: std::io::stdout().is_terminal(),
     };
     let result = match connect(&stack).await {
-        Ok(store) => run(&store, &cli.command, &mut std::io::stdout(), terminal).await,
+        Ok(connection) => run(&connection, &cli.command, &mut std::io::stdout(), terminal).await,
         Err(e) => Err(e),
     };
     match result {
@@ -31,7 +32,9 @@ async fn main() -> ExitCode {
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            if e.chain().any(|c| c.is::<AdapterError>()) {
+            if e.chain()
+                .any(|c| c.is::<AdapterError>() || c.is::<SqsError>())
+            {
                 let local = stack.endpoint_url.as_deref().is_some_and(is_local_endpoint);
                 let hint = if local {
                     "; is it up? `make local-up` starts the local stack"

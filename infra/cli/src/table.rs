@@ -7,6 +7,16 @@ pub fn write_table<const N: usize>(
     headers: [&str; N],
     rows: &[[String; N]],
 ) -> io::Result<()> {
+    write_indented_table(out, "", headers, rows)
+}
+
+/// A table with every line, the header's too, starting with `indent`.
+pub fn write_indented_table<const N: usize>(
+    out: &mut impl Write,
+    indent: &str,
+    headers: [&str; N],
+    rows: &[[String; N]],
+) -> io::Result<()> {
     let mut widths = headers.map(|h| h.chars().count());
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -14,7 +24,7 @@ pub fn write_table<const N: usize>(
         }
     }
     let mut line = |cells: [&str; N]| -> io::Result<()> {
-        let mut text = String::new();
+        let mut text = String::from(indent);
         for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
             if i > 0 {
                 text.push_str("  ");
@@ -29,6 +39,15 @@ pub fn write_table<const N: usize>(
         line(row.each_ref().map(String::as_str))?;
     }
     Ok(())
+}
+
+/// "1 row", "2 rows".
+pub fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
 }
 
 /// A buffer as people say it: "2 units + 10%".
@@ -58,6 +77,13 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "NAME     ON\nshopify  yes\nebay\n"
         );
+    }
+
+    #[test]
+    fn an_indented_table_indents_every_line() {
+        let mut out = Vec::new();
+        write_indented_table(&mut out, "  ", ["A", "B"], &[["x".into(), "yy".into()]]).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "  A  B\n  x  yy\n");
     }
 
     #[test]

@@ -8,13 +8,14 @@ use std::process::Command as Process;
 use clap::Parser;
 use stockguard_adapters::StateStore;
 use stockguard_adapters::channel_store::SyncRecord;
+use stockguard_cli::dlq::DlqError;
 use stockguard_cli::listings::ImportRefused;
-use stockguard_cli::{Cli, Stack, Terminal, connect, run};
+use stockguard_cli::{Cli, Connection, Stack, Terminal, connect, run};
 use stockguard_domain::{ChannelName, Sku};
 use stockguard_tests::serde_json::json;
-use stockguard_tests::{TestStack, now_rfc3339, unique};
+use stockguard_tests::{TestStack, envelope, now_rfc3339, unique};
 
-async fn store_of(stack: &TestStack) -> StateStore {
+async fn connection_of(stack: &TestStack) -> Connection {
     let stack = Stack::explicit(
         &stack.stack.table,
         std::env::var("AWS_ENDPOINT_URL").ok(),
@@ -24,17 +25,17 @@ async fn store_of(stack: &TestStack) -> StateStore {
 }
 
 /// Runs `stockguard ARGS` in-process: what it printed, and how it ended.
-async fn sg(store: &StateStore, args: &[&str]) -> (String, anyhow::Result<()>) {
+async fn sg(connection: &Connection, args: &[&str]) -> (String, anyhow::Result<()>) {
     let cli = Cli::try_parse_from(std::iter::once("stockguard").chain(args.iter().copied()))
         .unwrap_or_else(|e| panic!("stockguard {args:?}: {e}"));
     let mut out = Vec::new();
-    let result = run(store, &cli.command, &mut out, Terminal::default()).await;
+    let result = run(connection, &cli.command, &mut out, Terminal::default()).await;
     (String::from_utf8(out).expect("output is UTF-8"), result)
 }
 
 /// Runs a command that must succeed and returns its output.
-async fn ok(store: &StateStore, args: &[&str]) -> String {
-    let (out, result) = sg(store, args).await;
+async fn ok(connection: &Connection, args: &[&str]) -> String {
+    let (out, result) = sg(connection, args).await;
     if let Err(e) = result {
         panic!("stockguard {args:?} failed: {e:#}\n{out}");
     }
@@ -65,11 +66,11 @@ fn row<'a>(table: &'a str, name: &str) -> Vec<&'a str> {
         .collect()
 }
 
-async fn configure_channels(store: &StateStore, names: &[&str]) {
+async fn configure_channels(conn: &Connection, names: &[&str]) {
     for name in names {
         let endpoint = format!("http://127.0.0.1:9/{name}");
         ok(
-            store,
+            conn,
             &[
                 "channels",
                 "set",
@@ -84,6 +85,71 @@ async fn configure_channels(store: &StateStore, names: &[&str]) {
     }
 }
 
+/// The cells of the indented message line of a `dlq list` whose first cell is `first`.
+fn message_row<'a>(out: &'a str, first: &str) -> Vec<&'a str> {
+    out.lines()
+        .filter(|l| l.starts_with("  "))
+        .find(|l| l.split_whitespace().next() == Some(first))
+        .unwrap_or_else(|| panic!("no message line {first} in\n{out}"))
+        .split_whitespace()
+        .collect()
+}
+
+/// Receives and deletes what a stack queue holds: each body with its message attributes' names.
+async fn take_all(stack: &TestStack, logical_id: &str) -> Vec<(String, Vec<String>)> {
+    let url = &stack.stack.queues[logical_id].url;
+    let mut taken = Vec::new();
+    loop {
+        let messages = stack
+            .sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("ReceiveMessage")
+            .messages
+            .unwrap_or_default();
+        if messages.is_empty() {
+            return taken;
+        }
+        for m in messages {
+            let mut attributes: Vec<String> = m
+                .message_attributes()
+                .map(|a| a.keys().cloned().collect())
+                .unwrap_or_default();
+            attributes.sort();
+            taken.push((m.body().unwrap_or_default().to_owned(), attributes));
+            stack
+                .sqs
+                .delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .expect("DeleteMessage");
+        }
+    }
+}
+
+/// Runs what a source queue holds through its function's handler, as Lambda would.
+async fn deliver(stack: &TestStack, detail_type: &str) -> usize {
+    let records: Vec<(String, u32)> = take_all(stack, &format!("{detail_type}Queue"))
+        .await
+        .into_iter()
+        .map(|(body, _)| (body, 1))
+        .collect();
+    let resp = stack.run_batch(detail_type, &records).await;
+    assert!(
+        resp.batch_item_failures.is_empty(),
+        "{detail_type}: {:?}",
+        resp.batch_item_failures
+    );
+    records.len()
+}
+
 async fn listing_counts(store: &StateStore) -> Vec<(String, usize)> {
     let mut counts = Vec::new();
     for name in ["shopify", "amazon", "walmart", "ebay"] {
@@ -96,14 +162,14 @@ async fn listing_counts(store: &StateStore) -> Vec<(String, usize)> {
 #[tokio::test]
 async fn channels_set_and_list_round_trip() {
     let stack = TestStack::new().await;
-    let store = store_of(&stack).await;
+    let conn = connection_of(&stack).await;
 
-    let (out, result) = sg(&store, &["channels", "list"]).await;
+    let (out, result) = sg(&conn, &["channels", "list"]).await;
     result.unwrap();
     assert!(out.contains("No channels are configured"), "{out}");
 
     let (_, result) = sg(
-        &store,
+        &conn,
         &["channels", "set", "shopify", "--buffer-units", "2"],
     )
     .await;
@@ -111,7 +177,7 @@ async fn channels_set_and_list_round_trip() {
     assert!(err.to_string().contains("needs --kind"), "{err:#}");
 
     let out = ok(
-        &store,
+        &conn,
         &[
             "channels",
             "set",
@@ -140,7 +206,7 @@ async fn channels_set_and_list_round_trip() {
     assert!(out.contains("maximum         40\n"), "{out}");
 
     let out = ok(
-        &store,
+        &conn,
         &[
             "channels",
             "set",
@@ -164,7 +230,7 @@ async fn channels_set_and_list_round_trip() {
 
     // An update keeps what it does not name.
     let out = ok(
-        &store,
+        &conn,
         &[
             "channels",
             "set",
@@ -180,7 +246,7 @@ async fn channels_set_and_list_round_trip() {
     assert!(out.contains("maximum         -\n"), "{out}");
     assert!(out.contains("buffer units    2\n"), "{out}");
 
-    let out = ok(&store, &["channels", "list"]).await;
+    let out = ok(&conn, &["channels", "list"]).await;
     let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(
         header,
@@ -226,7 +292,7 @@ async fn channels_set_and_list_round_trip() {
 
     // A per-SKU override leaves the channel alone.
     let out = ok(
-        &store,
+        &conn,
         &[
             "channels",
             "set",
@@ -248,16 +314,22 @@ async fn channels_set_and_list_round_trip() {
         "starts from the channel's percent: {out}"
     );
     let sku = Sku::parse("TEE-1").unwrap();
-    let overrides = store
+    let overrides = conn
+        .store
         .buffer_overrides(&channel("shopify"), std::slice::from_ref(&sku))
         .await
         .unwrap();
     assert_eq!(overrides[&sku].units, 7);
-    let shopify = store.channel(&channel("shopify")).await.unwrap().unwrap();
+    let shopify = conn
+        .store
+        .channel(&channel("shopify"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(shopify.buffer.units, 2);
 
     let (_, result) = sg(
-        &store,
+        &conn,
         &[
             "channels",
             "set",
@@ -278,8 +350,8 @@ async fn channels_set_and_list_round_trip() {
 #[tokio::test]
 async fn a_good_listings_file_is_stored_in_chunks_with_a_summary() {
     let stack = TestStack::new().await;
-    let store = store_of(&stack).await;
-    configure_channels(&store, &["shopify", "amazon", "walmart"]).await;
+    let conn = connection_of(&stack).await;
+    configure_channels(&conn, &["shopify", "amazon", "walmart"]).await;
 
     let mut body = String::new();
     for i in 0..30 {
@@ -288,13 +360,13 @@ async fn a_good_listings_file_is_stored_in_chunks_with_a_summary() {
     body.push_str("amazon,SKU-1,SKU-1-AMZ,,,SHIRT\n");
     body.push_str("walmart,\"SKU-1\",WM-1,,,\n");
     let file = csv_file(&body);
-    let out = ok(&store, &["listings", "import", file.to_str().unwrap()]).await;
+    let out = ok(&conn, &["listings", "import", file.to_str().unwrap()]).await;
     assert!(out.contains("Stored 32 listings from"), "{out}");
     assert!(out.contains("  shopify    30\n"), "{out}");
     assert!(out.contains("  amazon     1\n"), "{out}");
     assert!(out.contains("  walmart    1\n"), "{out}");
     assert_eq!(
-        listing_counts(&store).await,
+        listing_counts(&conn.store).await,
         [
             ("shopify".into(), 30),
             ("amazon".into(), 1),
@@ -302,7 +374,7 @@ async fn a_good_listings_file_is_stored_in_chunks_with_a_summary() {
             ("ebay".into(), 0)
         ]
     );
-    let amazon = store.all_listings(&channel("amazon")).await.unwrap();
+    let amazon = conn.store.all_listings(&channel("amazon")).await.unwrap();
     assert_eq!(amazon[0].product_type.as_deref(), Some("SHIRT"));
     std::fs::remove_file(file).unwrap();
 }
@@ -310,8 +382,8 @@ async fn a_good_listings_file_is_stored_in_chunks_with_a_summary() {
 #[tokio::test]
 async fn a_file_with_bad_rows_reports_each_and_stores_nothing() {
     let stack = TestStack::new().await;
-    let store = store_of(&stack).await;
-    configure_channels(&store, &["shopify", "amazon", "walmart", "ebay"]).await;
+    let conn = connection_of(&stack).await;
+    configure_channels(&conn, &["shopify", "amazon", "walmart", "ebay"]).await;
 
     let file = csv_file(
         "shopify,GOOD-1,1001,777,,\n\
@@ -323,7 +395,7 @@ async fn a_file_with_bad_rows_reports_each_and_stores_nothing() {
          ebay,GOOD-2,E5,,OFFER-5,\n\
          walmart,BAD-4\n",
     );
-    let (out, result) = sg(&store, &["listings", "import", file.to_str().unwrap()]).await;
+    let (out, result) = sg(&conn, &["listings", "import", file.to_str().unwrap()]).await;
     let err = result.expect_err("a file with bad rows is refused");
     let Some(ImportRefused::Rejected { rows, .. }) = err.downcast_ref::<ImportRefused>() else {
         panic!("unexpected error {err:#}");
@@ -352,7 +424,10 @@ async fn a_file_with_bad_rows_reports_each_and_stores_nothing() {
         "{err}"
     );
     assert!(
-        listing_counts(&store).await.iter().all(|(_, n)| *n == 0),
+        listing_counts(&conn.store)
+            .await
+            .iter()
+            .all(|(_, n)| *n == 0),
         "nothing stored"
     );
     std::fs::remove_file(file).unwrap();
@@ -361,8 +436,8 @@ async fn a_file_with_bad_rows_reports_each_and_stores_nothing() {
 #[tokio::test]
 async fn a_file_naming_an_unconfigured_channel_stores_nothing() {
     let stack = TestStack::new().await;
-    let store = store_of(&stack).await;
-    configure_channels(&store, &["shopify"]).await;
+    let conn = connection_of(&stack).await;
+    configure_channels(&conn, &["shopify"]).await;
 
     let file = csv_file(
         "shopify,TEE-1,4455,777,,\n\
@@ -370,7 +445,7 @@ async fn a_file_naming_an_unconfigured_channel_stores_nothing() {
          ebay,TEE-2,TEE-2,,OFF-2,\n\
          walmart,TEE-1,WM-1,,,\n",
     );
-    let (out, result) = sg(&store, &["listings", "import", file.to_str().unwrap()]).await;
+    let (out, result) = sg(&conn, &["listings", "import", file.to_str().unwrap()]).await;
     let err = result.expect_err("unconfigured channels are refused");
     let msg = err.to_string();
     assert!(
@@ -383,7 +458,7 @@ async fn a_file_naming_an_unconfigured_channel_stores_nothing() {
     ));
     assert!(out.is_empty(), "{out}");
     assert!(
-        store
+        conn.store
             .all_listings(&channel("shopify"))
             .await
             .unwrap()
@@ -396,10 +471,10 @@ async fn a_file_naming_an_unconfigured_channel_stores_nothing() {
 #[tokio::test]
 async fn position_shows_each_enabled_channel_its_buffered_quantity() {
     let stack = TestStack::new().await;
-    let store = store_of(&stack).await;
-    configure_channels(&store, &["shopify", "amazon", "walmart", "ebay"]).await;
+    let conn = connection_of(&stack).await;
+    configure_channels(&conn, &["shopify", "amazon", "walmart", "ebay"]).await;
     ok(
-        &store,
+        &conn,
         &[
             "channels",
             "set",
@@ -411,9 +486,9 @@ async fn position_shows_each_enabled_channel_its_buffered_quantity() {
         ],
     )
     .await;
-    ok(&store, &["channels", "set", "amazon", "--maximum", "5"]).await;
+    ok(&conn, &["channels", "set", "amazon", "--maximum", "5"]).await;
     ok(
-        &store,
+        &conn,
         &[
             "channels",
             "set",
@@ -425,9 +500,9 @@ async fn position_shows_each_enabled_channel_its_buffered_quantity() {
         ],
     )
     .await;
-    ok(&store, &["channels", "set", "ebay", "--enabled", "false"]).await;
+    ok(&conn, &["channels", "set", "ebay", "--enabled", "false"]).await;
     let file = csv_file("shopify,POS-1,4455,777,,\n");
-    ok(&store, &["listings", "import", file.to_str().unwrap()]).await;
+    ok(&conn, &["listings", "import", file.to_str().unwrap()]).await;
     std::fs::remove_file(file).unwrap();
 
     stack
@@ -437,7 +512,7 @@ async fn position_shows_each_enabled_channel_its_buffered_quantity() {
         )
         .await;
     let sku = Sku::parse("POS-1").unwrap();
-    store
+    conn.store
         .record_acknowledged(
             &channel("shopify"),
             &sku,
@@ -450,7 +525,7 @@ async fn position_shows_each_enabled_channel_its_buffered_quantity() {
         .await
         .unwrap();
 
-    let out = ok(&store, &["position", "POS-1"]).await;
+    let out = ok(&conn, &["position", "POS-1"]).await;
     assert!(out.starts_with("SKU POS-1\n"), "{out}");
     assert!(out.contains("  on hand        20\n"), "{out}");
     assert!(out.contains("  hard reserved  0\n"), "{out}");
@@ -500,7 +575,7 @@ async fn position_shows_each_enabled_channel_its_buffered_quantity() {
     );
     assert!(out.contains("Disabled channels (not shown): ebay"), "{out}");
 
-    let out = ok(&store, &["position", "NEW-SKU"]).await;
+    let out = ok(&conn, &["position", "NEW-SKU"]).await;
     assert!(out.contains("  version        0  (no stock event"), "{out}");
     assert_eq!(row(&out, "shopify")[1], "0");
 }
@@ -559,6 +634,11 @@ async fn the_binary_finds_its_stack_in_the_environment() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("available      0"));
 
+    let out = stockguard(&["dlq", "list"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let dlq = format!("{}StockReceivedDLQ", stack.stack.prefix);
+    assert_eq!(row(&text(&out.stdout), &dlq)[1], "0");
+
     let out = stockguard(&["position", "not a sku"]);
     assert_eq!(out.status.code(), Some(2), "a usage error");
 
@@ -570,4 +650,349 @@ async fn the_binary_finds_its_stack_in_the_environment() {
         .expect("running stockguard");
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("make local-up"));
+}
+
+#[tokio::test]
+async fn dlq_list_shows_each_queue_its_depth_and_why_its_messages_failed() {
+    let stack = TestStack::new().await;
+    let conn = connection_of(&stack).await;
+    let prefix = &stack.stack.prefix;
+    let dlq = format!("{prefix}StockReceivedDLQ");
+
+    let out = ok(&conn, &["dlq", "list"]).await;
+    let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["QUEUE", "MESSAGES", "IN", "FLIGHT"]);
+    let dlqs = stack.stack.queues.keys().filter(|k| k.ends_with("DLQ"));
+    for logical_id in dlqs.clone() {
+        let name = format!("{prefix}{logical_id}");
+        assert_eq!(row(&out, &name), [name.as_str(), "0", "0"]);
+    }
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.starts_with(prefix.as_str()))
+            .count(),
+        dlqs.count(),
+        "only the dead-letter queues of this stack: {out}"
+    );
+    assert!(
+        out.ends_with("\nEvery dead-letter queue is empty.\n"),
+        "{out}"
+    );
+
+    let bad = envelope(
+        "erp.test",
+        "StockReceived",
+        &json!({"event_id": "dlq-bad-1", "occurred_at": now_rfc3339(), "sku": "DLQ-1", "quantity": 0}),
+    );
+    let resp = stack
+        .run_batch("StockReceived", &[(bad, 1), ("this is not json".into(), 1)])
+        .await;
+    assert!(resp.batch_item_failures.is_empty(), "both dead-lettered");
+
+    let out = ok(&conn, &["dlq", "list"]).await;
+    assert_eq!(row(&out, &dlq), [dlq.as_str(), "2", "0"]);
+    assert_eq!(
+        row(&out, &format!("{prefix}StockCountedDLQ"))[1],
+        "0",
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("\n{dlq}: the first 2 of 2 messages\n")),
+        "{out}"
+    );
+    let bad_row = message_row(&out, "quantity_out_of_range");
+    assert_eq!(
+        bad_row[1..4],
+        ["StockReceived", "dlq-bad-1", "sku=DLQ-1"],
+        "{out}"
+    );
+    assert!(
+        bad_row[4].ends_with('Z'),
+        "when it was dead-lettered: {out}"
+    );
+    let unparsed = message_row(&out, "malformed_envelope");
+    assert_eq!(
+        unparsed[1..6],
+        ["not", "JSON:", "this", "is", "not"],
+        "{out}"
+    );
+    assert!(
+        out.contains("the message body is not an EventBridge event in JSON"),
+        "the reason attribute: {out}"
+    );
+
+    // Peeking consumed nothing and left nothing hidden.
+    let again = ok(&conn, &["dlq", "list"]).await;
+    assert_eq!(row(&again, &dlq), [dlq.as_str(), "2", "0"]);
+    let mut reasons: Vec<Option<String>> = stack
+        .dead_letters("StockReceivedDLQ")
+        .await
+        .into_iter()
+        .map(|(_, reason)| reason)
+        .collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [
+            Some("malformed_envelope".to_owned()),
+            Some("quantity_out_of_range".to_owned())
+        ]
+    );
+
+    // An explicit prefix; one that names no queue says so.
+    let out = ok(&conn, &["dlq", "list", "--queue-prefix", prefix]).await;
+    assert_eq!(row(&out, &dlq)[1], "0", "drained above: {out}");
+    let out = ok(&conn, &["dlq", "--queue-prefix", "no-such-stack-", "list"]).await;
+    assert!(out.starts_with("No dead-letter queues"), "{out}");
+}
+
+#[tokio::test]
+async fn a_redriven_message_whose_cause_was_fixed_is_applied_once() {
+    let stack = TestStack::new().await;
+    let conn = connection_of(&stack).await;
+    let prefix = &stack.stack.prefix;
+    let reservation = unique("rdv");
+    let confirm = envelope(
+        "storefront.web",
+        "ReservationConfirmed",
+        &json!({"event_id": unique("confirm"), "occurred_at": now_rfc3339(), "reservation_id": reservation, "order_id": "web-1"}),
+    );
+    // Confirmed before its request arrived, until the retry budget ran out.
+    let resp = stack
+        .run_batch("ReservationConfirmed", &[(confirm.clone(), 5)])
+        .await;
+    assert!(resp.batch_item_failures.is_empty(), "dead-lettered");
+    let out = ok(&conn, &["dlq", "list"]).await;
+    let dlq = format!("{prefix}ReservationConfirmedDLQ");
+    assert_eq!(row(&out, &dlq)[1], "1", "{out}");
+    assert_eq!(
+        message_row(&out, "not_yet_known")[1..4],
+        [
+            "ReservationConfirmed",
+            confirm_event_id(&confirm).as_str(),
+            &format!("reservation_id={reservation}")
+        ]
+    );
+
+    // The cause is fixed: the reservation exists now.
+    stack
+        .apply(
+            "StockReceived",
+            json!({"event_id": unique("rcv"), "occurred_at": now_rfc3339(), "sku": "RDV-1", "quantity": 10}),
+        )
+        .await;
+    stack
+        .apply(
+            "ReservationRequested",
+            json!({"event_id": unique("req"), "occurred_at": now_rfc3339(), "reservation_id": reservation, "channel": "storefront", "lines": [{"sku": "RDV-1", "quantity": 3}]}),
+        )
+        .await;
+    assert_eq!(stack.position("RDV-1").await.soft_reserved, 3);
+
+    let out = ok(&conn, &["dlq", "redrive", "ReservationConfirmedDLQ"]).await;
+    assert_eq!(
+        out,
+        format!("Moved 1 message from {dlq} to {prefix}ReservationConfirmedQueue.\n")
+    );
+    let moved = take_all(&stack, "ReservationConfirmedQueue").await;
+    assert_eq!(
+        moved,
+        [(confirm.clone(), Vec::new())],
+        "the body as it was, without the reason attributes"
+    );
+    let resp = stack
+        .run_batch("ReservationConfirmed", &[(confirm.clone(), 1)])
+        .await;
+    assert!(resp.batch_item_failures.is_empty());
+    let confirmed = stack.position("RDV-1").await;
+    assert_eq!(
+        (
+            confirmed.on_hand,
+            confirmed.hard_reserved,
+            confirmed.soft_reserved
+        ),
+        (10, 3, 0)
+    );
+
+    // A second redrive finds nothing; the full name works as well as the logical id.
+    let out = ok(&conn, &["dlq", "redrive", &dlq]).await;
+    assert_eq!(out, format!("{dlq} has no messages to move.\n"));
+
+    // A redrive interrupted between send and delete leaves a copy behind, and the next redrive
+    // moves it again: applying it twice changes nothing.
+    stack
+        .sqs
+        .send_message()
+        .queue_url(&stack.stack.queues["ReservationConfirmedDLQ"].url)
+        .message_body(&confirm)
+        .send()
+        .await
+        .unwrap();
+    let out = ok(&conn, &["dlq", "redrive", "ReservationConfirmedDLQ"]).await;
+    assert!(out.starts_with("Moved 1 message"), "{out}");
+    assert_eq!(deliver(&stack, "ReservationConfirmed").await, 1);
+    let resp = stack
+        .run_batch("ReservationConfirmed", &[(confirm, 1)])
+        .await;
+    assert!(resp.batch_item_failures.is_empty());
+    assert_eq!(stack.position("RDV-1").await, confirmed);
+    assert_eq!(row(&ok(&conn, &["dlq", "list"]).await, &dlq)[1], "0");
+}
+
+fn confirm_event_id(body: &str) -> String {
+    let event: stockguard_tests::serde_json::Value =
+        stockguard_tests::serde_json::from_str(body).unwrap();
+    event["detail"]["event_id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn redrive_finds_its_queues_or_says_why_not() {
+    let stack = TestStack::new().await;
+    let conn = connection_of(&stack).await;
+    let prefix = &stack.stack.prefix;
+
+    let (_, result) = sg(&conn, &["dlq", "redrive", "NoSuchDLQ"]).await;
+    let err = result.expect_err("an unknown queue");
+    let Some(DlqError::UnknownQueue { known, .. }) = err.downcast_ref::<DlqError>() else {
+        panic!("unexpected error {err:#}");
+    };
+    assert!(
+        known.contains(&format!("{prefix}StockReceivedDLQ")),
+        "{known:?}"
+    );
+
+    // What EventBridge could not deliver, with the attributes it puts on it.
+    let event = envelope(
+        "erp.test",
+        "StockReceived",
+        &json!({"event_id": unique("undelivered"), "occurred_at": now_rfc3339(), "sku": "RDV-2", "quantity": 4}),
+    );
+    let attribute = |v: &str| {
+        aws_sdk_sqs::types::MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(v)
+            .build()
+            .unwrap()
+    };
+    stack
+        .sqs
+        .send_message()
+        .queue_url(&stack.stack.queues["RuleDeliveryDLQ"].url)
+        .message_body(&event)
+        .message_attributes("ERROR_CODE", attribute("SDK_CLIENT_ERROR"))
+        .message_attributes("ERROR_MESSAGE", attribute("queue unreachable"))
+        .message_attributes(
+            "TARGET_ARN",
+            attribute(&stack.stack.queues["StockReceivedQueue"].arn),
+        )
+        .send()
+        .await
+        .unwrap();
+    let out = ok(&conn, &["dlq", "list"]).await;
+    assert_eq!(message_row(&out, "SDK_CLIENT_ERROR")[1], "StockReceived");
+    assert!(
+        out.contains(&format!(
+            "queue unreachable (for {prefix}StockReceivedQueue)"
+        )),
+        "{out}"
+    );
+
+    let (_, result) = sg(&conn, &["dlq", "redrive", "RuleDeliveryDLQ"]).await;
+    let err = result.expect_err("no redrive policy names the rule-delivery DLQ");
+    assert!(
+        matches!(
+            err.downcast_ref::<DlqError>(),
+            Some(DlqError::NoSourceQueue { .. })
+        ),
+        "{err:#}"
+    );
+    assert!(err.to_string().contains("--to QUEUE"), "{err}");
+    let (_, result) = sg(
+        &conn,
+        &[
+            "dlq",
+            "redrive",
+            "RuleDeliveryDLQ",
+            "--to",
+            "RuleDeliveryDLQ",
+        ],
+    )
+    .await;
+    assert!(matches!(
+        result.unwrap_err().downcast_ref::<DlqError>(),
+        Some(DlqError::SameQueue { .. })
+    ));
+    let (_, result) = sg(
+        &conn,
+        &["dlq", "redrive", "RuleDeliveryDLQ", "--to", "NoSuchQueue"],
+    )
+    .await;
+    assert!(matches!(
+        result.unwrap_err().downcast_ref::<DlqError>(),
+        Some(DlqError::UnknownQueue { .. })
+    ));
+
+    // A send that fails leaves the message in the dead-letter queue: a FIFO queue refuses a
+    // message without a group id.
+    let fifo = format!("{prefix}Refusing.fifo");
+    stack
+        .sqs
+        .create_queue()
+        .queue_name(&fifo)
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
+        .send()
+        .await
+        .unwrap();
+    let (out, result) = sg(&conn, &["dlq", "redrive", "RuleDeliveryDLQ", "--to", &fifo]).await;
+    let err = result.expect_err("the send failed");
+    assert!(
+        matches!(
+            err.downcast_ref::<DlqError>(),
+            Some(DlqError::Incomplete {
+                moved: 0,
+                failed: 1,
+                ..
+            })
+        ),
+        "{err:#}"
+    );
+    let dlq = format!("{prefix}RuleDeliveryDLQ");
+    assert!(
+        out.contains(&format!("not sent to {fifo}, left in {dlq}")),
+        "{out}"
+    );
+    assert_eq!(
+        row(&ok(&conn, &["dlq", "list"]).await, &dlq),
+        [dlq.as_str(), "0", "1"],
+        "kept, hidden for a minute"
+    );
+    // Make it visible again rather than wait.
+    let url = &stack.stack.queues["RuleDeliveryDLQ"].url;
+    stack.sqs.purge_queue().queue_url(url).send().await.unwrap();
+    stack
+        .sqs
+        .send_message()
+        .queue_url(url)
+        .message_body(&event)
+        .send()
+        .await
+        .unwrap();
+
+    let out = ok(
+        &conn,
+        &[
+            "dlq",
+            "redrive",
+            "RuleDeliveryDLQ",
+            "--to",
+            "StockReceivedQueue",
+        ],
+    )
+    .await;
+    assert_eq!(
+        out,
+        format!("Moved 1 message from {prefix}RuleDeliveryDLQ to {prefix}StockReceivedQueue.\n")
+    );
+    assert_eq!(deliver(&stack, "StockReceived").await, 1);
+    assert_eq!(stack.position("RDV-2").await.on_hand, 4);
 }

@@ -23,6 +23,7 @@ use stockguard_domain::{ChannelName, Millis, Notification, Sku};
 use tokio::sync::Mutex;
 
 use crate::deps::{Deps, now_ms};
+use crate::metrics::{Metrics, Unit};
 
 pub struct ChannelSync {
     pub deps: Deps,
@@ -211,6 +212,7 @@ impl ChannelSync {
         let outcomes = client.push(&updates).await;
         let mut failed = Vec::new();
         let mut pushed = Vec::new();
+        let mut metrics = Metrics::new(&[("channel", self.channel.as_str())]);
         for (update, outcome) in updates.iter().zip(outcomes) {
             let sku = Sku::parse(&update.sku).map_err(|e| e.to_string())?;
             match outcome {
@@ -237,11 +239,23 @@ impl ChannelSync {
                         latency,
                     ));
                     report.pushed += 1;
+                    metrics.add("PushLatency", Unit::Milliseconds, latency as f64);
+                    metrics.add("PushesDelivered", Unit::Count, 1.0);
                 }
-                PushOutcome::Retryable { reason, .. } => failed.push((sku, reason, true)),
-                PushOutcome::Permanent { reason } => failed.push((sku, reason, false)),
+                PushOutcome::Retryable { reason, .. } => {
+                    if reason.to_lowercase().contains("thrott") {
+                        metrics.add("Throttled", Unit::Count, 1.0);
+                    }
+                    metrics.add("PushesFailed", Unit::Count, 1.0);
+                    failed.push((sku, reason, true));
+                }
+                PushOutcome::Permanent { reason } => {
+                    metrics.add("PushesFailed", Unit::Count, 1.0);
+                    failed.push((sku, reason, false));
+                }
             }
         }
+        metrics.flush();
         if let Err(e) = self.deps.publisher.publish(SOURCE_SYNC, &pushed).await {
             // The push itself is recorded; a lost notification is only a missing metric.
             tracing::error!(error = %e, "could not publish ChannelQuantityPushed");

@@ -9,6 +9,7 @@ use stockguard_domain::{Notification, Sku};
 
 use crate::deps::{Deps, now_ms};
 use crate::error::ApplyError;
+use crate::metrics::{Metrics, Unit};
 
 pub(crate) struct Effect {
     pub tx: StateTx,
@@ -59,6 +60,7 @@ pub(crate) async fn publish_outcome(
     notifications: &[Notification],
     skus: &[Sku],
 ) -> Result<(), ApplyError> {
+    count_outcomes(cause, notifications, skus);
     let mut all = notifications.to_vec();
     if !skus.is_empty() {
         let positions = deps.store.positions(skus).await?;
@@ -76,4 +78,24 @@ pub(crate) async fn publish_outcome(
         .publish(SOURCE_CORE, &all)
         .await
         .map_err(|e| ApplyError::Transient(format!("publishing after the write: {e}")))
+}
+
+/// Reservation and oversell counts for the timeout-rate and oversell alarms.
+fn count_outcomes(cause: &Cause, notifications: &[Notification], skus: &[Sku]) {
+    let mut metrics = Metrics::new(&[]);
+    for n in notifications {
+        let name = match n.detail_type.as_str() {
+            "ReservationAccepted" => "ReservationsCreated",
+            "ReservationRejected" => "ReservationsRejected",
+            "ReservationExpired" => "ReservationsExpired",
+            "OversellDetected" => "OversellsDetected",
+            _ => continue,
+        };
+        metrics.add(name, Unit::Count, 1.0);
+    }
+    // A confirmation that changed positions (a repeat changes none).
+    if cause.detail_type == "ReservationConfirmed" && !skus.is_empty() {
+        metrics.add("ReservationsConfirmed", Unit::Count, 1.0);
+    }
+    metrics.flush();
 }

@@ -9,6 +9,7 @@ pub mod deps;
 mod effect;
 pub mod error;
 pub mod http_api;
+pub mod metrics;
 pub mod orders;
 pub mod reconcile;
 pub mod reservations;

@@ -13,6 +13,7 @@ use stockguard_domain::{Notification, Sku};
 
 use crate::channel_sync::{ChannelSync, to_channel_listing};
 use crate::deps::now_ms;
+use crate::metrics::{Metrics, Unit};
 
 /// How long after an acknowledged push a channel may still show the old quantity. Amazon
 /// processes listing updates asynchronously (minutes; configurable, since it is not published).
@@ -83,11 +84,17 @@ impl ChannelSync {
             }
         };
         let window = processing_window(&settings.kind);
+        let (drift_before, units_before, expected_before) = (
+            report.drift.len(),
+            report.drift_units,
+            report.expected_units,
+        );
         for page in listings.chunks(25) {
             if Instant::now() >= deadline {
                 report.resume_after = page
                     .first()
                     .map(|l| (self.channel.to_string(), l.sku.to_string()));
+                self.flush_drift_metrics(report, drift_before, units_before, expected_before);
                 return false;
             }
             let skus: Vec<Sku> = page.iter().map(|l| l.sku.clone()).collect();
@@ -181,7 +188,37 @@ impl ChannelSync {
                 report.errors.push(format!("publishing DriftDetected: {e}"));
             }
         }
+        self.flush_drift_metrics(report, drift_before, units_before, expected_before);
         true
+    }
+
+    /// This channel's drift: SKUs, units, and units as a share of what it should show in total.
+    fn flush_drift_metrics(
+        &self,
+        report: &ReconcileReport,
+        drift_before: usize,
+        units_before: i64,
+        expected_before: i64,
+    ) {
+        let units = report.drift_units - units_before;
+        let expected = report.expected_units - expected_before;
+        let mut metrics = Metrics::new(&[("channel", self.channel.as_str())]);
+        metrics.add(
+            "DriftSkus",
+            Unit::Count,
+            (report.drift.len() - drift_before) as f64,
+        );
+        metrics.add("DriftUnits", Unit::Count, units as f64);
+        metrics.add(
+            "DriftPercent",
+            Unit::Percent,
+            if expected > 0 {
+                100.0 * units as f64 / expected as f64
+            } else {
+                0.0
+            },
+        );
+        metrics.flush();
     }
 
     async fn acknowledge(&self, sku: &Sku, version: u64, quantity: i64, at: i64) {
