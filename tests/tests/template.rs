@@ -73,8 +73,8 @@ fn every_function_is_an_arm64_rust_function_with_active_tracing() {
     }
     assert_eq!(
         functions,
-        11 + 4 + 1 + 1,
-        "inbound, channel sync, reservations API, expiry sweeper"
+        11 + 4 + 1 + 1 + 1,
+        "inbound, channel sync, reservations API, expiry sweeper, reconciliation"
     );
 }
 
@@ -167,6 +167,103 @@ async fn the_emulator_holds_exactly_the_rules_queues_and_redrive_policies_of_the
                     q.logical_id
                 );
             }
+        }
+    }
+}
+
+/// Every metric an alarm watches is one the functions emit (names as in their EMF lines), and
+/// every dead-letter queue has an alarm.
+#[test]
+fn alarms_watch_emitted_metrics_and_every_dead_letter_queue() {
+    let t = template();
+    let emitted = [
+        "PushLatency",
+        "PushesDelivered",
+        "PushesFailed",
+        "Throttled",
+        "DriftPercent",
+        "DriftUnits",
+        "DriftSkus",
+        "ReservationsCreated",
+        "ReservationsRejected",
+        "ReservationsConfirmed",
+        "ReservationsExpired",
+        "OversellsDetected",
+    ];
+    let source = ["channel_sync.rs", "reconcile.rs", "effect.rs"]
+        .iter()
+        .map(|f| {
+            std::fs::read_to_string(
+                stockguard_local::template::workspace_root()
+                    .join("shared/handlers/src")
+                    .join(f),
+            )
+            .unwrap()
+        })
+        .collect::<String>();
+    for name in emitted {
+        assert!(
+            source.contains(&format!("\"{name}\"")),
+            "{name} is emitted by a function"
+        );
+    }
+    let resources = t["Resources"].as_mapping().unwrap();
+    let mut watched = Vec::new();
+    let mut dlq_alarms = Vec::new();
+    for (_, res) in resources {
+        if res["Type"].as_str() != Some("AWS::CloudWatch::Alarm") {
+            continue;
+        }
+        let p = &res["Properties"];
+        if p["Namespace"].as_str() == Some("AWS/SQS") {
+            let dim = &p["Dimensions"][0]["Value"];
+            let serde_yaml::Value::Tagged(tag) = dim else {
+                panic!("DLQ alarm dimension must be !GetAtt")
+            };
+            dlq_alarms.push(
+                tag.value
+                    .as_str()
+                    .unwrap()
+                    .trim_end_matches(".QueueName")
+                    .to_owned(),
+            );
+        }
+        if let Some(m) = p["MetricName"].as_str() {
+            watched.push(m.to_owned());
+        }
+        for m in p["Metrics"].as_sequence().into_iter().flatten() {
+            if let Some(name) = m["MetricStat"]["Metric"]["MetricName"].as_str() {
+                watched.push(name.to_owned());
+            }
+        }
+    }
+    for name in [
+        "PushLatency",
+        "PushesDelivered",
+        "PushesFailed",
+        "DriftPercent",
+        "ReservationsExpired",
+        "ReservationsCreated",
+        "OversellsDetected",
+    ] {
+        assert!(watched.iter().any(|w| w == name), "an alarm watches {name}");
+    }
+    for w in watched
+        .iter()
+        .filter(|w| *w != "ApproximateNumberOfMessagesVisible")
+    {
+        assert!(
+            emitted.contains(&w.as_str()),
+            "alarm on {w}, which nothing emits"
+        );
+    }
+    for (id, res) in resources {
+        let id = id.as_str().unwrap();
+        if res["Type"].as_str() == Some("AWS::SQS::Queue") && id.ends_with("DLQ") {
+            assert!(
+                dlq_alarms.iter().any(|d| d == id),
+                "{id} has no depth alarm"
+            );
         }
     }
 }
