@@ -6,6 +6,7 @@ pub mod channels;
 pub mod dlq;
 pub mod listings;
 pub mod position;
+pub mod reconcile;
 pub mod stack;
 mod table;
 
@@ -51,6 +52,9 @@ pub enum Command {
     Position(PositionArgs),
     /// Inspect the dead-letter queues and move their messages back.
     Dlq(DlqArgs),
+    /// Run one channel reconciliation now: compare what every channel shows with what it should,
+    /// repair the differences, and print the drift table.
+    Reconcile,
 }
 
 #[derive(Debug, Subcommand)]
@@ -182,6 +186,9 @@ pub struct Connection {
     pub sqs: aws_sdk_sqs::Client,
     /// The state table's name, from which the queue names are derived.
     pub table: String,
+    /// The event bus, where reconciliation publishes `DriftDetected`.
+    pub bus: Option<String>,
+    pub config: aws_config::SdkConfig,
 }
 
 /// Options of the terminal, not of the command.
@@ -215,6 +222,7 @@ pub async fn run(
                 }
             }
         }
+        Command::Reconcile => reconcile::run(connection, out).await,
     }
 }
 
@@ -225,6 +233,8 @@ pub async fn connect(stack: &Stack) -> Result<Connection> {
         store: StateStore::new(aws_sdk_dynamodb::Client::new(&config), stack.table.clone()),
         sqs: aws_sdk_sqs::Client::new(&config),
         table: stack.table.clone(),
+        bus: stack.event_bus.clone(),
+        config,
     })
 }
 

@@ -996,3 +996,39 @@ async fn redrive_finds_its_queues_or_says_why_not() {
     assert_eq!(deliver(&stack, "StockReceived").await, 1);
     assert_eq!(stack.position("RDV-2").await.on_hand, 4);
 }
+
+#[tokio::test]
+async fn reconcile_prints_the_drift_table_and_repairs() {
+    use stockguard_domain::channel::BufferPolicy;
+    use stockguard_tests::channels::{FakeChannels, FakeOptions, listing_key};
+    // SAFETY: set before this test process reads it; Amazon's processing window is not awaited here.
+    unsafe { std::env::set_var("STOCKGUARD_AMAZON_PROCESSING_MS", "0") };
+    let stack = TestStack::new().await;
+    let fakes = FakeChannels::start(FakeOptions::default()).await.unwrap();
+    fakes
+        .amazon
+        .update_settings(|s| s.amazon_processing_delay_ms = 0);
+    stack
+        .configure_channels(&fakes, BufferPolicy::default(), &["REC-1"])
+        .await;
+    stack
+        .apply("StockReceived", json!({"event_id": "rec-rcv", "occurred_at": now_rfc3339(), "sku": "REC-1", "quantity": 6}))
+        .await;
+    let mut connection = connection_of(&stack).await;
+    connection.bus = Some(stack.stack.bus.clone());
+    let out = ok(&connection, &["reconcile"]).await;
+    for kind in ["amazon", "ebay", "shopify", "walmart"] {
+        let cells = row(&out, kind);
+        assert_eq!(cells, [kind, "REC-1", "6", "0", "-6", "yes"], "{out}");
+        assert_eq!(
+            stockguard_tests::channels::fake(&fakes, kind).shown(&listing_key(kind, "REC-1")),
+            Some(6)
+        );
+    }
+    assert!(
+        out.contains("Checked 4 listings across 4 channels"),
+        "{out}"
+    );
+    let out = ok(&connection, &["reconcile"]).await;
+    assert!(out.contains("No drift"), "{out}");
+}
