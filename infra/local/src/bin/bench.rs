@@ -5,9 +5,14 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use serde_json::json;
 use stockguard_domain::Sku;
+use stockguard_domain::channel::BufferPolicy;
+use stockguard_fake_channels::{FakeChannels, FakeOptions};
 use stockguard_handlers::{Deps, Settings};
+use stockguard_local::fake_wiring::{KINDS, configure_fake_channels, fake, map_on_fakes};
+use stockguard_local::tap::{EventTap, queue_depth};
 use stockguard_local::{LocalRuntime, RuntimeOptions, StackSpec, provision};
 
 const CLIENTS: usize = 16;
@@ -120,10 +125,139 @@ async fn main() -> Result<()> {
     );
     println!("oversells: {oversells}");
     drop(rt);
+    channel_sync_figures(&config, &spec).await?;
     if oversells != 0 {
         bail!("oversold {oversells} units");
     }
     Ok(())
+}
+
+/// Channel sync against the fake channels: pushes per position change in a burst (coalescing),
+/// and the pipeline's latency from a producer's event to each channel's acknowledgement when
+/// changes arrive at a steady rate.
+async fn channel_sync_figures(config: &aws_config::SdkConfig, spec: &StackSpec) -> Result<()> {
+    let stack = provision(config, spec, "bench-sync-", "bench-sync-bus").await?;
+    let deps = Deps::new(config, &stack.table, &stack.bus, None, Settings::default());
+    let fakes = FakeChannels::start(FakeOptions::default()).await?;
+    fakes
+        .amazon
+        .update_settings(|s| s.amazon_processing_delay_ms = 0);
+    configure_fake_channels(config, &deps.store, "bench-sync-", &fakes, |_| {
+        BufferPolicy::default()
+    })
+    .await?;
+    let skus: Vec<Sku> = (0..10)
+        .map(|i| Sku::parse(&format!("BURST-{i}")).map_err(anyhow::Error::msg))
+        .collect::<Result<_>>()?;
+    map_on_fakes(&deps.store, &fakes, &skus).await?;
+    let tap = EventTap::create(config, &stack.bus, "bench-sync-tap").await?;
+    let rt = LocalRuntime::start(config, spec, &stack, RuntimeOptions::default()).await?;
+    let events = aws_sdk_eventbridge::Client::new(config);
+    let sqs = aws_sdk_sqs::Client::new(config);
+
+    // Burst: 1,000 position changes over 10 SKUs published at once (as the state functions would).
+    for sku in &skus {
+        let detail = json!({"event_id": format!("bench-{sku}"), "occurred_at": chrono::Utc::now().to_rfc3339(), "sku": sku, "quantity": 100});
+        stockguard_handlers::apply_inbound(&deps, "bench.erp", "StockReceived", &detail)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    wait_drained(&sqs, &stack).await?;
+    tap.drain(Duration::from_millis(300)).await?;
+    let before: u64 = KINDS
+        .iter()
+        .map(|k| fake(&fakes, k).stats().quantities_pushed)
+        .sum();
+    let changes = 1000;
+    for chunk in (0..changes).collect::<Vec<usize>>().chunks(10) {
+        let entries = chunk
+            .iter()
+            .map(|i| {
+                let detail = json!({"sku": skus[i % 10], "version": 1 + i / 10, "on_hand": 100, "hard_reserved": 0, "soft_reserved": 0, "available": 100,
+                    "changed_at": chrono::Utc::now().to_rfc3339(), "cause": {"event_id": format!("burst-{i}"), "detail_type": "StockAdjusted"}});
+                PutEventsRequestEntry::builder().event_bus_name(&stack.bus).source("stockguard.core").detail_type("InventoryPositionChanged").detail(detail.to_string()).build()
+            })
+            .collect();
+        events
+            .put_events()
+            .set_entries(Some(entries))
+            .send()
+            .await?;
+    }
+    wait_drained(&sqs, &stack).await?;
+    let pushed: u64 = KINDS
+        .iter()
+        .map(|k| fake(&fakes, k).stats().quantities_pushed)
+        .sum::<u64>()
+        - before;
+    println!(
+        "burst of {changes} position changes over 10 SKUs: {pushed} channel pushes across 4 channels ({:.3} pushes per change per channel)",
+        pushed as f64 / (changes as f64 * 4.0)
+    );
+
+    // Steady rate: 50 changes/s for 4 s through the whole pipeline (bus -> state -> bus -> sync).
+    tap.drain(Duration::from_millis(300)).await?;
+    let rate_start = Instant::now();
+    for i in 0..200usize {
+        let due = rate_start + Duration::from_millis(20 * i as u64);
+        tokio::time::sleep_until(due.into()).await;
+        let detail = json!({"event_id": format!("steady-{i}"), "occurred_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "sku": skus[i % 10], "delta": -1, "reason": "sale"});
+        let entry = PutEventsRequestEntry::builder()
+            .event_bus_name(&stack.bus)
+            .source("pos.bench")
+            .detail_type("StockAdjusted")
+            .detail(detail.to_string())
+            .build();
+        events.put_events().entries(entry).send().await?;
+    }
+    let sent_secs = rate_start.elapsed().as_secs_f64();
+    wait_drained(&sqs, &stack).await?;
+    let published = tap.drain(Duration::from_millis(500)).await?;
+    println!(
+        "steady rate: 200 changes in {sent_secs:.1} s ({:.0} changes/s offered)",
+        200.0 / sent_secs
+    );
+    for kind in KINDS {
+        let mut lat: Vec<i64> = published
+            .iter()
+            .filter(|e| {
+                e["detail-type"] == "ChannelQuantityPushed" && e["detail"]["channel"] == kind
+            })
+            .filter_map(|e| e["detail"]["latency_ms"].as_i64())
+            .collect();
+        lat.sort();
+        let p = |q: f64| {
+            lat.get(((lat.len() as f64 * q) as usize).min(lat.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(0)
+        };
+        println!(
+            "  {kind:<8} event -> channel acknowledgement: p50 {} ms, p95 {} ms over {} pushes",
+            p(0.5),
+            p(0.95),
+            lat.len()
+        );
+    }
+    drop(rt);
+    Ok(())
+}
+
+async fn wait_drained(sqs: &aws_sdk_sqs::Client, stack: &stockguard_local::Stack) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while Instant::now() < deadline {
+        let mut depth = 0;
+        for (name, q) in &stack.queues {
+            if name.ends_with("Queue") {
+                depth += queue_depth(sqs, &q.url).await?;
+            }
+        }
+        if depth == 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bail!("queues did not drain in 10 minutes")
 }
 
 fn ms(d: Duration) -> f64 {
