@@ -156,17 +156,14 @@ impl StateStore {
     }
 
     pub async fn channels(&self) -> Result<Vec<ChannelSettings>, AdapterError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(CHANNELS_PK))
-            .send()
-            .await
-            .map_err(|e| classify("Query", e))?;
-        out.items().iter().map(settings_from).collect()
+        let items = self
+            .query_all(|q| {
+                q.consistent_read(true)
+                    .key_condition_expression("pk = :pk")
+                    .expression_attribute_values(":pk", s(CHANNELS_PK))
+            })
+            .await?;
+        items.iter().map(settings_from).collect()
     }
 
     pub async fn channel(
@@ -192,14 +189,7 @@ impl StateStore {
         }
         opt_s(&mut item, "seller_id", &c.seller_id);
         opt_s(&mut item, "marketplace_id", &c.marketplace_id);
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| classify("PutItem", e))?;
-        Ok(())
+        self.put_plain(item).await
     }
 
     /// Listings of `skus` on `channel`; unmapped SKUs are absent.
@@ -224,27 +214,16 @@ impl StateStore {
         &self,
         channel: &ChannelName,
     ) -> Result<Vec<ListingMapping>, AdapterError> {
-        let mut all = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(listings_pk(channel)))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| classify("Query", e))?;
-            for item in out.items() {
-                all.push(listing_from(channel, item)?);
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(all),
-            }
-        }
+        let items = self
+            .query_all(|q| {
+                q.key_condition_expression("pk = :pk")
+                    .expression_attribute_values(":pk", s(listings_pk(channel)))
+            })
+            .await?;
+        items
+            .iter()
+            .map(|item| listing_from(channel, item))
+            .collect()
     }
 
     /// Stores up to 25 validated listings (a BatchWriteItem), retrying unprocessed ones.
@@ -314,14 +293,7 @@ impl StateStore {
             "percent".into(),
             AttributeValue::N(buffer.percent.to_string()),
         );
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| classify("PutItem", e))?;
-        Ok(())
+        self.put_plain(item).await
     }
 
     pub async fn sync_records(

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 pub use aws_sdk_dynamodb::Client as DynamoClient;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use stockguard_domain::idempotency::IdempotencyStatus;
 use stockguard_domain::order::OrderLine;
@@ -245,31 +246,50 @@ impl StateStore {
         sku: &Sku,
         after: Millis,
     ) -> Result<i64, AdapterError> {
-        let mut total = 0;
+        let items = self
+            .query_all(|q| {
+                q.consistent_read(true)
+                    .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
+                    .expression_attribute_values(":pk", s(sku_pk(sku)))
+                    .expression_attribute_values(":lo", s(delta_sk_floor(after)))
+                    .expression_attribute_values(":hi", s(DELTA_SK_CEILING))
+                    .projection_expression("delta")
+            })
+            .await?;
+        items.iter().map(|item| get_i64(item, "delta")).sum()
+    }
+
+    /// Every item a query returns, following `LastEvaluatedKey` across pages.
+    pub(crate) async fn query_all(
+        &self,
+        query: impl Fn(QueryFluentBuilder) -> QueryFluentBuilder,
+    ) -> Result<Vec<Item>, AdapterError> {
+        let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
-                .expression_attribute_values(":pk", s(sku_pk(sku)))
-                .expression_attribute_values(":lo", s(delta_sk_floor(after)))
-                .expression_attribute_values(":hi", s(DELTA_SK_CEILING))
-                .projection_expression("delta")
+            let out = query(self.client.query().table_name(&self.table))
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(|e| classify("Query", e))?;
-            for item in out.items() {
-                total += get_i64(item, "delta")?;
-            }
+            items.extend(out.items.unwrap_or_default());
             match out.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(total),
+                _ => return Ok(items),
             }
         }
+    }
+
+    /// A plain PutItem (configuration written by operators, no condition).
+    pub(crate) async fn put_plain(&self, item: Item) -> Result<(), AdapterError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| classify("PutItem", e))?;
+        Ok(())
     }
 
     /// Up to `limit` soft holds of `sku` that expired at or before `now`, oldest first. Holds sort
