@@ -149,15 +149,7 @@ pub async fn provision(
             .with_context(|| format!("creating queue {name}"))?
             .queue_url
             .unwrap_or_default();
-        let arn = sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await?
-            .attributes
-            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-            .unwrap_or_default();
+        let arn = queue_arn(&sqs, &url).await?;
         queues.insert(q.logical_id.clone(), QueueInfo { name, url, arn });
     }
 
@@ -203,4 +195,17 @@ pub async fn provision(
         queues,
         rules,
     })
+}
+
+/// A queue's ARN, which rules and redrive policies name it by.
+pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String> {
+    Ok(sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await?
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .unwrap_or_default())
 }

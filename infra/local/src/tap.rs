@@ -24,15 +24,7 @@ impl EventTap {
             .await?
             .queue_url
             .unwrap_or_default();
-        let arn = sqs
-            .get_queue_attributes()
-            .queue_url(&queue_url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await?
-            .attributes
-            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-            .unwrap_or_default();
+        let arn = crate::provision::queue_arn(&sqs, &queue_url).await?;
         events
             .put_rule()
             .name(name)
