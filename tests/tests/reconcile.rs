@@ -14,6 +14,8 @@ async fn fakes() -> FakeChannels {
     // Amazon shows pushes at once here, and reconciliation does not wait for its processing.
     // SAFETY: set before any thread of this test process reads the environment.
     unsafe { std::env::set_var("STOCKGUARD_AMAZON_PROCESSING_MS", "0") };
+    // Every test here lets its queues drain first, so nothing is in flight when it reconciles.
+    unsafe { std::env::set_var("STOCKGUARD_IN_FLIGHT_GRACE_MS", "0") };
     let f = FakeChannels::start(FakeOptions::default())
         .await
         .expect("fake channels");

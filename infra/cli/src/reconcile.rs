@@ -82,6 +82,13 @@ pub async fn run(connection: &Connection, out: &mut impl Write) -> Result<()> {
             plural(report.in_processing_window, "listing")
         )?;
     }
+    if report.in_flight > 0 {
+        writeln!(
+            out,
+            "{} skipped: changed moments ago, its push is still on its way.",
+            plural(report.in_flight, "listing")
+        )?;
+    }
     if report.acknowledged_late > 0 {
         writeln!(
             out,

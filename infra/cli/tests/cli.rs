@@ -1003,6 +1003,7 @@ async fn reconcile_prints_the_drift_table_and_repairs() {
     use stockguard_tests::channels::{FakeChannels, FakeOptions, listing_key};
     // SAFETY: set before this test process reads it; Amazon's processing window is not awaited here.
     unsafe { std::env::set_var("STOCKGUARD_AMAZON_PROCESSING_MS", "0") };
+    unsafe { std::env::set_var("STOCKGUARD_IN_FLIGHT_GRACE_MS", "0") };
     let stack = TestStack::new().await;
     let fakes = FakeChannels::start(FakeOptions::default()).await.unwrap();
     fakes

@@ -94,6 +94,8 @@ pub struct SyncContext {
     pub listings: HashMap<Sku, ListingMapping>,
     pub acknowledged: HashMap<Sku, SyncRecord>,
     pub overrides: HashMap<Sku, BufferPolicy>,
+    /// When each position last changed (epoch ms), to tell an in-flight push from drift.
+    pub changed_at: HashMap<Sku, Millis>,
 }
 
 fn sync_record_from(item: &Item) -> Result<SyncRecord, AdapterError> {
@@ -149,6 +151,9 @@ impl StateStore {
                 ctx.overrides.insert(sk_sku(&item)?, buffer_from(&item)?);
             } else {
                 let sku = Sku::parse(get_s(&item, "sku")?).map_err(AdapterError::permanent)?;
+                if let Some(at) = get_opt_i64(&item, "changed_at")? {
+                    ctx.changed_at.insert(sku.clone(), at);
+                }
                 ctx.positions.insert(sku, position_from(&item)?);
             }
         }

@@ -21,6 +21,8 @@ pub const RETENTION_DAYS: i64 = 30;
 #[derive(Debug)]
 pub struct StateTx {
     table: String,
+    /// When this change is written; positions record it as `changed_at`.
+    now_ms: i64,
     items: Vec<Result<TransactWriteItem, String>>,
 }
 
@@ -40,8 +42,12 @@ impl PositionDelta {
 
 impl StateTx {
     pub(crate) fn new(table: String) -> Self {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
         Self {
             table,
+            now_ms,
             items: Vec::new(),
         }
     }
@@ -117,6 +123,7 @@ impl StateTx {
         item.insert("soft_reserved".into(), n(new.soft_reserved));
         item.insert("available".into(), n(new.available()));
         item.insert("version".into(), n(read.version + 1));
+        item.insert("changed_at".into(), n(self.now_ms));
         if let Some(c) = new.counted_at {
             item.insert("counted_at".into(), n(c));
         }
@@ -142,6 +149,7 @@ impl StateTx {
             (":av".into(), n(delta.available())),
             (":one".into(), n(1)),
             (":sku".into(), s(sku.as_str())),
+            (":now".into(), n(self.now_ms)),
         ]);
         let condition = min_available.map(|need| {
             values.insert(":need".into(), n(need));
@@ -149,7 +157,7 @@ impl StateTx {
         });
         self.update(
             key(sku_pk(sku), POSITION),
-            "SET sku = :sku ADD on_hand :oh, hard_reserved :hr, soft_reserved :sr, available :av, version :one",
+            "SET sku = :sku, changed_at = :now ADD on_hand :oh, hard_reserved :hr, soft_reserved :sr, available :av, version :one",
             condition,
             values,
         );

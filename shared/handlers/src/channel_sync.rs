@@ -176,6 +176,7 @@ impl ChannelSync {
             listings,
             acknowledged,
             overrides,
+            ..
         } = store
             .sync_context(&self.channel, &skus)
             .await

@@ -28,6 +28,15 @@ pub fn processing_window(kind: &str) -> Duration {
     }
 }
 
+/// How long after a position change its push counts as in flight rather than missing.
+pub fn in_flight_grace() -> Duration {
+    let ms = std::env::var("STOCKGUARD_IN_FLIGHT_GRACE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30_000);
+    Duration::from_millis(ms)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DriftRow {
     pub channel: String,
@@ -46,6 +55,8 @@ pub struct ReconcileReport {
     pub acknowledged_late: usize,
     /// Skipped because an acknowledged push may still be processing (Amazon).
     pub in_processing_window: usize,
+    /// Skipped because the position changed moments ago and its push is still on its way.
+    pub in_flight: usize,
     /// Units of drift, summed as absolute values.
     pub drift_units: i64,
     /// Units the channels should show in total, for drift as a share.
@@ -84,6 +95,7 @@ impl ChannelSync {
             }
         };
         let window = processing_window(&settings.kind);
+        let grace = in_flight_grace().as_millis() as i64;
         let (drift_before, units_before, expected_before) = (
             report.drift.len(),
             report.drift_units,
@@ -119,6 +131,10 @@ impl ChannelSync {
                 let unacknowledged = acked.is_none_or(|a| a.version < position.version);
                 if acked.is_some_and(|a| now - a.acknowledged_at < window.as_millis() as i64) {
                     report.in_processing_window += 1;
+                    continue;
+                }
+                if unacknowledged && ctx.changed_at.get(sku).is_some_and(|c| now - c < grace) {
+                    report.in_flight += 1;
                     continue;
                 }
                 let reported = match client.read_shown(&to_channel_listing(listing)).await {

@@ -547,7 +547,17 @@ async fn report(
             dlq += queue_depth(&sqs, &q.url).await?;
         }
     }
-    println!("\nDead-letter queues: {dlq} messages");
+    let drift: Vec<&Value> = of("DriftDetected").collect();
+    let drift_units: i64 = drift
+        .iter()
+        .filter_map(|d| d["detail"]["drift"].as_i64())
+        .map(i64::abs)
+        .sum();
+    println!(
+        "\nReconciliation (every 2 s here, every 15 min in AWS): {} drifted listings repaired, {drift_units} units",
+        drift.len()
+    );
+    println!("Dead-letter queues: {dlq} messages");
     if dlq > 0 {
         broken.push(format!("{dlq} messages in dead-letter queues"));
     }
