@@ -171,3 +171,36 @@ async fn a_quantity_changed_behind_our_back_is_detected_reported_and_repaired() 
         (Some("shopify"), Some(10), Some(3), Some(-7))
     );
 }
+
+#[tokio::test]
+async fn a_run_out_of_time_saves_where_the_next_run_resumes() {
+    let stack = TestStack::new().await;
+    let fakes = fakes().await;
+    let skus: Vec<String> = (0..30).map(|i| format!("PAGE-{i:02}")).collect();
+    let refs: Vec<&str> = skus.iter().map(String::as_str).collect();
+    stack
+        .configure_channels(&fakes, BufferPolicy::default(), &refs)
+        .await;
+    let syncs = channel_syncs(&stack.deps, &stack.config).await.unwrap();
+    let cut = reconcile_all(&syncs, Duration::ZERO).await;
+    assert_eq!(cut.checked, 0);
+    assert_eq!(
+        cut.resume_after,
+        Some(("amazon".to_owned(), "PAGE-00".to_owned()))
+    );
+    let cursor = stack.deps.store.reconcile_cursor().await.unwrap();
+    assert_eq!(
+        cursor.map(|(c, s)| (c.to_string(), s.to_string())),
+        Some(("amazon".to_owned(), "PAGE-00".to_owned()))
+    );
+    let full = reconcile_all(&syncs, Duration::from_secs(120)).await;
+    assert_eq!(
+        (full.checked, full.resume_after),
+        (4 * 30, None),
+        "it resumed and finished"
+    );
+    assert!(
+        stack.deps.store.reconcile_cursor().await.unwrap().is_none(),
+        "a finished run clears the cursor"
+    );
+}

@@ -14,6 +14,7 @@ use crate::items::*;
 use crate::store::{StateStore, position_from};
 
 const CHANNELS_PK: &str = "CHANNELS";
+const RECONCILE_PK: &str = "RECONCILE";
 
 fn listings_pk(channel: &ChannelName) -> String {
     format!("LISTINGS#{channel}")
@@ -158,6 +159,45 @@ impl StateStore {
             }
         }
         Ok(ctx)
+    }
+
+    /// Where an interrupted reconciliation resumes: (channel, SKU), if one was interrupted.
+    pub async fn reconcile_cursor(&self) -> Result<Option<(ChannelName, Sku)>, AdapterError> {
+        let items = self
+            .batch_get_keys(vec![key(RECONCILE_PK.to_owned(), "CURSOR")])
+            .await?;
+        let Some(item) = items.first() else {
+            return Ok(None);
+        };
+        Ok(Some((
+            ChannelName::parse(get_s(item, "channel")?).map_err(AdapterError::permanent)?,
+            Sku::parse(get_s(item, "sku")?).map_err(AdapterError::permanent)?,
+        )))
+    }
+
+    /// Saves (`Some`) or clears (`None`) the reconciliation cursor.
+    pub async fn set_reconcile_cursor(
+        &self,
+        cursor: Option<(&ChannelName, &Sku)>,
+    ) -> Result<(), AdapterError> {
+        match cursor {
+            Some((channel, sku)) => {
+                let mut item = key(RECONCILE_PK.to_owned(), "CURSOR");
+                item.insert("channel".into(), s(channel.as_str()));
+                item.insert("sku".into(), s(sku.as_str()));
+                self.put_plain(item).await
+            }
+            None => {
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key(RECONCILE_PK.to_owned(), "CURSOR")))
+                    .send()
+                    .await
+                    .map_err(|e| classify("DeleteItem", e))?;
+                Ok(())
+            }
+        }
     }
 
     pub async fn channels(&self) -> Result<Vec<ChannelSettings>, AdapterError> {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use stockguard_channels::QuantityUpdate;
 use stockguard_domain::channel::shown_quantity;
 use stockguard_domain::outbound::SOURCE_OPS;
-use stockguard_domain::{Notification, Sku};
+use stockguard_domain::{ChannelName, Notification, Sku};
 
 use crate::channel_sync::{ChannelSync, to_channel_listing};
 use crate::deps::now_ms;
@@ -68,7 +68,13 @@ pub struct ReconcileReport {
 
 impl ChannelSync {
     /// Reconciles this channel, adding to `report`. Returns false when the budget ran out.
-    pub async fn reconcile(&self, deadline: Instant, report: &mut ReconcileReport) -> bool {
+    /// `resume_at`: skip listings before this SKU (an earlier run stopped there).
+    pub async fn reconcile(
+        &self,
+        deadline: Instant,
+        resume_at: Option<&Sku>,
+        report: &mut ReconcileReport,
+    ) -> bool {
         let store = &self.deps.store;
         let settings = match store.channel(&self.channel).await {
             Ok(Some(s)) if s.enabled => s,
@@ -79,7 +85,10 @@ impl ChannelSync {
             }
         };
         let listings = match store.all_listings(&self.channel).await {
-            Ok(l) => l,
+            Ok(l) => l
+                .into_iter()
+                .filter(|l| resume_at.is_none_or(|r| &l.sku >= r))
+                .collect::<Vec<_>>(),
             Err(e) => {
                 report
                     .errors
@@ -254,14 +263,49 @@ impl ChannelSync {
     }
 }
 
-/// Reconciles every enabled channel within `budget`.
+/// Reconciles every enabled channel within `budget`, resuming where an interrupted run stopped
+/// and saving where this one stops if the budget runs out.
 pub async fn reconcile_all(syncs: &[ChannelSync], budget: Duration) -> ReconcileReport {
     let deadline = Instant::now() + budget;
     let mut report = ReconcileReport::default();
+    let Some(store) = syncs.first().map(|s| &s.deps.store) else {
+        return report;
+    };
+    let cursor = store.reconcile_cursor().await.unwrap_or_else(|e| {
+        report
+            .errors
+            .push(format!("reading the reconciliation cursor: {e}"));
+        None
+    });
+    let mut finished = true;
     for sync in syncs {
-        if !sync.reconcile(deadline, &mut report).await {
+        let resume_at = match &cursor {
+            // Channels before the interrupted one were done by the earlier run.
+            Some((channel, _)) if sync.channel < *channel => continue,
+            Some((channel, sku)) if sync.channel == *channel => Some(sku),
+            _ => None,
+        };
+        if !sync.reconcile(deadline, resume_at, &mut report).await {
+            finished = false;
             break;
         }
+    }
+    let next = if finished {
+        None
+    } else {
+        report.resume_after.clone()
+    };
+    let saved = match &next {
+        Some((channel, sku)) => match (ChannelName::parse(channel), Sku::parse(sku)) {
+            (Ok(c), Ok(s)) => store.set_reconcile_cursor(Some((&c, &s))).await,
+            _ => Ok(()),
+        },
+        None => store.set_reconcile_cursor(None).await,
+    };
+    if let Err(e) = saved {
+        report
+            .errors
+            .push(format!("saving the reconciliation cursor: {e}"));
     }
     report
 }
