@@ -118,7 +118,7 @@ async fn a_position_change_reaches_all_four_channels_with_buffers_applied() {
         )
         .await
         .unwrap();
-    let _rt = stack.start_runtime(Default::default()).await;
+    let (_rt, api) = stack.start_runtime_with_api().await;
 
     stack.put_event("erp.netsuite", "StockReceived", &json!({"event_id": "ch-rcv", "occurred_at": now_rfc3339(), "sku": "CH-1", "quantity": 10})).await;
     await_shown(
@@ -148,6 +148,26 @@ async fn a_position_change_reaches_all_four_channels_with_buffers_applied() {
         &[("shopify", 1), ("amazon", 1), ("walmart", 0), ("ebay", 0)],
     )
     .await;
+    // The availability API reports what each channel shows (its last acknowledged quantity).
+    let expected = json!({"shopify": 1, "amazon": 1, "walmart": 0, "ebay": 0});
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let body: Value = reqwest::get(format!("{api}/v1/availability/CH-1"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if body["channels"] == expected {
+            assert_eq!(body["available"], 1);
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "availability shows {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]

@@ -165,19 +165,47 @@ async fn availability(deps: &Deps, sku: &str) -> HttpAnswer {
         Ok(s) => s,
         Err(m) => return error(400, "invalid_request", m),
     };
-    match deps.store.positions(std::slice::from_ref(&sku)).await {
+    let position = match deps.store.positions(std::slice::from_ref(&sku)).await {
         Ok(mut positions) => match positions.remove(&sku) {
-            Some(p) if p.version > 0 => answer(
-                200,
-                json!({
-                    "sku": sku, "on_hand": p.on_hand, "hard_reserved": p.hard_reserved,
-                    "soft_reserved": p.soft_reserved, "available": p.available(), "version": p.version,
-                    // Filled by channel sync once channels are configured.
-                    "channels": {},
-                }),
-            ),
-            _ => error(404, "not_found", format!("unknown sku {sku}")),
+            Some(p) if p.version > 0 => p,
+            _ => return error(404, "not_found", format!("unknown sku {sku}")),
         },
+        Err(e) => return failed(&e.into()),
+    };
+    match channels_showing(deps, &sku).await {
+        Ok(channels) => answer(
+            200,
+            json!({
+                "sku": sku, "on_hand": position.on_hand, "hard_reserved": position.hard_reserved,
+                "soft_reserved": position.soft_reserved, "available": position.available(),
+                "version": position.version, "channels": channels,
+            }),
+        ),
         Err(e) => failed(&e.into()),
     }
+}
+
+/// What each enabled channel shows for `sku`: the quantity it last acknowledged (a channel
+/// never pushed to is absent).
+async fn channels_showing(
+    deps: &Deps,
+    sku: &Sku,
+) -> Result<serde_json::Map<String, Value>, stockguard_adapters::AdapterError> {
+    let mut shown = serde_json::Map::new();
+    for channel in deps
+        .store
+        .channels()
+        .await?
+        .into_iter()
+        .filter(|c| c.enabled)
+    {
+        let acked = deps
+            .store
+            .sync_records(&channel.name, std::slice::from_ref(sku))
+            .await?;
+        if let Some(record) = acked.get(sku) {
+            shown.insert(channel.name.to_string(), json!(record.quantity));
+        }
+    }
+    Ok(shown)
 }
