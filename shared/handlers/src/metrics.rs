@@ -92,10 +92,15 @@ impl Metrics {
         Some(Value::Object(doc))
     }
 
-    /// Writes the document as one line on stdout, where Lambda's log capture picks it up.
+    /// Writes the document as one line on stdout, where Lambda's log capture picks it up. Outside
+    /// Lambda (the local runtime, the demo) it goes to the debug log instead of the terminal.
     pub fn flush(self) {
         if let Some(doc) = self.to_emf(crate::deps::now_ms()) {
-            println!("{doc}");
+            if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
+                println!("{doc}");
+            } else {
+                tracing::debug!(emf = %doc, "metrics");
+            }
         }
     }
 }
