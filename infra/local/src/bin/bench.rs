@@ -19,6 +19,7 @@ const CLIENTS: usize = 16;
 const STOCK: i64 = 600;
 const ATTEMPTS_PER_CLIENT: usize = 50;
 const ROUNDS: usize = 3;
+const STEADY_CHANGES: usize = 100;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
@@ -155,7 +156,7 @@ async fn channel_sync_figures(config: &aws_config::SdkConfig, spec: &StackSpec) 
     let events = aws_sdk_eventbridge::Client::new(config);
     let sqs = aws_sdk_sqs::Client::new(config);
 
-    // Burst: 1,000 position changes over 10 SKUs published at once (as the state functions would).
+    // Burst: 1,000 position changes over 10 SKUs, as fast as the state store takes them.
     for sku in &skus {
         let detail = json!({"event_id": format!("bench-{sku}"), "occurred_at": chrono::Utc::now().to_rfc3339(), "sku": sku, "quantity": 100});
         stockguard_handlers::apply_inbound(&deps, "bench.erp", "StockReceived", &detail)
@@ -169,20 +170,17 @@ async fn channel_sync_figures(config: &aws_config::SdkConfig, spec: &StackSpec) 
         .map(|k| fake(&fakes, k).stats().quantities_pushed)
         .sum();
     let changes = 1000;
-    for chunk in (0..changes).collect::<Vec<usize>>().chunks(10) {
-        let entries = chunk
-            .iter()
-            .map(|i| {
-                let detail = json!({"sku": skus[i % 10], "version": 1 + i / 10, "on_hand": 100, "hard_reserved": 0, "soft_reserved": 0, "available": 100,
-                    "changed_at": chrono::Utc::now().to_rfc3339(), "cause": {"event_id": format!("burst-{i}"), "detail_type": "StockAdjusted"}});
-                PutEventsRequestEntry::builder().event_bus_name(&stack.bus).source("stockguard.core").detail_type("InventoryPositionChanged").detail(detail.to_string()).build()
-            })
-            .collect();
-        events
-            .put_events()
-            .set_entries(Some(entries))
-            .send()
-            .await?;
+    // Real changes: each applied to state, which publishes its position change to the channels.
+    for round in 0..changes / 10 {
+        let applies = skus.iter().map(|sku| {
+            let detail = json!({"event_id": format!("burst-{round}-{sku}"), "occurred_at": chrono::Utc::now().to_rfc3339(),
+                "sku": sku, "delta": -1, "reason": "sale"});
+            let deps = &deps;
+            async move { stockguard_handlers::apply_inbound(deps, "pos.bench", "StockAdjusted", &detail).await }
+        });
+        for result in futures::future::join_all(applies).await {
+            result.map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
     }
     wait_drained(&sqs, &stack).await?;
     let pushed: u64 = KINDS
@@ -195,10 +193,10 @@ async fn channel_sync_figures(config: &aws_config::SdkConfig, spec: &StackSpec) 
         pushed as f64 / (changes as f64 * 4.0)
     );
 
-    // Steady rate: 50 changes/s for 4 s through the whole pipeline (bus -> state -> bus -> sync).
+    // Steady rate: 50 changes/s for 2 s through the whole pipeline (bus -> state -> bus -> sync).
     tap.drain(Duration::from_millis(300)).await?;
     let rate_start = Instant::now();
-    for i in 0..200usize {
+    for i in 0..STEADY_CHANGES {
         let due = rate_start + Duration::from_millis(20 * i as u64);
         tokio::time::sleep_until(due.into()).await;
         let detail = json!({"event_id": format!("steady-{i}"), "occurred_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -215,8 +213,8 @@ async fn channel_sync_figures(config: &aws_config::SdkConfig, spec: &StackSpec) 
     wait_drained(&sqs, &stack).await?;
     let published = tap.drain(Duration::from_millis(500)).await?;
     println!(
-        "steady rate: 200 changes in {sent_secs:.1} s ({:.0} changes/s offered)",
-        200.0 / sent_secs
+        "steady rate: {STEADY_CHANGES} changes in {sent_secs:.1} s ({:.0} changes/s offered)",
+        STEADY_CHANGES as f64 / sent_secs
     );
     for kind in KINDS {
         let mut lat: Vec<i64> = published
