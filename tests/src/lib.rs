@@ -163,13 +163,7 @@ impl TestStack {
 
     pub async fn position(&self, sku: &str) -> Position {
         let sku = Sku::parse(sku).unwrap();
-        self.deps
-            .store
-            .positions(std::slice::from_ref(&sku))
-            .await
-            .unwrap()
-            .remove(&sku)
-            .unwrap_or_default()
+        self.deps.store.position(&sku).await.unwrap()
     }
 
     /// Receives what stockguard published, until nothing new arrives for `quiet`.

@@ -14,11 +14,9 @@ use crate::table::{buffer_text, write_table};
 pub async fn show(store: &StateStore, sku: &Sku, out: &mut impl Write) -> Result<()> {
     let skus = std::slice::from_ref(sku);
     let position: Position = store
-        .positions(skus)
+        .position(sku)
         .await
-        .with_context(|| format!("reading the position of {sku}"))?
-        .remove(sku)
-        .unwrap_or_default();
+        .with_context(|| format!("reading the position of {sku}"))?;
     let available = position.available();
 
     writeln!(out, "SKU {sku}")?;

@@ -104,6 +104,12 @@ impl StateStore {
         Ok(found)
     }
 
+    /// Current position of one SKU (the zero position if never seen).
+    pub async fn position(&self, sku: &Sku) -> Result<Position, AdapterError> {
+        let mut found = self.positions(std::slice::from_ref(sku)).await?;
+        Ok(found.remove(sku).unwrap_or_default())
+    }
+
     /// Strongly consistent BatchGetItem of any keys, 100 a call, retrying unprocessed keys.
     pub(crate) async fn batch_get_keys(&self, keys: Vec<Item>) -> Result<Vec<Item>, AdapterError> {
         let mut items = Vec::new();

@@ -238,7 +238,6 @@ impl StateTx {
         );
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub fn create_reservation(
         &mut self,
         id: &EntityId,

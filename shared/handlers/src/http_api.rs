@@ -165,11 +165,9 @@ async fn availability(deps: &Deps, sku: &str) -> HttpAnswer {
         Ok(s) => s,
         Err(m) => return error(400, "invalid_request", m),
     };
-    let position = match deps.store.positions(std::slice::from_ref(&sku)).await {
-        Ok(mut positions) => match positions.remove(&sku) {
-            Some(p) if p.version > 0 => p,
-            _ => return error(404, "not_found", format!("unknown sku {sku}")),
-        },
+    let position = match deps.store.position(&sku).await {
+        Ok(p) if p.version > 0 => p,
+        Ok(_) => return error(404, "not_found", format!("unknown sku {sku}")),
         Err(e) => return failed(&e.into()),
     };
     match channels_showing(deps, &sku).await {

@@ -17,12 +17,7 @@ pub(crate) async fn plan_on_hand_delta(
     event_id: &str,
     now: Millis,
 ) -> Result<Effect, ApplyError> {
-    let read = deps
-        .store
-        .positions(std::slice::from_ref(sku))
-        .await?
-        .remove(sku)
-        .unwrap_or_default();
+    let read = deps.store.position(sku).await?;
     let mut new = read;
     if !new.apply_on_hand_delta(delta, occurred_at) {
         return Ok(Effect::new(deps, "inside_latest_count"));
@@ -43,12 +38,7 @@ pub(crate) async fn plan_count(
     on_hand: i64,
     counted_at: Millis,
 ) -> Result<Effect, ApplyError> {
-    let read = deps
-        .store
-        .positions(std::slice::from_ref(sku))
-        .await?
-        .remove(sku)
-        .unwrap_or_default();
+    let read = deps.store.position(sku).await?;
     // Any delta committed after this read bumps the version, so the write below fails and the
     // count is re-planned with it included.
     let later = deps.store.on_hand_deltas_after(sku, counted_at).await?;
