@@ -21,31 +21,46 @@ const ATTEMPTS_PER_CLIENT: usize = 50;
 const ROUNDS: usize = 3;
 const STEADY_CHANGES: usize = 100;
 
+/// `stockguard-bench [reservations|channels]`: both parts unless one is named.
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     std::env::var("AWS_ENDPOINT_URL")
         .context("AWS_ENDPOINT_URL is not set: run through infra/with-emulator.sh (make bench)")?;
+    let part = std::env::args().nth(1);
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .load()
         .await;
     let spec = StackSpec::load_default()?;
-    let stack = provision(&config, &spec, "bench-", "bench-bus").await?;
-    let options = RuntimeOptions {
-        api_addr: Some("127.0.0.1:0".parse()?),
-        ..Default::default()
-    };
-    let rt = LocalRuntime::start(&config, &spec, &stack, options).await?;
-    let api = format!(
-        "http://{}/v1/reservations",
-        rt.api_addr.context("API address")?
-    );
-    let deps = Deps::new(&config, &stack.table, &stack.bus, None, Settings::default());
-    let client = reqwest::Client::new();
     println!(
         "machine: {} cores, {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         cpu_model()
     );
+    match part.as_deref() {
+        None => {
+            reservation_figures(&config, &spec).await?;
+            channel_sync_figures(&config, &spec).await
+        }
+        Some("reservations") => reservation_figures(&config, &spec).await,
+        Some("channels") => channel_sync_figures(&config, &spec).await,
+        Some(other) => bail!("unknown part {other:?}: expected reservations or channels"),
+    }
+}
+
+/// Reservation decisions per second on one hot SKU through the HTTP API, and the oversell count.
+async fn reservation_figures(config: &aws_config::SdkConfig, spec: &StackSpec) -> Result<()> {
+    let stack = provision(config, spec, "bench-", "bench-bus").await?;
+    let options = RuntimeOptions {
+        api_addr: Some("127.0.0.1:0".parse()?),
+        ..Default::default()
+    };
+    let rt = LocalRuntime::start(config, spec, &stack, options).await?;
+    let api = format!(
+        "http://{}/v1/reservations",
+        rt.api_addr.context("API address")?
+    );
+    let deps = Deps::new(config, &stack.table, &stack.bus, None, Settings::default());
+    let client = reqwest::Client::new();
     println!(
         "{CLIENTS} clients x {ATTEMPTS_PER_CLIENT} single-unit reservations on one SKU holding {STOCK} units, {ROUNDS} rounds (HTTP API -> DynamoDB in moto)"
     );
@@ -89,12 +104,7 @@ async fn main() -> Result<()> {
         }
         let secs = start.elapsed().as_secs_f64();
         let sku = Sku::parse(&sku).map_err(anyhow::Error::msg)?;
-        let p = deps
-            .store
-            .positions(std::slice::from_ref(&sku))
-            .await?
-            .remove(&sku)
-            .unwrap_or_default();
+        let p = deps.store.position(&sku).await?;
         let over = (held - STOCK).max(0) + (-p.available()).max(0);
         oversells += over;
         if p.soft_reserved != held {
@@ -126,7 +136,6 @@ async fn main() -> Result<()> {
     );
     println!("oversells: {oversells}");
     drop(rt);
-    channel_sync_figures(&config, &spec).await?;
     if oversells != 0 {
         bail!("oversold {oversells} units");
     }
@@ -196,18 +205,25 @@ async fn channel_sync_figures(config: &aws_config::SdkConfig, spec: &StackSpec) 
     // Steady rate: 50 changes/s for 2 s through the whole pipeline (bus -> state -> bus -> sync).
     tap.drain(Duration::from_millis(300)).await?;
     let rate_start = Instant::now();
-    for i in 0..STEADY_CHANGES {
-        let due = rate_start + Duration::from_millis(20 * i as u64);
-        tokio::time::sleep_until(due.into()).await;
-        let detail = json!({"event_id": format!("steady-{i}"), "occurred_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "sku": skus[i % 10], "delta": -1, "reason": "sale"});
-        let entry = PutEventsRequestEntry::builder()
-            .event_bus_name(&stack.bus)
-            .source("pos.bench")
-            .detail_type("StockAdjusted")
-            .detail(detail.to_string())
-            .build();
-        events.put_events().entries(entry).send().await?;
+    // Each producer call starts on its own schedule, so a slow PutEvents does not lower the rate.
+    let sends = (0..STEADY_CHANGES).map(|i| {
+        let (events, bus, sku) = (events.clone(), stack.bus.clone(), skus[i % 10].clone());
+        tokio::spawn(async move {
+            let due = rate_start + Duration::from_millis(20 * i as u64);
+            tokio::time::sleep_until(due.into()).await;
+            let detail = json!({"event_id": format!("steady-{i}"), "occurred_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "sku": sku, "delta": -1, "reason": "sale"});
+            let entry = PutEventsRequestEntry::builder()
+                .event_bus_name(bus)
+                .source("pos.bench")
+                .detail_type("StockAdjusted")
+                .detail(detail.to_string())
+                .build();
+            events.put_events().entries(entry).send().await
+        })
+    });
+    for sent in futures::future::join_all(sends).await {
+        sent??;
     }
     let sent_secs = rate_start.elapsed().as_secs_f64();
     wait_drained(&sqs, &stack).await?;
