@@ -267,3 +267,24 @@ fn alarms_watch_emitted_metrics_and_every_dead_letter_queue() {
         }
     }
 }
+
+#[test]
+fn schedules_run_at_the_intervals_the_design_sets() {
+    let spec = stockguard_local::StackSpec::load_default().unwrap();
+    let every = |binary: &str| {
+        spec.functions
+            .iter()
+            .find(|f| f.binary == binary)
+            .and_then(|f| f.schedule)
+            .unwrap_or_else(|| panic!("{binary} has no schedule"))
+    };
+    assert_eq!(every("expire-reservations").as_secs(), 60);
+    assert_eq!(every("reconcile-channels").as_secs(), 15 * 60);
+    // The buffer recompute schedule's interval is a parameter before its function exists.
+    assert_eq!(
+        spec.parameters
+            .get("BufferRecomputeEveryMinutes")
+            .map(String::as_str),
+        Some("5")
+    );
+}
