@@ -66,7 +66,8 @@ async fn post_json(client: &reqwest::Client, url: &str, body: &Value) -> (u16, V
 }
 
 /// What the API says of each SKU, once every fake shows exactly its `available` (zero buffers)
-/// and the API reports that same quantity as acknowledged by every channel; `None` on timeout.
+/// and the API reports that same quantity as acknowledged by every channel; on timeout, what
+/// still differs.
 async fn converged(
     client: &reqwest::Client,
     api: &str,
@@ -171,9 +172,11 @@ async fn a_flash_sale_through_the_public_contract_never_oversells_and_every_chan
     // Checkouts race for more sneakers than exist, while the marketplaces sell caps.
     let all = checkouts();
     let marketplaces = sell_caps_until_refused(&client, &api, &fakes, wait);
-    let (outcome, (cap_orders, cap_refused)) =
-        tokio::join!(race_checkouts(&client, &api, &all), marketplaces);
-    let race_ended = chrono::Utc::now();
+    let race = async {
+        let outcome = race_checkouts(&client, &api, &all).await;
+        (outcome, chrono::Utc::now())
+    };
+    let ((outcome, race_ended), (cap_orders, cap_refused)) = tokio::join!(race, marketplaces);
     let held: Vec<usize> = outcome.held.iter().map(|(i, _)| *i).collect();
     // A hold that lapsed before the race ended may have handed its units to a later checkout.
     let lapsed_in_race: Vec<usize> = outcome
