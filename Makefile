@@ -23,8 +23,10 @@ lint: setup
 	$(VENV)/bin/cfn-lint template.yaml
 	$(VENV)/bin/sam validate --lint --region us-east-1 --template template.yaml
 
-# nextest when installed (one summary line, a process per test); plain cargo test otherwise.
+# The emulator's own tests first (infra/tests: its patches keep moto's behaviour), then the Rust
+# tests: nextest when installed (one summary line, a process per test); plain cargo test otherwise.
 test: lint
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider infra/tests
 	if cargo nextest --version >/dev/null 2>&1; then \
 	  infra/with-emulator.sh cargo nextest run --workspace --no-fail-fast; \
 	else \

@@ -1,15 +1,32 @@
-"""Starts moto in server mode with DynamoDB made safe and fast under concurrency.
+"""Starts moto in server mode with DynamoDB made safe under concurrency, and (unless `--plain`)
+moto's per-request overheads removed.
 
-moto's TransactWriteItems snapshots every touched table with deepcopy before applying a
-transaction and restores the snapshot if a condition fails. That is not safe against concurrent
-requests on the server's other threads (it fails with "dictionary changed size during iteration"
-or loses a concurrent write), and it costs time in proportion to the whole table. DynamoDB itself
-is linearisable per item and its transactions are serialisable, so here:
+Correctness, always applied. moto's TransactWriteItems snapshots every touched table with deepcopy
+before applying a transaction and restores the snapshot if a condition fails. That is not safe
+against concurrent requests on the server's other threads (it fails with "dictionary changed size
+during iteration" or loses a concurrent write), and it costs time in proportion to the whole table.
+DynamoDB itself is linearisable per item and its transactions are serialisable, so here:
 - every DynamoDB request is serialised (SQS and EventBridge stay concurrent);
 - a transaction snapshots only the items it touches, and restores those if it is cancelled.
+
+Speed, left out with `--plain` (for side-by-side benchmarks against stock moto). Each removes work
+a profile of the local stack found on every request and keeps what clients observe
+(infra/tests/test_moto_server.py checks each):
+- EventBridge: a target without an InputTransformer gets the standard event without building
+  JSONPath parsers and re-parsing a JSON template; parsers of a real transformer are cached;
+- werkzeug: no log line per request (server errors are still logged);
+- dispatch: the backend for a host is looked up once, not by listing moto's package directory;
+- responses are written to the socket in one buffered write, not one send per header line;
+- SQS receive: the retention check reads the queue's retention attribute instead of computing
+  every queue attribute (message counts included) for each message it looks at;
+- SQS send: content-based deduplication is read from the queue instead of from all its attributes;
+- DynamoDB Query on a table reads its one partition instead of sorting every item of the table.
+
+Usage: moto_server.py [--plain] [moto server arguments: -H HOST -p PORT ...]
 """
 
 import copy
+import functools
 import sys
 import threading
 
@@ -67,5 +84,138 @@ def _transact_write_items_touched_only(self, transact_items):
 DynamoHandler.call_action = _serialised_call_action
 DynamoDBBackend.transact_write_items = _transact_write_items_touched_only
 
+
+def install_speed_patches():
+    import jsonpath_ng.ext
+    from moto.core.utils import unix_time
+    from moto.dynamodb.models.table import Table
+    from moto.events.utils import EventTemplateParser
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler
+    from moto.sqs.models import SQSBackend
+
+    # EventBridge. moto renders even the default target input through its template parser: eight
+    # JSONPath parses, string substitution and json.loads per event and target. With neither an
+    # InputTemplate nor InputPathsMap that default yields exactly these fields of the event.
+    parse_template = EventTemplateParser.parse
+
+    def parse_template_fast(input_template, input_paths_map, event):
+        if input_template or input_paths_map:
+            return parse_template(input_template, input_paths_map, event)
+        return {
+            "id": event["id"],
+            "time": event["time"],
+            "version": "0",
+            "detail-type": event["detail-type"],
+            "source": event["source"],
+            "region": event["region"],
+            "resources": event["resources"],
+            "detail": event["detail"],
+        }
+
+    EventTemplateParser.parse = staticmethod(parse_template_fast)
+    # A real InputTransformer: the template parser imports `parse` at each call, so this caches it.
+    jsonpath_ng.ext.parse = functools.lru_cache(maxsize=512)(jsonpath_ng.ext.parse)
+
+    # One formatted log line per request costs more than many requests' own work.
+    log_request = MotoRequestHandler.log_request
+
+    def log_server_errors_only(self, code="-", size="-"):
+        if isinstance(code, int) and code >= 500:
+            log_request(self, code, size)
+
+    MotoRequestHandler.log_request = log_server_errors_only
+
+    # The answer for a host never changes; moto works it out by listing its package directory
+    # (hundreds of stat calls) and matching hundreds of URL patterns, under a global lock.
+    get_backend_for_host = DomainDispatcherApplication.get_backend_for_host
+    backends_by_host = {}
+
+    def cached_get_backend_for_host(self, host):
+        if host not in backends_by_host:
+            backends_by_host[host] = get_backend_for_host(self, host)
+        return backends_by_host[host]
+
+    DomainDispatcherApplication.get_backend_for_host = cached_get_backend_for_host
+
+    # werkzeug flushes after each body write, so a buffer turns status line, headers and body
+    # into one send instead of one per write.
+    MotoRequestHandler.wbufsize = 64 * 1024
+
+    # SQS receive checks retention for each message through get_queue_attributes, which builds
+    # every attribute of the queue (three scans of its messages) twice per call.
+    def retention_from_queue(self, queue_name, message):
+        retention_period = self.get_queue(queue_name).message_retention_period
+        return retention_period + message.sent_timestamp / 1000 > unix_time()
+
+    SQSBackend.is_message_valid_based_on_retention_period = retention_from_queue
+
+    # SQS send reads ContentBasedDeduplication from `queue.attributes`, which builds every
+    # attribute (three scans of the queue's messages). That attribute exists only on FIFO queues,
+    # as "true" or "false"; the send sees a queue whose `attributes` hold just that.
+    send_message = SQSBackend.send_message
+
+    def send_message_cheap(self, queue_name, message_body, *args, **kwargs):
+        queue = self.get_queue(queue_name)
+        attributes = {}
+        if queue.fifo_queue:
+            attributes["ContentBasedDeduplication"] = str(bool(queue.content_based_deduplication)).lower()
+        return send_message(_QueueView(self, queue, attributes), queue_name, message_body, *args, **kwargs)
+
+    SQSBackend.send_message = send_message_cheap
+
+    # DynamoDB Query on a table (not an index) sorts every item of the table and keeps those of
+    # one partition. Serialised DynamoDB requests (above) make it safe to hand `query` just that
+    # partition for the call; it then sorts by range key as before.
+    query = Table.query
+
+    def query_one_partition(self, hash_key, *args, **kwargs):
+        index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+        if index_name or hash_key is None:
+            return query(self, hash_key, *args, **kwargs)
+        partition = self.items.get(hash_key)
+        if partition is None:
+            items = []
+        elif self.range_key_attr:
+            items = list(partition.values())
+        else:
+            items = [partition]
+        self.all_items = lambda: items
+        try:
+            return query(self, hash_key, *args, **kwargs)
+        finally:
+            del self.all_items
+
+    Table.query = query_one_partition
+
+
+class _QueueView:
+    """The SQS backend as `send_message` sees it: `get_queue` answers the queue with the given
+    `attributes` (all that send reads of them); everything else is the backend's and the queue's."""
+
+    def __init__(self, backend, queue, attributes):
+        self._backend = backend
+        self._queue = _AttributesOf(queue, attributes)
+
+    def get_queue(self, queue_name):
+        return self._queue
+
+    def __getattr__(self, name):
+        return getattr(self._backend, name)
+
+
+class _AttributesOf:
+    def __init__(self, queue, attributes):
+        self._queue = queue
+        self.attributes = attributes
+
+    def __getattr__(self, name):
+        return getattr(self._queue, name)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    args = sys.argv[1:]
+    if "--plain" in args:
+        args.remove("--plain")
+    else:
+        install_speed_patches()
+    main(args)

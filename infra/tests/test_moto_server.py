@@ -1,0 +1,398 @@
+"""The emulator's speed patches (infra/moto_server.py) keep what the project relies on.
+
+Each scenario runs against the patched server and against `--plain` (stock moto plus the DynamoDB
+correctness patch) and compares what clients see. Run with `make test`, or
+`.venv/bin/python -m pytest infra/tests`.
+"""
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVER = ROOT / "infra" / "moto_server.py"
+REGION = "us-east-1"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Emulator:
+    def __init__(self, *flags, log):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        self.proc = subprocess.Popen(
+            [sys.executable, str(SERVER), *flags, "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1)
+                return
+            except OSError:
+                assert self.proc.poll() is None, log.read_text()
+                time.sleep(0.05)
+        raise RuntimeError(f"moto did not start: {log.read_text()}")
+
+    def client(self, service):
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(retries={"max_attempts": 1}),
+        )
+
+    def reset(self):
+        urllib.request.urlopen(urllib.request.Request(f"{self.url}/moto-api/reset", method="POST"))
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def fast(tmp_path_factory):
+    emulator = Emulator(log=tmp_path_factory.mktemp("fast") / "moto.log")
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory):
+    emulator = Emulator("--plain", log=tmp_path_factory.mktemp("plain") / "moto.log")
+    yield emulator
+    emulator.stop()
+
+
+def both(fast, plain, scenario):
+    """Runs `scenario(emulator)` on both servers; what the patched one shows must equal plain's."""
+    fast.reset()
+    plain.reset()
+    got, expected = scenario(fast), scenario(plain)
+    assert got == expected
+    return got
+
+
+# EventBridge ---------------------------------------------------------------------------------
+
+
+def deliveries(emu, transformer=None):
+    events, sqs = emu.client("events"), emu.client("sqs")
+    events.create_event_bus(Name="bus")
+    queue = sqs.create_queue(QueueName=f"q{len(transformer or {})}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    rule = f"rule{len(transformer or {})}"
+    events.put_rule(Name=rule, EventBusName="bus", EventPattern=json.dumps({"detail-type": ["StockReceived"]}))
+    target = {"Id": "t", "Arn": arn}
+    if transformer:
+        target["InputTransformer"] = transformer
+    events.put_targets(Rule=rule, EventBusName="bus", Targets=[target])
+    detail = {"event_id": "e-1", "sku": "TEE-1", "quantity": 3, "tags": ["a", "b"], "nested": {"x": None}}
+    entries = [
+        {"EventBusName": "bus", "Source": "erp.test", "DetailType": dt, "Detail": json.dumps(detail)}
+        for dt in ["StockReceived", "StockCounted", "StockReceived"]
+    ]
+    assert events.put_events(Entries=entries)["FailedEntryCount"] == 0
+    bodies = []
+    for _ in range(5):
+        got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        bodies += [json.loads(m["Body"]) for m in got.get("Messages", [])]
+    for body in bodies:
+        if isinstance(body, dict):
+            # Different per run: make them comparable, keeping their shape.
+            assert len(body.pop("id", "x" * 36)) == 36
+            time.strptime(body.pop("time", "2000-01-01T00:00:00Z"), "%Y-%m-%dT%H:%M:%SZ")
+    return bodies
+
+
+def test_a_target_without_transformer_gets_the_standard_event(fast, plain):
+    bodies = both(fast, plain, deliveries)
+    assert len(bodies) == 2, "only matching events are delivered, each once"
+    assert bodies[0]["detail-type"] == "StockReceived" and bodies[0]["detail"]["quantity"] == 3
+
+
+def test_an_input_transformer_is_still_applied(fast, plain):
+    transformer = {
+        "InputPathsMap": {"sku": "$.detail.sku", "qty": "$.detail.quantity", "type": "$.detail-type"},
+        "InputTemplate": '{"sku": "<sku>", "qty": <qty>, "type": "<type>", "fixed": "x"}',
+    }
+    bodies = both(fast, plain, lambda emu: deliveries(emu, transformer))
+    assert bodies == [{"sku": "TEE-1", "qty": 3, "type": "StockReceived", "fixed": "x"}] * 2
+
+
+# Logging, dispatch, response writes ------------------------------------------------------------
+
+
+def test_requests_are_not_logged_one_line_each(fast, plain):
+    logged = {}
+    for emu in (fast, plain):
+        before = len(emu.log.read_text())
+        for _ in range(5):
+            emu.client("sqs").list_queues()
+        logged[emu] = emu.log.read_text()[before:]
+    assert "POST / HTTP/1.1" not in logged[fast]
+    assert "POST / HTTP/1.1" in logged[plain], "the check above can see a request line"
+
+
+def test_each_service_still_reaches_its_own_backend(fast):
+    for _ in range(2):  # the second round is answered from the dispatch cache
+        assert "QueueUrls" in fast.client("sqs").list_queues() or True
+        fast.client("sqs").create_queue(QueueName="routed")
+        assert fast.client("sqs").get_queue_url(QueueName="routed")["QueueUrl"].endswith("/routed")
+        assert "TableNames" in fast.client("dynamodb").list_tables()
+        assert "EventBuses" in fast.client("events").list_event_buses()
+        assert "SecretList" in fast.client("secretsmanager").list_secrets()
+        assert json.load(urllib.request.urlopen(f"{fast.url}/moto-api/data.json"))
+
+
+def test_large_responses_arrive_whole(fast):
+    """Bodies far beyond the write buffer, and many small ones after each other."""
+    secrets = fast.client("secretsmanager")
+    value = "".join(hashlib.sha256(str(i).encode()).hexdigest() for i in range(6000))  # 384 KB
+    secrets.create_secret(Name="big", SecretString=value)
+    for _ in range(3):
+        assert secrets.get_secret_value(SecretId="big")["SecretString"] == value
+    sqs = fast.client("sqs")
+    queue = sqs.create_queue(QueueName="big")["QueueUrl"]
+    body = value[:200_000]
+    sqs.send_message(QueueUrl=queue, MessageBody=body)
+    assert sqs.receive_message(QueueUrl=queue)["Messages"][0]["Body"] == body
+    for i in range(50):
+        assert sqs.get_queue_url(QueueName="big")["QueueUrl"] == queue, i
+
+
+# SQS -------------------------------------------------------------------------------------------
+
+
+def redrive(emu):
+    sqs = emu.client("sqs")
+    dlq = sqs.create_queue(QueueName="work-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2})
+    work = sqs.create_queue(QueueName="work", Attributes={"RedrivePolicy": policy, "VisibilityTimeout": "1"})["QueueUrl"]
+    for i in range(3):
+        sqs.send_message(QueueUrl=work, MessageBody=f"m{i}")
+    seen = []
+
+    def receive(**kw):
+        got = sqs.receive_message(
+            QueueUrl=work, MaxNumberOfMessages=10, MessageSystemAttributeNames=["ApproximateReceiveCount"], **kw
+        )
+        return sorted((m["Body"], m["Attributes"]["ApproximateReceiveCount"]) for m in got.get("Messages", []))
+
+    first = receive()
+    seen.append(first)
+    seen.append(receive())  # in flight: nothing visible
+    # Give one message back early: visible again at once.
+    handle = sqs.receive_message(QueueUrl=work, VisibilityTimeout=0).get("Messages", [])
+    seen.append(len(handle))
+    time.sleep(1.2)
+    seen.append(receive())  # visible again after the timeout: second receive
+    time.sleep(1.2)
+    seen.append(receive())  # received twice already: moved to the DLQ instead
+    dead = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"])
+    seen.append(sorted(m["Body"] for m in dead.get("Messages", [])))
+    attrs = sqs.get_queue_attributes(QueueUrl=work, AttributeNames=["All"])["Attributes"]
+    seen.append({k: attrs[k] for k in ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "MessageRetentionPeriod"]})
+    return seen
+
+
+def test_receive_counts_visibility_and_redrive_are_unchanged(fast, plain):
+    seen = both(fast, plain, redrive)
+    assert seen[0] == [("m0", "1"), ("m1", "1"), ("m2", "1")]
+    assert seen[1] == []
+    assert seen[5] == ["m0", "m1", "m2"]
+
+
+def fifo_and_standard_sends(emu):
+    sqs = emu.client("sqs")
+    out = []
+    for name, attrs in [
+        ("cbd.fifo", {"FifoQueue": "true", "ContentBasedDeduplication": "true"}),
+        ("nocbd.fifo", {"FifoQueue": "true"}),
+        ("std", {}),
+    ]:
+        url = sqs.create_queue(QueueName=name, Attributes=attrs)["QueueUrl"]
+        for body in ["same", "same", "other"]:
+            kw = {"MessageGroupId": "g"} if name.endswith(".fifo") else {}
+            try:
+                sqs.send_message(QueueUrl=url, MessageBody=body, **kw)
+                out.append((name, body, "sent"))
+            except ClientError as e:
+                out.append((name, body, e.response["Error"]["Code"]))
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+        out.append((name, sorted(m["Body"] for m in got.get("Messages", []))))
+        try:
+            batch = sqs.send_message_batch(
+                QueueUrl=url,
+                Entries=[{"Id": "a", "MessageBody": "b1", **({"MessageGroupId": "g"} if name.endswith(".fifo") else {})}],
+            )
+            out.append((name, len(batch.get("Successful", [])), len(batch.get("Failed", []))))
+        except ClientError as e:
+            out.append((name, "batch", e.response["Error"]["Code"]))
+    return out
+
+
+def test_sends_and_content_based_deduplication_are_unchanged(fast, plain):
+    out = both(fast, plain, fifo_and_standard_sends)
+    assert ("cbd.fifo", ["other", "same"]) in out, "content-based deduplication still drops a repeat"
+    assert ("std", ["other", "same", "same"]) in out
+
+
+def test_retention_is_read_from_the_queue(monkeypatch):
+    """In-process (a server cannot be made to age a message): the patched check answers as moto's."""
+    sys.path.insert(0, str(SERVER.parent))
+    import moto_server
+    from moto.sqs.models import SQSBackend
+
+    original = SQSBackend.is_message_valid_based_on_retention_period
+    backend = SQSBackend(REGION, "123456789012")
+    backend.create_queue("aged", MessageRetentionPeriod="60")
+    message = backend.send_message("aged", "x")
+    sent = message.sent_timestamp
+    with monkeypatch.context():
+        moto_server.install_speed_patches()
+        patched = SQSBackend.is_message_valid_based_on_retention_period
+    assert patched is not original
+    for age_s in [0, 30, 59.5, 60.5, 3600]:
+        message.sent_timestamp = sent - age_s * 1000
+        assert patched(backend, "aged", message) == original(backend, "aged", message), age_s
+    message.sent_timestamp = sent - 61_000
+    assert patched(backend, "aged", message) is False
+
+
+# DynamoDB --------------------------------------------------------------------------------------
+
+
+def queries(emu):
+    ddb = emu.client("dynamodb")
+    ddb.create_table(
+        TableName="state",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": "g", "AttributeType": "S"},
+        ],
+        GlobalSecondaryIndexes=[
+            {"IndexName": "by-g", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}], "Projection": {"ProjectionType": "ALL"}}
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    ddb.create_table(
+        TableName="flat",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "N"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for p in ["SKU#A", "SKU#B", "SKU#C"]:
+        for i in [5, 1, 12, 3, 40, 7]:
+            ddb.put_item(TableName="state", Item={"pk": {"S": p}, "sk": {"S": f"HOLD#{i:04d}"}, "n": {"N": str(i)}, "g": {"S": f"g{i % 2}"}})
+        ddb.put_item(TableName="state", Item={"pk": {"S": p}, "sk": {"S": "POSITION"}, "n": {"N": "0"}})
+    for i in range(5):
+        ddb.put_item(TableName="flat", Item={"id": {"N": str(i)}, "v": {"S": "x" * i}})
+
+    def q(**kw):
+        out, pages = [], 0
+        while True:
+            got = ddb.query(TableName=kw.pop("TableName", "state"), **kw)
+            out.append([{k: v for k, v in sorted(i.items())} for i in got["Items"]] + [got["Count"], got["ScannedCount"]])
+            pages += 1
+            if "LastEvaluatedKey" not in got or pages > 10:
+                return out
+            kw["ExclusiveStartKey"] = got["LastEvaluatedKey"]
+
+    key = {":p": {"S": "SKU#B"}}
+    return [
+        q(KeyConditionExpression="pk = :p", ExpressionAttributeValues=key, ConsistentRead=True),
+        q(KeyConditionExpression="pk = :p", ExpressionAttributeValues=key, ScanIndexForward=False),
+        q(KeyConditionExpression="pk = :p AND begins_with(sk, :h)", ExpressionAttributeValues={**key, ":h": {"S": "HOLD#"}}),
+        q(KeyConditionExpression="pk = :p AND sk < :h", ExpressionAttributeValues={**key, ":h": {"S": "HOLD#0007"}}),
+        q(KeyConditionExpression="pk = :p AND sk BETWEEN :a AND :b", ExpressionAttributeValues={**key, ":a": {"S": "HOLD#0003"}, ":b": {"S": "HOLD#0012"}}),
+        q(KeyConditionExpression="pk = :p", ExpressionAttributeValues=key, Limit=2),
+        q(KeyConditionExpression="pk = :p", ExpressionAttributeValues=key, Limit=3, ScanIndexForward=False),
+        q(KeyConditionExpression="pk = :p", FilterExpression="n > :n", ExpressionAttributeValues={**key, ":n": {"N": "4"}}),
+        q(KeyConditionExpression="pk = :p", ExpressionAttributeValues=key, ProjectionExpression="sk"),
+        q(KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "SKU#NONE"}}),
+        q(KeyConditionExpression="pk = :p AND sk = :s", ExpressionAttributeValues={**key, ":s": {"S": "POSITION"}}),
+        q(TableName="flat", KeyConditionExpression="id = :i", ExpressionAttributeValues={":i": {"N": "3"}}),
+        q(TableName="flat", KeyConditionExpression="id = :i", ExpressionAttributeValues={":i": {"N": "9"}}),
+        sorted(map(str, q(IndexName="by-g", KeyConditionExpression="g = :g", ExpressionAttributeValues={":g": {"S": "g1"}}))),
+    ]
+
+
+def test_query_results_and_order_are_unchanged(fast, plain):
+    results = both(fast, plain, queries)
+    holds = [i["sk"]["S"] for i in results[0][0][:-2]]
+    assert holds == sorted(holds) and len(holds) == 7
+    assert len(results[5]) == 4, "Limit=2 over 7 items: four pages (the last one empty)"
+
+
+def conditional_writes(emu):
+    ddb = emu.client("dynamodb")
+    ddb.create_table(
+        TableName="cw",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    pos = {"pk": {"S": "SKU#A"}, "sk": {"S": "POSITION"}}
+    ddb.put_item(TableName="cw", Item={**pos, "available": {"N": "2"}})
+    out = []
+
+    def take(n, hold):
+        try:
+            ddb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": "cw",
+                            "Key": pos,
+                            "UpdateExpression": "SET available = available - :n",
+                            "ConditionExpression": "available >= :n",
+                            "ExpressionAttributeValues": {":n": {"N": str(n)}},
+                        }
+                    },
+                    {"Put": {"TableName": "cw", "Item": {"pk": {"S": "SKU#A"}, "sk": {"S": hold}}, "ConditionExpression": "attribute_not_exists(pk)"}},
+                ]
+            )
+            return "ok"
+        except ClientError as e:
+            return [r["Code"] for r in e.response.get("CancellationReasons", [])] or e.response["Error"]["Code"]
+
+    out.append(take(1, "HOLD#1"))
+    out.append(take(1, "HOLD#1"))  # the hold exists: cancelled, available unchanged
+    out.append(take(5, "HOLD#2"))  # not enough: cancelled, no hold written
+    out.append(take(1, "HOLD#3"))
+    out.append(take(1, "HOLD#4"))  # nothing left
+    try:
+        ddb.put_item(TableName="cw", Item=pos, ConditionExpression="attribute_not_exists(pk)")
+    except ClientError as e:
+        out.append(e.response["Error"]["Code"])
+    items = ddb.query(TableName="cw", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "SKU#A"}})["Items"]
+    out.append(sorted((i["sk"]["S"], i.get("available", {}).get("N")) for i in items))
+    return out
+
+
+def test_conditional_writes_and_transactions_are_unchanged(fast, plain):
+    out = both(fast, plain, conditional_writes)
+    assert out[0] == "ok" and out[3] == "ok" and out[4] != "ok"
+    assert out[-1] == [("HOLD#1", None), ("HOLD#3", None), ("POSITION", "0")]
