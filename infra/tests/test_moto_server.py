@@ -396,3 +396,29 @@ def test_conditional_writes_and_transactions_are_unchanged(fast, plain):
     out = both(fast, plain, conditional_writes)
     assert out[0] == "ok" and out[3] == "ok" and out[4] != "ok"
     assert out[-1] == [("HOLD#1", None), ("HOLD#3", None), ("POSITION", "0")]
+
+
+# The default set-up: two processes --------------------------------------------------------------
+
+
+def test_with_emulator_splits_dynamodb_from_the_rest():
+    probe = r"""
+import os, boto3
+ddb, sqs = boto3.client("dynamodb"), boto3.client("sqs")
+ddb.create_table(TableName="only-here", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+    AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+sqs.create_queue(QueueName="only-there")
+rest = os.environ["AWS_ENDPOINT_URL"]
+print(boto3.client("dynamodb", endpoint_url=rest).list_tables()["TableNames"],
+      boto3.client("dynamodb").list_tables()["TableNames"],
+      "QueueUrls" in boto3.client("sqs", endpoint_url=os.environ["AWS_ENDPOINT_URL_DYNAMODB"]).list_queues(),
+      "QueueUrls" in sqs.list_queues())
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["AWS_DEFAULT_REGION"] = REGION
+    run = subprocess.run(
+        [str(ROOT / "infra" / "with-emulator.sh"), sys.executable, "-c", probe],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["[]", "['only-here']", "False", "True"]
