@@ -3,10 +3,11 @@
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
+use stockguard_local::template::workspace_root;
 use stockguard_tests::TestStack;
 
 fn template() -> serde_yaml::Value {
-    let path = stockguard_local::template::workspace_root().join("template.yaml");
+    let path = workspace_root().join("template.yaml");
     serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -60,14 +61,17 @@ fn every_function_is_an_arm64_rust_function_with_active_tracing() {
             functions += 1;
             assert_eq!(
                 res["Metadata"]["BuildMethod"].as_str(),
-                Some("rust-cargolambda"),
+                Some("makefile"),
                 "{id:?}"
             );
+            let binary = res["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{id:?} names no binary"));
             assert!(
-                res["Metadata"]["BuildProperties"]["Binary"]
-                    .as_str()
-                    .is_some(),
-                "{id:?}"
+                workspace_root()
+                    .join(format!("functions/{binary}/Cargo.toml"))
+                    .exists(),
+                "{id:?}: {binary} is not a package under functions/"
             );
         }
     }
@@ -76,6 +80,34 @@ fn every_function_is_an_arm64_rust_function_with_active_tracing() {
         11 + 4 + 1 + 1 + 1,
         "inbound, channel sync, reservations API, expiry sweeper, reconciliation"
     );
+}
+
+/// `sam build` runs `make build-<LogicalId>` for each function; the Makefile must package the binary
+/// that the template names for it (checked with `make -n`, which prints without building).
+#[test]
+fn sam_builds_each_function_from_the_binary_the_template_names() {
+    let t = template();
+    for (id, res) in t["Resources"].as_mapping().unwrap() {
+        if res["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let id = id.as_str().unwrap();
+        let binary = res["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap();
+        let out = std::process::Command::new("make")
+            .args(["-n", "--no-print-directory", &format!("build-{id}")])
+            .env("ARTIFACTS_DIR", "/nonexistent/artifacts")
+            .current_dir(workspace_root())
+            .output()
+            .expect("running make");
+        let printed = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "make -n build-{id}: {printed}");
+        assert!(
+            printed.contains(&format!("bin=\"{binary}\"")),
+            "build-{id} does not package {binary}: {printed}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -193,12 +225,7 @@ fn alarms_watch_emitted_metrics_and_every_dead_letter_queue() {
     let source = ["channel_sync.rs", "reconcile.rs", "effect.rs"]
         .iter()
         .map(|f| {
-            std::fs::read_to_string(
-                stockguard_local::template::workspace_root()
-                    .join("shared/handlers/src")
-                    .join(f),
-            )
-            .unwrap()
+            std::fs::read_to_string(workspace_root().join("shared/handlers/src").join(f)).unwrap()
         })
         .collect::<String>();
     for name in emitted {
