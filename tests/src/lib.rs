@@ -83,10 +83,8 @@ impl TestStack {
 
     /// Dependencies as the function for `detail_type` has them (its own dead-letter queue).
     pub fn function_deps(&self, detail_type: &str) -> Deps {
-        self.deps.with_dead_letters(
-            &self.config,
-            &self.stack.queues[&format!("{detail_type}DLQ")].url,
-        )
+        self.deps
+            .with_dead_letters(&self.stack.queues[&format!("{detail_type}DLQ")].url)
     }
 
     pub async fn start_runtime(&self, options: RuntimeOptions) -> LocalRuntime {

@@ -57,11 +57,10 @@ fn sync_for(stack: &TestStack, channel: &str) -> ChannelSync {
             _ => "Ebay",
         }
     );
-    let deps = stack.deps.with_dead_letters(
-        &stack.config,
-        &stack.stack.queues[&format!("{name}DLQ")].url,
-    );
-    ChannelSync::new(deps, ChannelName::parse(channel).unwrap(), &stack.config)
+    let deps = stack
+        .deps
+        .with_dead_letters(&stack.stack.queues[&format!("{name}DLQ")].url);
+    ChannelSync::new(deps, ChannelName::parse(channel).unwrap())
 }
 
 fn position_event(sku: &str, version: u64) -> String {

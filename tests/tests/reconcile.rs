@@ -84,7 +84,7 @@ async fn with_position_events_dropped_one_reconciliation_converges_every_channel
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before = mismatches(&stack, &fakes, &skus).await;
 
-    let syncs = channel_syncs(&stack.deps, &stack.config).await.unwrap();
+    let syncs = channel_syncs(&stack.deps).await.unwrap();
     let report = reconcile_all(&syncs, Duration::from_secs(120)).await;
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(report.checked, 4 * skus.len());
@@ -117,7 +117,7 @@ async fn a_quantity_changed_behind_our_back_is_detected_reported_and_repaired() 
         .configure_channels(&fakes, BufferPolicy::default(), &["DRIFT-1"])
         .await;
     stack.apply("StockReceived", json!({"event_id": "d-rcv", "occurred_at": now_rfc3339(), "sku": "DRIFT-1", "quantity": 10})).await;
-    let syncs = channel_syncs(&stack.deps, &stack.config).await.unwrap();
+    let syncs = channel_syncs(&stack.deps).await.unwrap();
     let first = reconcile_all(&syncs, Duration::from_secs(60)).await;
     assert_eq!(
         first.drift.len(),
@@ -181,7 +181,7 @@ async fn a_run_out_of_time_saves_where_the_next_run_resumes() {
     stack
         .configure_channels(&fakes, BufferPolicy::default(), &refs)
         .await;
-    let syncs = channel_syncs(&stack.deps, &stack.config).await.unwrap();
+    let syncs = channel_syncs(&stack.deps).await.unwrap();
     let cut = reconcile_all(&syncs, Duration::ZERO).await;
     assert_eq!(cut.checked, 0);
     assert_eq!(

@@ -25,9 +25,7 @@ pub async fn run(connection: &Connection, out: &mut impl Write) -> Result<()> {
         None,
         Settings::default(),
     );
-    let syncs = channel_syncs(&deps, &connection.config)
-        .await
-        .map_err(|e| anyhow!(e))?;
+    let syncs = channel_syncs(&deps).await.map_err(|e| anyhow!(e))?;
     if syncs.is_empty() {
         writeln!(out, "No channel is enabled; nothing to reconcile.")?;
         return Ok(());

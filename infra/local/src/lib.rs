@@ -1,6 +1,7 @@
 //! stockguard on one machine: read `template.yaml`, provision its resources into the emulator,
 //! and host every function in-process.
 
+pub mod cost;
 pub mod fake_wiring;
 pub mod provision;
 pub mod runtime;
@@ -8,5 +9,5 @@ pub mod tap;
 pub mod template;
 
 pub use provision::{Stack, provision};
-pub use runtime::{LocalRuntime, RuntimeOptions};
+pub use runtime::{InvocationTally, Invocations, LocalRuntime, RuntimeOptions};
 pub use template::StackSpec;

@@ -1,8 +1,10 @@
 //! Hosts the functions in-process, as Lambda would: one poller per queue-driven function that
 //! receives batches (batch size and window from the template), hands them to the function's
 //! handler, deletes what succeeded and leaves failures for redelivery (redrive after
-//! `maxReceiveCount`, by the queue itself); and the reservations API on 127.0.0.1.
+//! `maxReceiveCount`, by the queue itself); and the reservations API on 127.0.0.1. Every
+//! function's AWS clients count their requests, tagged with the function's logical id.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -11,6 +13,8 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use std::sync::Arc;
 
+use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
+use stockguard_adapters::{AwsClients, RequestCounter};
 use stockguard_domain::ChannelName;
 use stockguard_handlers::channel_sync::ChannelSync;
 use stockguard_handlers::{Deps, Settings, handle_batch};
@@ -51,6 +55,34 @@ impl Default for RuntimeOptions {
 pub struct LocalRuntime {
     tasks: Vec<JoinHandle<()>>,
     pub api_addr: Option<SocketAddr>,
+    /// AWS requests made by the hosted functions, by function, service and operation.
+    pub requests: RequestCounter,
+    /// Invocations of the queue-driven functions and how long their handlers ran.
+    pub invocations: Invocations,
+}
+
+/// Lambda bills each invocation and its duration; locally both are counted per function (logical
+/// id). Durations here include the emulator's latency, so they bound Lambda's from above.
+#[derive(Debug, Clone, Default)]
+pub struct Invocations(Arc<std::sync::Mutex<BTreeMap<String, InvocationTally>>>);
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct InvocationTally {
+    pub count: u64,
+    pub busy: Duration,
+}
+
+impl Invocations {
+    fn record(&self, function: &str, took: Duration) {
+        let mut all = self.0.lock().expect("invocations");
+        let tally = all.entry(function.to_owned()).or_default();
+        tally.count += 1;
+        tally.busy += took;
+    }
+
+    pub fn snapshot(&self) -> BTreeMap<String, InvocationTally> {
+        self.0.lock().expect("invocations").clone()
+    }
 }
 
 impl Drop for LocalRuntime {
@@ -71,32 +103,45 @@ impl LocalRuntime {
         let settings = Settings {
             retry_budget: options.retry_budget,
         };
-        let base = Deps::new(config, &stack.table, &stack.bus, None, settings);
-        let sqs = aws_sdk_sqs::Client::new(config);
+        let requests = RequestCounter::new();
+        let invocations = Invocations::default();
         let mut tasks = Vec::new();
+        let mut api_addr = None;
         for f in &spec.functions {
+            let counted = SharedInterceptor::new(requests.tagged(&f.logical_id));
+            let clients = AwsClients::with_interceptors(config, &[counted]);
+            let dlq = match f.env_refs.get("STOCKGUARD_DLQ_URL") {
+                Some(dlq) => Some(stack.queue(dlq)?.url.as_str()),
+                None => None,
+            };
+            let deps = Deps::from_clients(clients, &stack.table, &stack.bus, dlq, settings.clone());
             if let Some(every) = f.schedule {
                 let every = options.schedule_interval.unwrap_or(every);
                 tasks.push(tokio::spawn(run_schedule(
                     f.binary.clone(),
-                    base.clone(),
-                    config.clone(),
+                    deps.clone(),
                     every,
                 )));
+            }
+            if f.binary == "reservations-api"
+                && let Some(addr) = options.api_addr
+            {
+                let (bound, task) =
+                    stockguard_handlers::runtime::serve_reservations_api(deps.clone(), addr)
+                        .await?;
+                api_addr = Some(bound);
+                tasks.push(task);
             }
             let Some(event) = &f.queue_event else {
                 continue;
             };
             let queue = stack.queue(&event.queue)?.clone();
-            let deps = match f.env_refs.get("STOCKGUARD_DLQ_URL") {
-                Some(dlq) => base.with_dead_letters(config, &stack.queue(dlq)?.url),
-                None => base.clone(),
-            };
+            let sqs = deps.clients.sqs.clone();
             // The same dispatch as the functions' mains: a channel sync function names its channel.
             let handler = match f.env_values.get("STOCKGUARD_CHANNEL") {
                 Some(channel) => {
                     let channel = ChannelName::parse(channel).map_err(anyhow::Error::msg)?;
-                    Handler::ChannelSync(Arc::new(ChannelSync::new(deps, channel, config)))
+                    Handler::ChannelSync(Arc::new(ChannelSync::new(deps, channel)))
                 }
                 None => {
                     let detail_types = spec.detail_types_into(&event.queue);
@@ -115,6 +160,8 @@ impl LocalRuntime {
             };
             for _ in 0..options.pollers_per_queue {
                 let poller = Poller {
+                    function: f.logical_id.clone(),
+                    invocations: invocations.clone(),
                     sqs: sqs.clone(),
                     queue_url: queue.url.clone(),
                     batch_size: event.batch_size.max(1),
@@ -130,19 +177,22 @@ impl LocalRuntime {
                 tasks.push(tokio::spawn(poller.run()));
             }
         }
-        let mut api_addr = None;
-        if let Some(addr) = options.api_addr {
-            let (bound, task) =
-                stockguard_handlers::runtime::serve_reservations_api(base.clone(), addr).await?;
-            api_addr = Some(bound);
-            tasks.push(task);
+        if options.api_addr.is_some() && api_addr.is_none() {
+            return Err(anyhow!(
+                "the template has no reservations-api function to serve"
+            ));
         }
-        Ok(Self { tasks, api_addr })
+        Ok(Self {
+            tasks,
+            api_addr,
+            requests,
+            invocations,
+        })
     }
 }
 
 /// Invokes a scheduled function every `every`, as EventBridge Scheduler would.
-async fn run_schedule(binary: String, deps: Deps, config: aws_config::SdkConfig, every: Duration) {
+async fn run_schedule(binary: String, deps: Deps, every: Duration) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // A schedule first fires one period after it is created, not at once.
@@ -157,7 +207,7 @@ async fn run_schedule(binary: String, deps: Deps, config: aws_config::SdkConfig,
                     .map_err(|e| e.to_string())
             }
             "reconcile-channels" => {
-                match stockguard_handlers::reconcile::channel_syncs(&deps, &config).await {
+                match stockguard_handlers::reconcile::channel_syncs(&deps).await {
                     Ok(syncs) => {
                         let budget = Duration::from_secs(840);
                         let report =
@@ -179,6 +229,8 @@ async fn run_schedule(binary: String, deps: Deps, config: aws_config::SdkConfig,
 }
 
 struct Poller {
+    function: String,
+    invocations: Invocations,
     sqs: aws_sdk_sqs::Client,
     queue_url: String,
     batch_size: i32,
@@ -254,10 +306,12 @@ impl Poller {
         }
         let mut event = SqsEvent::default();
         event.records = messages.iter().map(to_lambda_record).collect();
+        let started = tokio::time::Instant::now();
         let response = match &self.handler {
             Handler::Inbound { detail_type, deps } => handle_batch(deps, detail_type, event).await,
             Handler::ChannelSync(sync) => sync.handle_batch(event).await.0,
         };
+        self.invocations.record(&self.function, started.elapsed());
         let failed: std::collections::HashSet<&str> = response
             .batch_item_failures
             .iter()

@@ -70,6 +70,8 @@ pub struct FunctionSpec {
     pub env_values: BTreeMap<String, String>,
     /// How often a `ScheduleV2` event invokes it, from `rate(N minute[s]|second[s]|hour[s])`.
     pub schedule: Option<std::time::Duration>,
+    /// `MemorySize` (the function's or Globals'), which Lambda bills per GB-second.
+    pub memory_mb: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -110,11 +112,7 @@ impl StackSpec {
                 parameters.insert(name, default);
             }
         }
-        let globals_env = doc
-            .get("Globals")
-            .and_then(|g| g.get("Function"))
-            .and_then(|f| f.get("Environment"))
-            .and_then(|e| e.get("Variables"));
+        let globals = doc.get("Globals").and_then(|g| g.get("Function"));
         let resources = doc
             .get("Resources")
             .and_then(Value::as_mapping)
@@ -139,7 +137,7 @@ impl StackSpec {
                 "AWS::SQS::Queue" => queues.push(parse_queue(&id, &props)?),
                 "AWS::Events::Rule" => rules.push(parse_rule(&id, &props)?),
                 "AWS::Serverless::Function" => {
-                    functions.push(parse_function(&id, res, &props, globals_env, &parameters)?)
+                    functions.push(parse_function(&id, res, &props, globals, &parameters)?)
                 }
                 _ => {}
             }
@@ -350,9 +348,16 @@ fn parse_function(
     id: &str,
     res: &Value,
     props: &Value,
-    globals_env: Option<&Value>,
+    globals: Option<&Value>,
     parameters: &BTreeMap<String, String>,
 ) -> Result<FunctionSpec> {
+    let globals_env = globals
+        .and_then(|f| f.get("Environment"))
+        .and_then(|e| e.get("Variables"));
+    // Lambda's default when neither the function nor Globals sets it.
+    let memory_mb = int(props.get("MemorySize"))
+        .or_else(|| int(globals.and_then(|g| g.get("MemorySize"))))
+        .unwrap_or(128) as u32;
     let binary = res
         .get("Metadata")
         .and_then(|m| m.get("BuildProperties"))
@@ -424,6 +429,7 @@ fn parse_function(
         env_refs,
         env_values,
         schedule,
+        memory_mb,
     })
 }
 

@@ -2,16 +2,20 @@
 //! code runs against the local emulator, LocalStack or AWS.
 
 pub mod channel_store;
+pub mod clients;
 pub mod dead_letters;
 pub mod error;
 pub mod items;
 pub mod publisher;
+pub mod request_count;
 pub mod store;
 pub mod tx;
 
+pub use clients::AwsClients;
 pub use dead_letters::DeadLetters;
 pub use error::AdapterError;
 pub use publisher::EventPublisher;
+pub use request_count::RequestCounter;
 pub use store::StateStore;
 pub use tx::StateTx;
 

@@ -28,7 +28,6 @@ use crate::metrics::{Metrics, Unit};
 pub struct ChannelSync {
     pub deps: Deps,
     pub channel: ChannelName,
-    secrets: aws_sdk_secretsmanager::Client,
     /// The client built for the settings last seen; rebuilt when the configuration changes.
     client: Mutex<Option<(ChannelSettings, Arc<ChannelClient>)>>,
 }
@@ -52,11 +51,10 @@ struct SkuWork {
 }
 
 impl ChannelSync {
-    pub fn new(deps: Deps, channel: ChannelName, config: &aws_config::SdkConfig) -> Self {
+    pub fn new(deps: Deps, channel: ChannelName) -> Self {
         Self {
             deps,
             channel,
-            secrets: aws_sdk_secretsmanager::Client::new(config),
             client: Mutex::new(None),
         }
     }
@@ -275,6 +273,8 @@ impl ChannelSync {
             return Ok(c.clone());
         }
         let secret = self
+            .deps
+            .clients
             .secrets
             .get_secret_value()
             .secret_id(&settings.credentials)

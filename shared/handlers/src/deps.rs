@@ -1,4 +1,4 @@
-use stockguard_adapters::{DeadLetters, EventPublisher, StateStore, load_aws_config};
+use stockguard_adapters::{AwsClients, DeadLetters, EventPublisher, StateStore, load_aws_config};
 use stockguard_domain::Millis;
 
 /// What every function needs, built once per cold start.
@@ -9,6 +9,8 @@ pub struct Deps {
     /// Where permanent failures go with their reason; `None` only for the HTTP API.
     pub dead_letters: Option<DeadLetters>,
     pub settings: Settings,
+    /// The clients the above are built on, for what else the function calls (Secrets Manager).
+    pub clients: AwsClients,
 }
 
 #[derive(Clone, Debug)]
@@ -55,32 +57,31 @@ impl Deps {
         dlq_url: Option<&str>,
         settings: Settings,
     ) -> Self {
+        Self::from_clients(AwsClients::new(config), table, bus, dlq_url, settings)
+    }
+
+    pub fn from_clients(
+        clients: AwsClients,
+        table: &str,
+        bus: &str,
+        dlq_url: Option<&str>,
+        settings: Settings,
+    ) -> Self {
         Self {
-            store: StateStore::new(aws_sdk_dynamodb_client(config), table),
-            publisher: EventPublisher::new(aws_sdk_eventbridge_client(config), bus),
-            dead_letters: dlq_url.map(|u| DeadLetters::new(aws_sdk_sqs_client(config), u)),
+            store: StateStore::new(clients.dynamodb.clone(), table),
+            publisher: EventPublisher::new(clients.eventbridge.clone(), bus),
+            dead_letters: dlq_url.map(|u| DeadLetters::new(clients.sqs.clone(), u)),
             settings,
+            clients,
         }
     }
 
     /// The same dependencies with another dead-letter queue (one per function).
-    pub fn with_dead_letters(&self, config: &aws_config::SdkConfig, dlq_url: &str) -> Self {
+    pub fn with_dead_letters(&self, dlq_url: &str) -> Self {
         let mut d = self.clone();
-        d.dead_letters = Some(DeadLetters::new(aws_sdk_sqs_client(config), dlq_url));
+        d.dead_letters = Some(DeadLetters::new(self.clients.sqs.clone(), dlq_url));
         d
     }
-}
-
-fn aws_sdk_dynamodb_client(c: &aws_config::SdkConfig) -> stockguard_adapters::store::DynamoClient {
-    stockguard_adapters::store::DynamoClient::new(c)
-}
-fn aws_sdk_eventbridge_client(
-    c: &aws_config::SdkConfig,
-) -> stockguard_adapters::publisher::EventBridgeClient {
-    stockguard_adapters::publisher::EventBridgeClient::new(c)
-}
-fn aws_sdk_sqs_client(c: &aws_config::SdkConfig) -> stockguard_adapters::dead_letters::SqsClient {
-    stockguard_adapters::dead_letters::SqsClient::new(c)
 }
 
 pub fn now_ms() -> Millis {

@@ -311,14 +311,11 @@ pub async fn reconcile_all(syncs: &[ChannelSync], budget: Duration) -> Reconcile
 }
 
 /// One `ChannelSync` per configured channel, for reconciliation.
-pub async fn channel_syncs(
-    deps: &crate::Deps,
-    config: &aws_config::SdkConfig,
-) -> Result<Vec<ChannelSync>, String> {
+pub async fn channel_syncs(deps: &crate::Deps) -> Result<Vec<ChannelSync>, String> {
     let channels = deps.store.channels().await.map_err(|e| e.to_string())?;
     Ok(channels
         .into_iter()
         .filter(|c| c.enabled)
-        .map(|c| ChannelSync::new(deps.clone(), c.name, config))
+        .map(|c| ChannelSync::new(deps.clone(), c.name))
         .collect())
 }

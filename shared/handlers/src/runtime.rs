@@ -34,8 +34,7 @@ pub async fn run_channel_sync_function() -> Result<(), lambda_runtime::Error> {
         .map_err(|_| "environment variable STOCKGUARD_CHANNEL is required")?;
     let channel = stockguard_domain::ChannelName::parse(&name)?;
     let deps = Deps::from_env().await?;
-    let config = stockguard_adapters::load_aws_config().await;
-    let sync = ChannelSync::new(deps, channel, &config);
+    let sync = ChannelSync::new(deps, channel);
     let sync = &sync;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let (response, report) = Box::pin(sync.handle_batch(event.payload)).await;
@@ -65,11 +64,10 @@ pub async fn run_expiry_function() -> Result<(), lambda_runtime::Error> {
 pub async fn run_reconcile_function() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let deps = Deps::from_env().await?;
-    let config = stockguard_adapters::load_aws_config().await;
-    let (deps, config) = (&deps, &config);
+    let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
         let left = event.context.deadline().duration_since(std::time::SystemTime::now()).unwrap_or_default();
-        let syncs = crate::reconcile::channel_syncs(deps, config).await?;
+        let syncs = crate::reconcile::channel_syncs(deps).await?;
         let report = Box::pin(crate::reconcile::reconcile_all(&syncs, left.saturating_sub(std::time::Duration::from_secs(60)))).await;
         tracing::info!(?report, "reconciliation done");
         Ok::<_, lambda_runtime::Error>(serde_json::json!({

@@ -1,16 +1,20 @@
 //! Reservations per second against the emulator: 16 concurrent clients on one hot SKU through the
-//! reservations HTTP API, and the oversell count (must be 0). Prints figures; asserts nothing
-//! about time.
+//! reservations HTTP API, and the oversell count (must be 0); channel sync's coalescing and
+//! pipeline latency; and the AWS requests each operation costs, with what they come to in dollars.
+//! Prints figures; asserts nothing about time.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use serde_json::json;
+use stockguard_adapters::request_count::{RequestKey, Tally, counted_between};
 use stockguard_domain::Sku;
 use stockguard_domain::channel::BufferPolicy;
 use stockguard_fake_channels::{FakeChannels, FakeOptions};
 use stockguard_handlers::{Deps, Settings};
+use stockguard_local::cost::Usage;
 use stockguard_local::fake_wiring::{KINDS, configure_fake_channels, fake, map_on_fakes};
 use stockguard_local::tap::{EventTap, queue_depth};
 use stockguard_local::{LocalRuntime, RuntimeOptions, StackSpec, provision};
@@ -68,6 +72,7 @@ async fn reservation_figures(config: &aws_config::SdkConfig, spec: &StackSpec) -
     let mut rates = Vec::new();
     let mut latencies = Vec::new();
     let mut oversells = 0i64;
+    let requests_before = rt.requests.snapshot();
     for round in 0..ROUNDS {
         let sku = format!("BENCH-HOT-{round}");
         let detail = json!({"event_id": format!("bench-rcv-{round}"), "occurred_at": chrono::Utc::now().to_rfc3339(), "sku": sku, "quantity": STOCK});
@@ -135,6 +140,20 @@ async fn reservation_figures(config: &aws_config::SdkConfig, spec: &StackSpec) -
         ms(pct(0.95))
     );
     println!("oversells: {oversells}");
+    let decisions = ROUNDS * CLIENTS * ATTEMPTS_PER_CLIENT;
+    let counted = counted_between(&requests_before, &rt.requests.snapshot());
+    print_requests_per("reservation decision", decisions, &counted, |f| {
+        f == "ReservationsApiFunction"
+    });
+    // Lambda time per request: bounded by the answer latency the clients saw.
+    let busy: Duration = latencies.iter().sum();
+    let memory = memory_mb(spec, "ReservationsApiFunction")?;
+    let mut usage = Usage::from_requests(&counted).with_lambda(decisions as u64, busy, memory);
+    usage.http_api_requests = decisions as f64;
+    println!(
+        "  AWS cost per million reservation decisions: ${:.2} (Lambda time bounded by the answer latency above)",
+        usage.per_million(decisions).dollars()
+    );
     drop(rt);
     if oversells != 0 {
         bail!("oversold {oversells} units");
@@ -204,6 +223,8 @@ async fn channel_sync_figures(config: &aws_config::SdkConfig, spec: &StackSpec) 
 
     // Steady rate: 50 changes/s for 2 s through the whole pipeline (bus -> state -> bus -> sync).
     tap.drain(Duration::from_millis(300)).await?;
+    let requests_before = rt.requests.snapshot();
+    let invocations_before = rt.invocations.snapshot();
     let rate_start = Instant::now();
     // Each producer call starts on its own schedule, so a slow PutEvents does not lower the rate.
     let sends = (0..STEADY_CHANGES).map(|i| {
@@ -253,8 +274,76 @@ async fn channel_sync_figures(config: &aws_config::SdkConfig, spec: &StackSpec) 
             lat.len()
         );
     }
+    let counted = counted_between(&requests_before, &rt.requests.snapshot());
+    print_requests_per("inbound event", STEADY_CHANGES, &counted, |f| {
+        f == "StockAdjustedFunction"
+    });
+    let pushes = published
+        .iter()
+        .filter(|e| e["detail-type"] == "ChannelQuantityPushed")
+        .count();
+    print_requests_per("channel push", pushes, &counted, |f| {
+        f.ends_with("SyncFunction")
+    });
+    // Every function's usage for these changes, the producer's own PutEvents included.
+    let mut usage = Usage::from_requests(&counted);
+    usage.eventbridge_events += STEADY_CHANGES as f64;
+    for (function, after) in rt.invocations.snapshot() {
+        let before = invocations_before
+            .get(&function)
+            .copied()
+            .unwrap_or_default();
+        let memory = memory_mb(spec, &function)?;
+        usage = usage.with_lambda(after.count - before.count, after.busy - before.busy, memory);
+    }
+    let per_million = usage.per_million(STEADY_CHANGES);
+    println!(
+        "AWS cost per million inventory changes (state + 4 channels): ${:.2}: DynamoDB {:.1} M write + {:.1} M read units, {:.1} M EventBridge events, {:.1} M SQS requests, {:.2} M Lambda invocations, {:.0} GB-s (emulator-bound durations)",
+        per_million.dollars(),
+        per_million.dynamodb_write_units / 1e6,
+        per_million.dynamodb_read_units / 1e6,
+        per_million.eventbridge_events / 1e6,
+        per_million.sqs_requests / 1e6,
+        per_million.lambda_invocations / 1e6,
+        per_million.lambda_gb_seconds,
+    );
     drop(rt);
     Ok(())
+}
+
+fn memory_mb(spec: &StackSpec, function: &str) -> Result<u32> {
+    spec.functions
+        .iter()
+        .find(|f| f.logical_id == function)
+        .map(|f| f.memory_mb)
+        .with_context(|| format!("{function} is not in the template"))
+}
+
+/// AWS requests of the functions `of` selects, per `unit`, by service and operation.
+fn print_requests_per(
+    unit: &str,
+    units: usize,
+    counted: &BTreeMap<RequestKey, Tally>,
+    of: impl Fn(&str) -> bool,
+) {
+    let mut by_op: BTreeMap<(String, String), Tally> = BTreeMap::new();
+    for (key, t) in counted.iter().filter(|(k, _)| of(&k.function)) {
+        let cell = by_op
+            .entry((key.service.clone(), key.operation.clone()))
+            .or_default();
+        cell.requests += t.requests;
+        cell.items += t.items;
+    }
+    let total: u64 = by_op.values().map(|t| t.requests).sum();
+    let per = |n: u64| n as f64 / units.max(1) as f64;
+    println!("AWS requests per {unit}: {:.2} over {units}", per(total));
+    for ((service, op), t) in &by_op {
+        println!(
+            "  {service:<12} {op:<20} {:>6.2} requests, {:>6.2} items",
+            per(t.requests),
+            per(t.items)
+        );
+    }
 }
 
 async fn wait_drained(sqs: &aws_sdk_sqs::Client, stack: &stockguard_local::Stack) -> Result<()> {
