@@ -1,5 +1,6 @@
 //! Which stockguard stack the CLI talks to (contract section 4): the environment
-//! (`STOCKGUARD_TABLE`, `STOCKGUARD_BUS`, `AWS_ENDPOINT_URL`, `AWS_REGION`) or, when
+//! (`STOCKGUARD_TABLE`, `STOCKGUARD_BUS`, `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_DYNAMODB`,
+//! `AWS_REGION`) or, when
 //! `STOCKGUARD_TABLE` is unset, the `.local/stack.json` that `make local-up` writes, looked up from
 //! the current directory through its ancestors.
 
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::config::Credentials;
+use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 use serde::Deserialize;
 
 /// Where a local stack describes itself, relative to the project root.
@@ -22,6 +24,9 @@ pub struct Stack {
     pub event_bus: Option<String>,
     /// `None`: the SDK's own resolution (AWS itself, or `AWS_ENDPOINT_URL`).
     pub endpoint_url: Option<String>,
+    /// DynamoDB's own endpoint, where it differs (the local emulator runs DynamoDB apart).
+    /// `None`: the SDK's own resolution (`AWS_ENDPOINT_URL_DYNAMODB`, else `endpoint_url`).
+    pub dynamodb_endpoint_url: Option<String>,
     /// `None`: the SDK's own resolution (`AWS_REGION`, the profile).
     pub region: Option<String>,
     pub api_url: Option<String>,
@@ -44,6 +49,9 @@ impl fmt::Display for Stack {
         if let Some(url) = &self.endpoint_url {
             write!(f, " at {url}")?;
         }
+        if let Some(url) = &self.dynamodb_endpoint_url {
+            write!(f, " (DynamoDB at {url})")?;
+        }
         if let Some(region) = &self.region {
             write!(f, " in {region}")?;
         }
@@ -59,6 +67,7 @@ impl fmt::Display for Stack {
 #[derive(Debug, Deserialize)]
 struct StackFile {
     aws_endpoint_url: Option<String>,
+    aws_endpoint_url_dynamodb: Option<String>,
     region: Option<String>,
     table: String,
     event_bus: Option<String>,
@@ -82,6 +91,7 @@ impl Stack {
             table: table.into(),
             event_bus: None,
             endpoint_url,
+            dynamodb_endpoint_url: None,
             region,
             api_url: None,
             test_credentials,
@@ -105,6 +115,7 @@ impl Stack {
                 event_bus: var("STOCKGUARD_BUS"),
                 test_credentials: wants_test_credentials(endpoint_url.as_deref(), env),
                 endpoint_url,
+                dynamodb_endpoint_url: var("AWS_ENDPOINT_URL_DYNAMODB"),
                 region: var("AWS_REGION"),
                 api_url: None,
                 origin: Origin::Environment,
@@ -124,8 +135,9 @@ impl Stack {
             .with_context(|| format!("reading {}", path.display()))?;
         let file: StackFile = serde_json::from_str(&text).with_context(|| {
             format!(
-                "{} is not a stack description (expected {{\"aws_endpoint_url\", \"region\", \
-                 \"table\", \"event_bus\", \"api_url\", \"channels\"}}); run `make local-up` again",
+                "{} is not a stack description (expected {{\"aws_endpoint_url\", \
+                 \"aws_endpoint_url_dynamodb\", \"region\", \"table\", \"event_bus\", \"api_url\", \
+                 \"channels\"}}); run `make local-up` again",
                 path.display()
             )
         })?;
@@ -141,6 +153,9 @@ impl Stack {
             event_bus: file.event_bus,
             test_credentials: wants_test_credentials(endpoint_url.as_deref(), env),
             endpoint_url,
+            dynamodb_endpoint_url: file
+                .aws_endpoint_url_dynamodb
+                .filter(|u| !u.trim().is_empty()),
             region: file.region.filter(|r| !r.trim().is_empty()),
             api_url: file.api_url,
             origin: Origin::File(path),
@@ -150,9 +165,6 @@ impl Stack {
     /// The AWS configuration for this stack, loaded once per run.
     pub async fn aws_config(&self) -> Result<aws_config::SdkConfig> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        if let Some(url) = &self.endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
         if let Some(region) = &self.region {
             loader = loader.region(aws_config::Region::new(region.clone()));
         }
@@ -165,11 +177,49 @@ impl Stack {
                 "stockguard-local-emulator",
             ));
         }
-        let config = loader.load().await;
+        let mut config = loader.load().await;
         if config.region().is_none() {
             bail!("no AWS region for {self}: set AWS_REGION");
         }
+        if self.endpoint_url.is_some() || self.dynamodb_endpoint_url.is_some() {
+            // The stack's endpoints win over the environment's. Given as service configuration,
+            // not as the loader's endpoint_url, which every client would take, DynamoDB's included.
+            let endpoints = StackEndpoints {
+                endpoint_url: self.endpoint_url.clone(),
+                dynamodb_endpoint_url: self.dynamodb_endpoint_url.clone(),
+                base: config.clone(),
+            };
+            let mut builder = config.into_builder().service_config(endpoints);
+            if let Some(url) = &self.endpoint_url {
+                builder = builder.endpoint_url(url);
+            }
+            config = builder.build();
+        }
         Ok(config)
+    }
+}
+
+/// Each service's endpoint as `AWS_ENDPOINT_URL_<SERVICE>` and `AWS_ENDPOINT_URL` would give it;
+/// any other setting from the configuration these were added to.
+#[derive(Debug)]
+struct StackEndpoints {
+    endpoint_url: Option<String>,
+    dynamodb_endpoint_url: Option<String>,
+    base: aws_config::SdkConfig,
+}
+
+impl LoadServiceConfig for StackEndpoints {
+    fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
+        if key.env() == "AWS_ENDPOINT_URL" {
+            let own = match key.service_id() {
+                "DynamoDB" => self.dynamodb_endpoint_url.as_ref(),
+                _ => None,
+            };
+            if let Some(url) = own.or(self.endpoint_url.as_ref()) {
+                return Some(url.clone());
+            }
+        }
+        self.base.service_config()?.load_config(key)
     }
 }
 
@@ -245,12 +295,17 @@ mod tests {
             ("STOCKGUARD_TABLE", "sg-state"),
             ("STOCKGUARD_BUS", "sg-bus"),
             ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+            ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:5001"),
             ("AWS_REGION", "eu-west-1"),
         ]);
         let stack = Stack::discover_from(&env, Path::new("/")).unwrap();
         assert_eq!(stack.table, "sg-state");
         assert_eq!(stack.event_bus.as_deref(), Some("sg-bus"));
         assert_eq!(stack.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(
+            stack.dynamodb_endpoint_url.as_deref(),
+            Some("http://127.0.0.1:5001")
+        );
         assert_eq!(stack.region.as_deref(), Some("eu-west-1"));
         assert!(stack.test_credentials);
         assert_eq!(stack.origin, Origin::Environment);
@@ -262,7 +317,8 @@ mod tests {
         std::fs::create_dir_all(root.join(".local")).unwrap();
         std::fs::write(
             root.join(STACK_FILE),
-            r#"{"aws_endpoint_url": "http://localhost:4566", "region": "us-east-1",
+            r#"{"aws_endpoint_url": "http://localhost:4566",
+                "aws_endpoint_url_dynamodb": "http://localhost:4567", "region": "us-east-1",
                 "table": "local-state", "event_bus": "local-bus", "api_url": "http://127.0.0.1:3000",
                 "channels": {"shopify": "http://127.0.0.1:9001"}}"#,
         )
@@ -274,6 +330,10 @@ mod tests {
         assert_eq!(stack.table, "local-state");
         assert_eq!(stack.event_bus.as_deref(), Some("local-bus"));
         assert_eq!(stack.endpoint_url.as_deref(), Some("http://localhost:4566"));
+        assert_eq!(
+            stack.dynamodb_endpoint_url.as_deref(),
+            Some("http://localhost:4567")
+        );
         assert_eq!(stack.region.as_deref(), Some("us-east-1"));
         assert!(
             !stack.test_credentials,
@@ -281,6 +341,36 @@ mod tests {
         );
         assert_eq!(stack.origin, Origin::File(root.join(STACK_FILE)));
         std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[tokio::test]
+    async fn dynamodb_clients_get_their_own_endpoint() {
+        let mut stack = Stack::explicit(
+            "t",
+            Some("http://127.0.0.1:5000".into()),
+            Some("us-east-1".into()),
+        );
+        stack.dynamodb_endpoint_url = Some("http://127.0.0.1:5001".into());
+        let config = stack.aws_config().await.unwrap();
+        // How each client resolves its endpoint when no client-level one was set in code.
+        assert!(!config.get_origin("endpoint_url").is_client_config());
+        let endpoint = |service_id| {
+            let key = ServiceConfigKey::builder()
+                .service_id(service_id)
+                .env("AWS_ENDPOINT_URL")
+                .profile("endpoint_url")
+                .build()
+                .unwrap();
+            config
+                .service_config()
+                .and_then(|c| c.load_config(key))
+                .or_else(|| config.endpoint_url().map(str::to_owned))
+        };
+        assert_eq!(
+            endpoint("DynamoDB").as_deref(),
+            Some("http://127.0.0.1:5001")
+        );
+        assert_eq!(endpoint("SQS").as_deref(), Some("http://127.0.0.1:5000"));
     }
 
     #[test]

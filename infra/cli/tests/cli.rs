@@ -16,11 +16,13 @@ use stockguard_tests::serde_json::json;
 use stockguard_tests::{TestStack, envelope, now_rfc3339, unique};
 
 async fn connection_of(stack: &TestStack) -> Connection {
-    let stack = Stack::explicit(
+    let mut stack = Stack::explicit(
         &stack.stack.table,
         std::env::var("AWS_ENDPOINT_URL").ok(),
         std::env::var("AWS_REGION").ok(),
     );
+    // Set when the emulator runs DynamoDB apart (the default).
+    stack.dynamodb_endpoint_url = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok();
     connect(&stack).await.expect("connecting to the test stack")
 }
 
@@ -1032,4 +1034,41 @@ async fn reconcile_prints_the_drift_table_and_repairs() {
     );
     let out = ok(&connection, &["reconcile"]).await;
     assert!(out.contains("No drift"), "{out}");
+}
+
+#[tokio::test]
+async fn the_binary_finds_every_endpoint_in_the_stack_file() {
+    let stack = TestStack::new().await;
+    let dir = std::env::temp_dir().join(unique("stockguard-stack-file"));
+    std::fs::create_dir_all(dir.join(".local")).unwrap();
+    let description = json!({
+        "aws_endpoint_url": std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL"),
+        // Set when the emulator runs DynamoDB apart (the default), as `make local-up` writes it.
+        "aws_endpoint_url_dynamodb": std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok(),
+        "region": "us-east-1",
+        "table": stack.stack.table,
+        "event_bus": stack.stack.bus,
+        "api_url": null,
+        "channels": {},
+    });
+    std::fs::write(dir.join(".local/stack.json"), description.to_string()).unwrap();
+    let out = Process::new(env!("CARGO_BIN_EXE_stockguard"))
+        .args(["position", "FILE-1"])
+        .current_dir(&dir)
+        .env_remove("STOCKGUARD_TABLE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_ENDPOINT_URL_DYNAMODB")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("running stockguard");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("available      0"), "{stdout}");
+    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -16,6 +16,8 @@ use stockguard_local::{LocalRuntime, RuntimeOptions, StackSpec, provision};
 async fn main() -> Result<()> {
     let endpoint = std::env::var("AWS_ENDPOINT_URL")
         .context("AWS_ENDPOINT_URL is not set: run `make local-up`")?;
+    // DynamoDB runs in its own emulator process unless STOCKGUARD_EMULATOR=plain.
+    let dynamodb_endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok();
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .load()
         .await;
@@ -45,6 +47,7 @@ async fn main() -> Result<()> {
     let api_url = format!("http://{}", runtime.api_addr.context("API address")?);
     let description = json!({
         "aws_endpoint_url": endpoint,
+        "aws_endpoint_url_dynamodb": dynamodb_endpoint,
         "region": region,
         "table": stack.table,
         "event_bus": stack.bus,
