@@ -33,10 +33,18 @@ test: lint
 	  infra/with-emulator.sh cargo test --workspace --all-targets --no-fail-fast; \
 	fi
 
+# Figures, not pass/fail. The emulator parts run twice, on the old set-up (one stock moto process)
+# and on the current one, so the two are compared on the same machine in the same run.
 bench: setup
 	cargo bench -p stockguard-domain --bench reservation_decisions
-	cargo build --release -p stockguard-local --bin stockguard-bench
-	infra/with-emulator.sh target/release/stockguard-bench
+	cargo build --release -p stockguard-local $(addprefix -p ,$(LAMBDA_PACKAGES))
+	infra/with-emulator.sh target/release/stockguard-bench functions
+	for part in reservations channels; do \
+	  echo "== $$part, old emulator set-up (STOCKGUARD_EMULATOR=plain) =="; \
+	  STOCKGUARD_EMULATOR=plain infra/with-emulator.sh target/release/stockguard-bench $$part; \
+	  echo "== $$part, current emulator set-up =="; \
+	  infra/with-emulator.sh target/release/stockguard-bench $$part; \
+	done
 
 demo: setup
 	cargo build -p stockguard-local --bin stockguard-demo

@@ -25,7 +25,7 @@ const ATTEMPTS_PER_CLIENT: usize = 50;
 const ROUNDS: usize = 3;
 const STEADY_CHANGES: usize = 100;
 
-/// `stockguard-bench [reservations|channels]`: both parts unless one is named.
+/// `stockguard-bench [reservations|channels|functions]`: every part unless one is named.
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     std::env::var("AWS_ENDPOINT_URL")
@@ -42,13 +42,67 @@ async fn main() -> Result<()> {
     );
     match part.as_deref() {
         None => {
+            function_figures(&spec).await?;
             reservation_figures(&config, &spec).await?;
             channel_sync_figures(&config, &spec).await
         }
         Some("reservations") => reservation_figures(&config, &spec).await,
         Some("channels") => channel_sync_figures(&config, &spec).await,
-        Some(other) => bail!("unknown part {other:?}: expected reservations or channels"),
+        Some("functions") => function_figures(&spec).await,
+        Some(other) => {
+            bail!("unknown part {other:?}: expected reservations, channels or functions")
+        }
     }
+}
+
+/// Per function binary: the arm64 artefact's size (from `make build`) and the cold-start init
+/// time of the native release build, from process start to its first request for an invocation.
+async fn function_figures(spec: &StackSpec) -> Result<()> {
+    const STARTS: usize = 7;
+    let root = stockguard_local::template::workspace_root();
+    println!(
+        "function binaries: arm64 artefact size, and init time of the native build ({STARTS} cold starts each)"
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for f in &spec.functions {
+        if !seen.insert(f.binary.clone()) {
+            continue;
+        }
+        let arm64 = root.join(format!("target/lambda/{}/bootstrap", f.binary));
+        let size = match std::fs::metadata(&arm64) {
+            Ok(m) => format!("{:.1} MB", m.len() as f64 / 1e6),
+            Err(_) => "not built (make build)".into(),
+        };
+        let native = root.join(format!("target/release/{}", f.binary));
+        // Parameters take their defaults; resources get placeholders (init calls nothing).
+        let mut env: BTreeMap<String, String> = f.env_values.clone();
+        for (var, target) in &f.env_refs {
+            let value = if let Some(default) = spec.parameters.get(target) {
+                default.clone()
+            } else if var.ends_with("_URL") {
+                "http://127.0.0.1:9/000000000000/placeholder".to_owned()
+            } else {
+                "placeholder".to_owned()
+            };
+            env.insert(var.clone(), value);
+        }
+        let mut times = Vec::new();
+        for _ in 0..STARTS {
+            times.push(
+                stockguard_local::cold_start::init_time(&native, &f.logical_id, f.memory_mb, &env)
+                    .await?,
+            );
+        }
+        times.sort();
+        println!(
+            "  {:<22} {size:>24}   init p50 {:.1} ms (min {:.1}, max {:.1})",
+            f.binary,
+            ms(times[STARTS / 2]),
+            ms(times[0]),
+            ms(times[STARTS - 1])
+        );
+    }
+    Ok(())
 }
 
 /// Reservation decisions per second on one hot SKU through the HTTP API, and the oversell count.
