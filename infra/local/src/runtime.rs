@@ -278,13 +278,17 @@ impl Poller {
         }
         // The batching window: keep gathering until the batch is full or the window closes.
         let deadline = tokio::time::Instant::now() + self.window;
-        while (messages.len() as i32) < self.batch_size && tokio::time::Instant::now() < deadline {
-            let more = self
-                .receive((self.batch_size - messages.len() as i32).min(10), 0)
-                .await?;
-            if more.is_empty() {
-                tokio::time::sleep(Duration::from_millis(20)).await;
+        // Long polls that end when a message arrives or the window closes, as the event source
+        // mapping waits: no request per few milliseconds while a batch fills.
+        while (messages.len() as i32) < self.batch_size {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                break;
             }
+            let wait = left.as_secs_f64().ceil() as i32;
+            let more = self
+                .receive((self.batch_size - messages.len() as i32).min(10), wait)
+                .await?;
             messages.extend(more);
         }
         if self.drop_share > 0.0 {
