@@ -1,7 +1,7 @@
 //! One all-or-nothing change of the state table (`TransactWriteItems`, at most 100 items).
 //! Each method adds one item with the condition that makes it safe under concurrency.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
@@ -24,6 +24,9 @@ pub struct StateTx {
     /// When this change is written; positions record it as `changed_at`.
     now_ms: i64,
     items: Vec<Result<TransactWriteItem, String>>,
+    /// Each position this change writes: `Some` when written whole under its version, `None`
+    /// when moved by arithmetic (its result is known only to DynamoDB).
+    positions: BTreeMap<Sku, Option<Position>>,
 }
 
 /// Net change to a position by arithmetic, for paths that must not conflict on `version`.
@@ -49,6 +52,7 @@ impl StateTx {
             table,
             now_ms,
             items: Vec::new(),
+            positions: BTreeMap::new(),
         }
     }
 
@@ -58,6 +62,15 @@ impl StateTx {
 
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
+    }
+
+    /// The positions this change writes whole. Once it commits each is exactly what is returned
+    /// here (its version condition guarantees it), so announcing them needs no read-back.
+    pub fn positions_written(&self) -> BTreeMap<Sku, Position> {
+        self.positions
+            .iter()
+            .filter_map(|(sku, p)| p.map(|p| (sku.clone(), p)))
+            .collect()
     }
 
     fn put(&mut self, item: Item, condition: &str, values: HashMap<String, AttributeValue>) {
@@ -127,6 +140,11 @@ impl StateTx {
         if let Some(c) = new.counted_at {
             item.insert("counted_at".into(), n(c));
         }
+        let written = Position {
+            version: read.version + 1,
+            ..*new
+        };
+        self.positions.insert(sku.clone(), Some(written));
         if read.version == 0 {
             self.put(item, "attribute_not_exists(pk)", HashMap::new());
         } else {
@@ -142,6 +160,7 @@ impl StateTx {
     /// expression. With `min_available`, the write happens only if `available >= min_available`
     /// beforehand: DynamoDB conditions cannot do arithmetic, which is why `available` is stored.
     pub fn shift_position(&mut self, sku: &Sku, delta: PositionDelta, min_available: Option<i64>) {
+        self.positions.insert(sku.clone(), None);
         let mut values = HashMap::from([
             (":oh".into(), n(delta.on_hand)),
             (":hr".into(), n(delta.hard_reserved)),
@@ -383,5 +402,41 @@ impl StateTx {
                 Err(crate::error::classify("TransactWriteItems", err))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_position_written_whole_is_known_after_commit_and_one_moved_by_arithmetic_is_not() {
+        let (a, b) = (Sku::parse("A").unwrap(), Sku::parse("B").unwrap());
+        let read = Position {
+            on_hand: 5,
+            version: 7,
+            ..Default::default()
+        };
+        let new = Position { on_hand: 3, ..read };
+        let mut tx = StateTx::new("t".into());
+        tx.replace_position(&a, &read, &new);
+        tx.shift_position(
+            &b,
+            PositionDelta {
+                soft_reserved: 1,
+                ..Default::default()
+            },
+            Some(1),
+        );
+        let written = tx.positions_written();
+        assert_eq!(written.len(), 1);
+        assert_eq!(
+            written[&a],
+            Position {
+                on_hand: 3,
+                version: 8,
+                ..Default::default()
+            }
+        );
     }
 }

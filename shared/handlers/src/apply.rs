@@ -52,7 +52,9 @@ pub async fn apply_inbound(
             }
             Delivery::Repeat { publish_pending } => {
                 if let (true, Some(record)) = (publish_pending, stored) {
-                    publish_outcome(deps, &cause, &record.notifications, &record.skus).await?;
+                    let none = Default::default();
+                    publish_outcome(deps, &cause, &record.notifications, &record.skus, &none)
+                        .await?;
                     deps.store.mark_published(event_id).await?;
                 }
                 return Ok(Applied::Repeat);
@@ -80,9 +82,11 @@ pub async fn apply_inbound(
             &effect.skus,
             now,
         );
+        let written = effect.tx.positions_written();
         match deps.store.commit(effect.tx).await {
             Ok(()) => {
-                publish_outcome(deps, &cause, &effect.notifications, &effect.skus).await?;
+                publish_outcome(deps, &cause, &effect.notifications, &effect.skus, &written)
+                    .await?;
                 // Best effort: a redelivery of an `APPLIED` record only publishes again.
                 if let Err(e) = deps.store.mark_published(event_id).await {
                     tracing::warn!(event_id, error = %e, "could not mark the delivery published");

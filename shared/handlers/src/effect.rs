@@ -1,11 +1,12 @@
 //! What applying one command does: a transaction, the events it announces and the SKUs whose
 //! positions changed. Shared by the event path and the HTTP API.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use stockguard_adapters::StateTx;
 use stockguard_domain::outbound::{Cause, SOURCE_CORE};
-use stockguard_domain::{Notification, Sku};
+use stockguard_domain::{Notification, Position, Sku};
 
 use crate::deps::{Deps, now_ms};
 use crate::error::ApplyError;
@@ -51,24 +52,32 @@ pub(crate) fn contended(what: &str) -> ApplyError {
     ))
 }
 
-/// Publishes a change's events and the current position of every SKU it touched. State is the
-/// truth: positions are read after the write, strongly consistent, so a consumer always gets a
-/// coherent snapshot with its `version`.
+/// Publishes a change's events and the position of every SKU it touched, each a coherent
+/// snapshot with its `version`. `written` holds positions the change wrote whole under their
+/// version, exactly as committed; any other is read after the write, strongly consistent.
 pub(crate) async fn publish_outcome(
     deps: &Deps,
     cause: &Cause,
     notifications: &[Notification],
     skus: &[Sku],
+    written: &BTreeMap<Sku, Position>,
 ) -> Result<(), ApplyError> {
     count_outcomes(cause, notifications, skus);
     let mut all = notifications.to_vec();
-    if !skus.is_empty() {
-        let positions = deps.store.positions(skus).await?;
-        let now = now_ms();
-        for sku in skus {
-            if let Some(p) = positions.get(sku) {
-                all.push(Notification::position_changed(sku, p, now, cause));
-            }
+    let unknown: Vec<Sku> = skus
+        .iter()
+        .filter(|s| !written.contains_key(*s))
+        .cloned()
+        .collect();
+    let read = if unknown.is_empty() {
+        Default::default()
+    } else {
+        deps.store.positions(&unknown).await?
+    };
+    let now = now_ms();
+    for sku in skus {
+        if let Some(p) = written.get(sku).or_else(|| read.get(sku)) {
+            all.push(Notification::position_changed(sku, p, now, cause));
         }
     }
     if all.is_empty() {

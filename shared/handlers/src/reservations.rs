@@ -456,9 +456,10 @@ async fn commit_planned<'a, A: Clone>(
             skus,
             ..
         } = effect;
+        let written = tx.positions_written();
         match deps.store.commit(tx).await {
             Ok(()) => {
-                publish_outcome(deps, cause, &notifications, &skus).await?;
+                publish_outcome(deps, cause, &notifications, &skus, &written).await?;
                 return Ok(answer);
             }
             Err(e) if e.is_condition_failed() => backoff(attempt).await,
@@ -495,7 +496,7 @@ pub async fn reserve(deps: &Deps, req: &ReservationRequest) -> Result<ReserveAns
             *expires_at,
         );
         let skus: Vec<Sku> = lines.iter().map(|l| l.sku.clone()).collect();
-        publish_outcome(deps, &cause, &[accepted], &skus).await?;
+        publish_outcome(deps, &cause, &[accepted], &skus, &Default::default()).await?;
     }
     Ok(answer)
 }
