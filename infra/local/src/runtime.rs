@@ -25,8 +25,9 @@ use crate::template::StackSpec;
 
 #[derive(Debug, Clone)]
 pub struct RuntimeOptions {
-    /// Pollers per queue (Lambda's concurrency per event source).
-    pub pollers_per_queue: usize,
+    /// Pollers per queue stand for Lambda's concurrency per event source: the template's
+    /// `MaximumConcurrency`, at most this many (each is a task here, not an instance).
+    pub max_pollers_per_queue: usize,
     /// Seconds before a failed message is visible again, per delivery so far (back-off). Lambda
     /// waits for the queue's visibility timeout; locally the wait is shortened to keep runs quick.
     pub retry_backoff_seconds: i32,
@@ -42,7 +43,7 @@ pub struct RuntimeOptions {
 impl Default for RuntimeOptions {
     fn default() -> Self {
         Self {
-            pollers_per_queue: 1,
+            max_pollers_per_queue: 4,
             retry_backoff_seconds: 1,
             retry_budget: Settings::default().retry_budget,
             api_addr: None,
@@ -158,7 +159,11 @@ impl LocalRuntime {
                     }
                 }
             };
-            for _ in 0..options.pollers_per_queue {
+            let pollers = event
+                .maximum_concurrency
+                .unwrap_or(options.max_pollers_per_queue)
+                .min(options.max_pollers_per_queue);
+            for _ in 0..pollers.max(1) {
                 let poller = Poller {
                     function: f.logical_id.clone(),
                     invocations: invocations.clone(),

@@ -57,6 +57,8 @@ pub struct QueueEventSpec {
     pub batch_size: i32,
     pub batching_window_seconds: i64,
     pub report_batch_item_failures: bool,
+    /// `ScalingConfig.MaximumConcurrency` (a number or `!Ref` a parameter); `None` when unset.
+    pub maximum_concurrency: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -420,6 +422,14 @@ fn parse_function(
             report_batch_item_failures: responses
                 .iter()
                 .any(|r| r.as_str() == Some("ReportBatchItemFailures")),
+            maximum_concurrency: p
+                .get("ScalingConfig")
+                .and_then(|s| s.get("MaximumConcurrency"))
+                .and_then(|v| match ref_target(v) {
+                    Some(param) => parameters.get(&param).and_then(|d| d.parse().ok()),
+                    None => int(Some(v)),
+                })
+                .map(|n| n.max(1) as usize),
         });
     }
     Ok(FunctionSpec {
