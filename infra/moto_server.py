@@ -27,6 +27,7 @@ Usage: moto_server.py [--plain] [moto server arguments: -H HOST -p PORT ...]
 
 import copy
 import functools
+import pickle
 import sys
 import threading
 
@@ -89,6 +90,10 @@ def install_speed_patches():
     import jsonpath_ng.ext
     from moto.core.utils import unix_time
     from moto.dynamodb.models.table import Table
+    from moto.dynamodb.parsing import validators as ddb_validators
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, UpdateExpression
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+    from moto.dynamodb.parsing.validators import ActionCountValidator, OverlappingPathsValidator, Validator
     from moto.events.utils import EventTemplateParser
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler
     from moto.sqs.models import SQSBackend
@@ -141,6 +146,41 @@ def install_speed_patches():
     # into one send instead of one per write.
     MotoRequestHandler.wbufsize = 64 * 1024
 
+    # werkzeug answers every request with "Connection: close", so each SDK request paid a TCP
+    # connect and a new server thread. Connections stay open here (a thread per connection, as
+    # before, blocked while idle) when the request body's end is known.
+    run_wsgi = MotoRequestHandler.run_wsgi
+    send_header = MotoRequestHandler.send_header
+
+    def run_wsgi_keep_alive(self):
+        self._keep_alive = False
+        length = self.headers.get("Content-Length", "0").strip()
+        if (
+            self.close_connection
+            or self.request_version != "HTTP/1.1"
+            or "Transfer-Encoding" in self.headers
+            or not length.isdigit()
+        ):
+            return run_wsgi(self)
+        self._keep_alive = True
+        expect_continue = self.headers.get("Expect", "").lower().strip(" \t") == "100-continue"
+        connection_rfile = self.rfile
+        self.rfile = body = _RequestBody(connection_rfile, int(length), self.wfile if expect_continue else None)
+        try:
+            run_wsgi(self)
+        finally:
+            self.rfile = connection_rfile
+        if self.close_connection or not body.finish():
+            self.close_connection = True
+
+    def send_header_keep_alive(self, keyword, value):
+        if keyword.lower() == "connection" and getattr(self, "_keep_alive", False) and not self.close_connection:
+            return  # werkzeug's "close"; HTTP/1.1 keeps the connection without a header
+        send_header(self, keyword, value)
+
+    MotoRequestHandler.run_wsgi = run_wsgi_keep_alive
+    MotoRequestHandler.send_header = send_header_keep_alive
+
     # SQS receive checks retention for each message through get_queue_attributes, which builds
     # every attribute of the queue (three scans of its messages) twice per call.
     def retention_from_queue(self, queue_name, message):
@@ -186,6 +226,123 @@ def install_speed_patches():
             del self.all_items
 
     Table.query = query_one_partition
+
+    # DynamoDB UpdateExpression, most of a transaction's time: each update parses its expression
+    # twice (request check and update), deep-copies the tree and walks it ten times. Parsing is
+    # pure, so a tree is parsed once per expression string and reused as a pickle (a fresh copy
+    # each time, cheaper than deepcopy); a parse error is never cached, so it is raised as before.
+    make = UpdateExpressionParser.make.__func__
+
+    @functools.lru_cache(maxsize=1024)
+    def parsed(expression):
+        return pickle.dumps(make(UpdateExpressionParser, expression), pickle.HIGHEST_PROTOCOL)
+
+    def make_cached(cls, expression):
+        if cls is not UpdateExpressionParser or not isinstance(expression, str):
+            return make(cls, expression)
+        tree = pickle.loads(parsed(expression))
+        tree._source_expression = expression
+        return tree
+
+    UpdateExpressionParser.make = classmethod(make_cached)
+
+    def copy_tree(value, memo=None):
+        if memo is None and isinstance(value, UpdateExpression):
+            return pickle.loads(pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
+        return copy.deepcopy(value, memo)
+
+    ddb_validators.deepcopy = copy_tree
+
+    # Every walk rebuilt its processor map (a dict and a tuple) at each node of the tree.
+    def processing_map_once(self):
+        if "_map" not in self.__dict__:
+            self._map = self._processing_map()
+            self._types = tuple(self._map)
+        return self._map
+
+    def process(self, node):
+        for class_key, processor in processing_map_once(self).items():
+            if isinstance(node, class_key):
+                return processor(node)
+
+    def nodes_to_be_processed(self):
+        processing_map_once(self)
+        return self._types
+
+    DepthFirstTraverser.process = process
+    DepthFirstTraverser.nodes_to_be_processed = nodes_to_be_processed
+
+    # The first two validators, clause counts and overlapping paths, depend on nothing but the
+    # expression and its attribute names, and only raise errors; they cost as much as the other
+    # eight (each calls find_clauses on every subtree). Once an expression with those names has
+    # passed all validation, they are known to pass again and are skipped.
+    validate = Validator.validate
+    structure_checks = (ActionCountValidator, OverlappingPathsValidator)
+    structure_passed = set()
+
+    def validate_structure_once(self):
+        source = getattr(self.node_to_validate, "_source_expression", None)
+        first = tuple(type(p) for p in self.processors[:2])
+        if source is None or first != structure_checks:
+            return validate(self)
+        key = (source, tuple(sorted((self.expression_attribute_names or {}).items())))
+        processors = self.processors[2:] if key in structure_passed else self.processors
+        node = self.node_to_validate
+        for processor in processors:
+            node = processor.traverse(node)
+        if len(structure_passed) > 4096:
+            structure_passed.clear()
+        structure_passed.add(key)
+        return node
+
+    Validator.validate = validate_structure_once
+
+
+class _RequestBody:
+    """The request's body as the application reads it: at most Content-Length bytes of the
+    connection, so neither the application nor werkzeug's drain after a response can read into the
+    next request on a kept-alive connection."""
+
+    def __init__(self, rfile, length, continue_to=None):
+        self._rfile = rfile
+        self._remaining = length
+        self._continue_to = continue_to  # "100 Continue" waits in the write buffer until a read
+
+    def _limit(self, size):
+        if self._continue_to is not None:
+            self._continue_to.flush()
+            self._continue_to = None
+        if size is None or size < 0 or size > self._remaining:
+            return self._remaining
+        return size
+
+    def read(self, size=-1):
+        data = self._rfile.read(self._limit(size)) if self._remaining else b""
+        self._remaining -= len(data)
+        return data
+
+    def readline(self, size=-1):
+        data = self._rfile.readline(self._limit(size)) if self._remaining else b""
+        self._remaining -= len(data)
+        return data
+
+    def readinto(self, buffer):
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def finish(self):
+        """Reads what the application left of the body; False if the connection can't be reused:
+        the client still waits for "100 Continue", or the body is too large to discard."""
+        if self._remaining and (self._continue_to is not None or self._remaining > 16 * 1024 * 1024):
+            return False
+        while self._remaining:
+            if not self.read(64 * 1024):
+                return False
+        return True
+
+    def __getattr__(self, name):
+        return getattr(self._rfile, name)
 
 
 class _QueueView:

@@ -6,6 +6,7 @@ correctness patch) and compares what clients see. Run with `make test`, or
 """
 
 import hashlib
+import http.client
 import json
 import os
 import socket
@@ -177,6 +178,108 @@ def test_large_responses_arrive_whole(fast):
     assert sqs.receive_message(QueueUrl=queue)["Messages"][0]["Body"] == body
     for i in range(50):
         assert sqs.get_queue_url(QueueName="big")["QueueUrl"] == queue, i
+
+
+# Keep-alive ------------------------------------------------------------------------------------
+
+LIST_QUEUES = {"X-Amz-Target": "AmazonSQS.ListQueues", "Content-Type": "application/x-amz-json-1.0"}
+AUTH = "AWS4-HMAC-SHA256 Credential=testing/20250101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=0"
+
+
+def exchange(conn, method="POST", path="/", body=b"{}", headers=LIST_QUEUES):
+    conn.request(method, path, body=body, headers={"Authorization": AUTH, **headers})
+    response = conn.getresponse()
+    return response.status, response.getheader("Connection"), response.read()
+
+
+def test_two_requests_share_one_connection(fast, plain):
+    for emu, kept in [(fast, True), (plain, False)]:
+        conn = http.client.HTTPConnection("127.0.0.1", emu.port, timeout=5)
+        first = exchange(conn)
+        sock = conn.sock
+        second = exchange(conn)
+        assert first[0] == 200 and (b"QueueUrls" in first[2] or first[2] == b"{}"), first
+        assert first == second
+        assert (sock is not None and conn.sock is sock) == kept, emu
+        assert first[1] == (None if kept else "close")
+        conn.close()
+
+
+def test_a_kept_connection_survives_errors_empty_and_unread_bodies(fast, plain):
+    for emu in (fast, plain):
+        conn = http.client.HTTPConnection("127.0.0.1", emu.port, timeout=5)
+        seen = [
+            exchange(conn, body=b'{"QueueName": "none"}', headers={**LIST_QUEUES, "X-Amz-Target": "AmazonSQS.GetQueueUrl"}),
+            exchange(conn, body=b"", headers={**LIST_QUEUES, "Content-Length": "0"}),
+            exchange(conn, "GET", "/moto-api/data.json", body=b"x" * 100_000, headers={}),  # body never read
+            exchange(conn, "GET", "/moto-api/data.json", body=None, headers={}),
+            exchange(conn, "HEAD", "/moto-api/data.json", body=None, headers={}),
+            exchange(conn),
+        ]
+        assert [s[0] for s in seen] == [400, 200, 200, 200, 200, 200], seen
+        assert seen[2][2] == seen[3][2] and json.loads(seen[3][2]) is not None
+        assert seen[-1][2] == exchange(conn)[2]
+        conn.close()
+
+
+def raw_response(sock, data=b""):
+    """The next final response on a raw socket (after any interim 1xx ones): status line, headers
+    (lowercased), its Content-Length body, and the bytes received after it."""
+    while True:
+        while b"\r\n\r\n" not in data:
+            data += sock.recv(65536)
+        head, _, data = data.partition(b"\r\n\r\n")
+        status, *lines = head.decode().split("\r\n")
+        if not status.startswith("HTTP/1.1 1"):
+            break
+    headers = dict((k.lower(), v.strip()) for k, v in (line.split(":", 1) for line in lines))
+    length = int(headers.get("content-length", 0))
+    while len(data) < length:
+        data += sock.recv(65536)
+    return status, headers, data[:length], data[length:]
+
+
+def request_bytes(body, extra=""):
+    headers = "".join(f"{k}: {v}\r\n" for k, v in {**LIST_QUEUES, "Authorization": AUTH}.items())
+    return (f"POST / HTTP/1.1\r\nHost: localhost\r\n{headers}Content-Length: {len(body)}\r\n{extra}\r\n").encode() + body
+
+
+def test_100_continue_pipelining_and_chunked_requests(fast, plain):
+    for emu in (fast, plain):
+        with socket.create_connection(("127.0.0.1", emu.port), timeout=5) as sock:
+            sock.sendall(request_bytes(b"{}", "Expect: 100-continue\r\n")[:-2])  # all but the body
+            sock.settimeout(0.5)  # the interim answer comes before the body is sent
+            assert sock.recv(25).startswith(b"HTTP/1.1 100 Continue\r\n")
+            sock.settimeout(5)
+            sock.sendall(b"{}")
+            status, headers, body, _ = raw_response(sock)
+            assert status == "HTTP/1.1 200 OK" and (b"QueueUrls" in body or body == b"{}")
+        if emu is fast:
+            with socket.create_connection(("127.0.0.1", emu.port), timeout=5) as sock:
+                sock.sendall(request_bytes(b"{}") * 2)  # two requests in one write
+                first = raw_response(sock)
+                second = raw_response(sock, first[3])
+                assert first[0] == second[0] == "HTTP/1.1 200 OK" and first[2] == second[2]
+        with socket.create_connection(("127.0.0.1", emu.port), timeout=5) as sock:
+            headers = "".join(f"{k}: {v}\r\n" for k, v in {**LIST_QUEUES, "Authorization": AUTH}.items())
+            sock.sendall(f"POST / HTTP/1.1\r\nHost: x\r\n{headers}Transfer-Encoding: chunked\r\n\r\n2\r\n{{}}\r\n0\r\n\r\n".encode())
+            status, headers, body, _ = raw_response(sock)
+            assert status == "HTTP/1.1 200 OK" and headers["connection"] == "close"
+            assert sock.recv(10) == b"", "body end unknown to the server: not kept alive"
+
+
+def test_idle_kept_connections_do_not_hold_the_server(tmp_path):
+    emu = Emulator(log=tmp_path / "moto.log")
+    idle = [http.client.HTTPConnection("127.0.0.1", emu.port, timeout=5) for _ in range(20)]
+    for conn in idle:
+        assert exchange(conn)[0] == 200
+    client = emu.client("sqs")
+    for i in range(20):
+        client.create_queue(QueueName=f"q{i}")
+    assert len(client.list_queues()["QueueUrls"]) == 20
+    started = time.monotonic()
+    emu.stop()
+    assert time.monotonic() - started < 5
 
 
 # SQS -------------------------------------------------------------------------------------------
@@ -396,6 +499,96 @@ def test_conditional_writes_and_transactions_are_unchanged(fast, plain):
     out = both(fast, plain, conditional_writes)
     assert out[0] == "ok" and out[3] == "ok" and out[4] != "ok"
     assert out[-1] == [("HOLD#1", None), ("HOLD#3", None), ("POSITION", "0")]
+
+
+def update_expressions(emu):
+    """Valid and invalid UpdateExpressions, each sent twice (the second from the parse cache)."""
+    ddb = emu.client("dynamodb")
+    ddb.create_table(
+        TableName="ux",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    out = []
+
+    def key(sk):
+        return {"pk": {"S": "P"}, "sk": {"S": sk}}
+
+    def update(sk, expression, values=None, names=None, condition=None):
+        kw = {"TableName": "ux", "Key": key(sk), "UpdateExpression": expression, "ReturnValues": "ALL_NEW"}
+        if values is not None:
+            kw["ExpressionAttributeValues"] = values
+        if names is not None:
+            kw["ExpressionAttributeNames"] = names
+        if condition is not None:
+            kw["ConditionExpression"] = condition
+        try:
+            out.append(sorted(ddb.update_item(**kw).get("Attributes", {}).items()))
+        except ClientError as e:
+            out.append((e.response["Error"]["Code"], e.response["Error"]["Message"]))
+
+    counters = "SET sku = :sku, changed_at = :now ADD on_hand :oh, available :av, version :one"
+    values = {":sku": {"S": "A"}, ":now": {"N": "7"}, ":oh": {"N": "5"}, ":av": {"N": "10"}, ":one": {"N": "1"}}
+    for sk in ["NEW", "NEW", "OTHER"]:  # a new item, then an existing one
+        update(sk, counters, values)
+    update("NEW", "SET available = available - :n, #s = :s", {":n": {"N": "1"}, ":s": {"S": "held"}}, {"#s": "status"}, "available >= :n")
+    update("NEW", "SET available = available - :n, #s = :s", {":n": {"N": "99"}, ":s": {"S": "held"}}, {"#s": "status"}, "available >= :n")
+    update("NEW", "SET tags = list_append(if_not_exists(tags, :empty), :t), m = :m ADD ss :ss", {":empty": {"L": []}, ":t": {"L": [{"S": "x"}]}, ":m": {"M": {"a": {"N": "1"}}}, ":ss": {"SS": ["a", "b"]}})
+    update("NEW", "SET tags = list_append(if_not_exists(tags, :empty), :t), m = :m ADD ss :ss", {":empty": {"L": []}, ":t": {"L": [{"S": "y"}]}, ":m": {"M": {"a": {"N": "1"}}}, ":ss": {"SS": ["c"]}})
+    update("NEW", "SET m.a = m.a + :one, tags[0] = :s REMOVE sku DELETE ss :ss", {":one": {"N": "1"}, ":s": {"S": "z"}, ":ss": {"SS": ["a"]}})
+    update("NEW", "SET #a = :v, #b = :v", {":v": {"N": "1"}}, {"#a": "x", "#b": "y"})
+    for _ in range(2):
+        update("NEW", "SET #a = :v, #b = :v", {":v": {"N": "1"}}, {"#a": "x", "#b": "x"})  # same expression, now one path twice
+        update("NEW", "SET a = :v SET b = :v", {":v": {"N": "1"}})
+        update("NEW", "ADD a :v ADD b :v", {":v": {"N": "1"}})
+        update("NEW", "SET a = :v, a = :v", {":v": {"N": "1"}})
+        update("NEW", "SET m = :v, m.a = :v", {":v": {"N": "1"}})
+        update("NEW", "SET a = ", {":v": {"N": "1"}})
+        update("NEW", "SET a = :missing, b = :v", {":v": {"N": "1"}})
+        update("NEW", "SET a = nothing + :v", {":v": {"N": "1"}})
+        update("NEW", "SET sk = :v", {":v": {"S": "X"}})
+        update("NEW", "ADD tags :v", {":v": {"N": "1"}})
+        update("NEW", "SET on_hand = on_hand + :v", {":v": {"S": "text"}})
+        update("NEW", "SET version = version + :one", {":one": {"N": "1"}})
+
+    def transact(need, hold):
+        try:
+            ddb.transact_write_items(
+                TransactItems=[
+                    {"Update": {"TableName": "ux", "Key": key("NEW"), "UpdateExpression": counters.replace(":av", ":dv"),
+                                "ConditionExpression": "available >= :need",
+                                "ExpressionAttributeValues": {**values, ":dv": {"N": str(-need)}, ":need": {"N": str(need)}}}},
+                    {"Put": {"TableName": "ux", "Item": key(hold), "ConditionExpression": "attribute_not_exists(pk)"}},
+                    {"Update": {"TableName": "ux", "Key": key("COUNT"), "UpdateExpression": "ADD n :one", "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+                ]
+            )
+            return "ok"
+        except ClientError as e:
+            return [r["Code"] for r in e.response.get("CancellationReasons", [])] or (e.response["Error"]["Code"], e.response["Error"]["Message"])
+
+    out += [transact(1, "H1"), transact(1, "H1"), transact(100, "H2"), transact(2, "H3")]
+    for bad in ["SET a = :one SET b = :one", "SET a = :one, a = :one", "SET a ="]:
+        try:
+            ddb.transact_write_items(TransactItems=[
+                {"Update": {"TableName": "ux", "Key": key("COUNT"), "UpdateExpression": bad, "ExpressionAttributeValues": {":one": {"N": "1"}}}}
+            ])
+            out.append("ok")
+        except ClientError as e:
+            out.append((e.response["Error"]["Code"], e.response["Error"]["Message"], [r["Code"] for r in e.response.get("CancellationReasons", [])]))
+    items = ddb.query(TableName="ux", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "P"}})["Items"]
+    out.append([sorted(i.items()) for i in items])
+    return out
+
+
+def test_update_expressions_results_and_errors_are_unchanged(fast, plain):
+    out = both(fast, plain, update_expressions)
+    assert out[1] == [("available", {"N": "20"}), ("changed_at", {"N": "7"}), ("on_hand", {"N": "10"}), ("pk", {"S": "P"}), ("sk", {"S": "NEW"}), ("sku", {"S": "A"}), ("version", {"N": "2"})]
+    assert ("available", {"N": "19"}) in out[3] and out[4][0] == "ConditionalCheckFailedException"
+    assert out[9] == out[21] and "path one: [x], path two: [x]" in out[9][1], "same expression, other names"
+    assert out[10:20] == out[22:32] and all(o[0] == "ValidationException" for o in out[10:20])
+    assert out[33:37] == ["ok", ["None", "ConditionalCheckFailed", "None"], ["ConditionalCheckFailed", "None", "None"], "ok"]
+    assert [o[0] for o in out[37:40]] == ["ValidationException"] * 3
 
 
 # The default set-up: two processes --------------------------------------------------------------
