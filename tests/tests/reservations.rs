@@ -339,3 +339,40 @@ async fn the_http_api_answers_repeats_and_bad_requests() {
     assert_eq!(r.status().as_u16(), 404);
     let _ = at(0);
 }
+
+/// A reservation moves a position by arithmetic, so it reads the position back to announce it. If
+/// another change wrote the position in between, the read shows that change's stamp, and the
+/// position is then announced by that change, never credited to the reservation.
+#[tokio::test]
+async fn a_position_read_back_names_the_change_that_wrote_it_last() {
+    use stockguard_adapters::tx::PositionDelta;
+    use stockguard_domain::Sku;
+    let stack = TestStack::new().await;
+    let sku = Sku::parse("STAMP-1").unwrap();
+    let store = &stack.deps.store;
+    let shift = |soft| PositionDelta {
+        soft_reserved: soft,
+        ..Default::default()
+    };
+    let mut first = store.tx();
+    first.shift_position(&sku, shift(1), None);
+    let first_id = first.write_id().to_owned();
+    store.commit(first).await.unwrap();
+    let read = store
+        .stamped_positions(std::slice::from_ref(&sku))
+        .await
+        .unwrap();
+    assert_eq!(read[&sku].1.as_deref(), Some(first_id.as_str()));
+
+    let mut second = store.tx();
+    second.shift_position(&sku, shift(-1), None);
+    let second_id = second.write_id().to_owned();
+    store.commit(second).await.unwrap();
+    assert_ne!(first_id, second_id);
+    let read = store
+        .stamped_positions(std::slice::from_ref(&sku))
+        .await
+        .unwrap();
+    assert_eq!(read[&sku].1.as_deref(), Some(second_id.as_str()));
+    assert_eq!(read[&sku].0.version, 2);
+}

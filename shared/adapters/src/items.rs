@@ -11,6 +11,8 @@ use crate::error::AdapterError;
 pub type Item = HashMap<String, AttributeValue>;
 
 pub const POSITION: &str = "POSITION";
+/// Attribute on a position naming the change (`StateTx`) that wrote it last.
+pub const WRITE_ID: &str = "write_id";
 
 pub fn sku_pk(sku: &Sku) -> String {
     format!("SKU#{sku}")

@@ -35,6 +35,8 @@ pub struct ReservationRecord {
     pub expires_at: Millis,
     pub request_hash: String,
     pub order_id: Option<String>,
+    /// The stamp of the change that created it (see `StateTx::write_id`).
+    pub write_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -90,16 +92,31 @@ impl StateStore {
 
     /// Current positions of `skus`; a SKU never seen has the zero position (version 0).
     pub async fn positions(&self, skus: &[Sku]) -> Result<HashMap<Sku, Position>, AdapterError> {
-        let mut found: HashMap<Sku, Position> = skus
+        Ok(self
+            .stamped_positions(skus)
+            .await?
+            .into_iter()
+            .map(|(sku, (p, _))| (sku, p))
+            .collect())
+    }
+
+    /// Current positions with the `write_id` of the change that wrote each last (`None` if never
+    /// written, or written before changes were stamped).
+    pub async fn stamped_positions(
+        &self,
+        skus: &[Sku],
+    ) -> Result<HashMap<Sku, (Position, Option<String>)>, AdapterError> {
+        let mut found: HashMap<Sku, (Position, Option<String>)> = skus
             .iter()
-            .map(|s| (s.clone(), Position::default()))
+            .map(|s| (s.clone(), (Position::default(), None)))
             .collect();
         for item in self
             .batch_get_keys(skus.iter().map(|s| key(sku_pk(s), POSITION)).collect())
             .await?
         {
             let sku = Sku::parse(get_s(&item, "sku")?).map_err(AdapterError::permanent)?;
-            found.insert(sku, position_from(&item)?);
+            let stamp = item.get(WRITE_ID).and_then(|v| v.as_s().ok()).cloned();
+            found.insert(sku, (position_from(&item)?, stamp));
         }
         Ok(found)
     }
@@ -202,6 +219,7 @@ impl StateStore {
             expires_at: get_i64(&item, "expires_at")?,
             request_hash: get_s(&item, "request_hash")?.to_owned(),
             order_id: get_opt_s(&item, "order_id").map(str::to_owned),
+            write_id: get_opt_s(&item, WRITE_ID).map(str::to_owned),
         }))
     }
 

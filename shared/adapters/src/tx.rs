@@ -27,6 +27,9 @@ pub struct StateTx {
     /// Each position this change writes: `Some` when written whole under its version, `None`
     /// when moved by arithmetic (its result is known only to DynamoDB).
     positions: BTreeMap<Sku, Option<Position>>,
+    /// Stamped on every position this change writes (`write_id`), so a read after the commit
+    /// tells whether the position is still this change's or a later one's.
+    write_id: String,
 }
 
 /// Net change to a position by arithmetic, for paths that must not conflict on `version`.
@@ -53,6 +56,7 @@ impl StateTx {
             now_ms,
             items: Vec::new(),
             positions: BTreeMap::new(),
+            write_id: format!("{:016x}", rand::random::<u64>()),
         }
     }
 
@@ -62,6 +66,10 @@ impl StateTx {
 
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
+    }
+
+    pub fn write_id(&self) -> &str {
+        &self.write_id
     }
 
     /// The positions this change writes whole. Once it commits each is exactly what is returned
@@ -137,6 +145,7 @@ impl StateTx {
         item.insert("available".into(), n(new.available()));
         item.insert("version".into(), n(read.version + 1));
         item.insert("changed_at".into(), n(self.now_ms));
+        item.insert(WRITE_ID.into(), s(&self.write_id));
         if let Some(c) = new.counted_at {
             item.insert("counted_at".into(), n(c));
         }
@@ -169,6 +178,7 @@ impl StateTx {
             (":one".into(), n(1)),
             (":sku".into(), s(sku.as_str())),
             (":now".into(), n(self.now_ms)),
+            (":wid".into(), s(&self.write_id)),
         ]);
         let condition = min_available.map(|need| {
             values.insert(":need".into(), n(need));
@@ -176,7 +186,7 @@ impl StateTx {
         });
         self.update(
             key(sku_pk(sku), POSITION),
-            "SET sku = :sku, changed_at = :now ADD on_hand :oh, hard_reserved :hr, soft_reserved :sr, available :av, version :one",
+            "SET sku = :sku, changed_at = :now, write_id = :wid ADD on_hand :oh, hard_reserved :hr, soft_reserved :sr, available :av, version :one",
             condition,
             values,
         );
@@ -273,6 +283,7 @@ impl StateTx {
         item.insert("expires_at".into(), n(expires_at));
         item.insert("request_hash".into(), s(request_hash));
         item.insert("created_at".into(), n(now));
+        item.insert(WRITE_ID.into(), s(&self.write_id));
         item.insert("ttl".into(), ttl_after(expires_at, RETENTION_DAYS));
         // Indexed while held, so the expiry sweeper finds lapsed reservations in expiry order.
         item.insert(EXPIRY_INDEX_PK.into(), s(HELD));

@@ -10,7 +10,7 @@ use stockguard_domain::outbound::Cause;
 use stockguard_domain::{Command, InboundEvent, Millis};
 
 use crate::deps::{Deps, now_ms};
-use crate::effect::{Effect, MAX_ATTEMPTS, backoff, contended, publish_outcome};
+use crate::effect::{Effect, MAX_ATTEMPTS, Written, backoff, contended, publish_outcome};
 use crate::error::ApplyError;
 use crate::{orders, reservations, stock};
 
@@ -52,8 +52,8 @@ pub async fn apply_inbound(
             }
             Delivery::Repeat { publish_pending } => {
                 if let (true, Some(record)) = (publish_pending, stored) {
-                    let none = Default::default();
-                    publish_outcome(deps, &cause, &record.notifications, &record.skus, &none)
+                    let written = Written::unknown();
+                    publish_outcome(deps, &cause, &record.notifications, &record.skus, &written)
                         .await?;
                     deps.store.mark_published(event_id).await?;
                 }
@@ -82,7 +82,7 @@ pub async fn apply_inbound(
             &effect.skus,
             now,
         );
-        let written = effect.tx.positions_written();
+        let written = Written::by(&effect.tx);
         match deps.store.commit(effect.tx).await {
             Ok(()) => {
                 publish_outcome(deps, &cause, &effect.notifications, &effect.skus, &written)

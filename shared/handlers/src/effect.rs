@@ -52,31 +52,68 @@ pub(crate) fn contended(what: &str) -> ApplyError {
     ))
 }
 
+/// What a committed change wrote to positions, so that each version is announced with the
+/// cause that produced it.
+pub(crate) struct Written {
+    /// Positions written whole under their version: exactly these once committed.
+    positions: BTreeMap<Sku, Position>,
+    /// The change's stamp on every position it wrote; `None` when it is not known (a redelivery
+    /// announcing again), and then the current position is announced.
+    write_id: Option<String>,
+}
+
+impl Written {
+    pub fn by(tx: &StateTx) -> Self {
+        Self {
+            positions: tx.positions_written(),
+            write_id: Some(tx.write_id().to_owned()),
+        }
+    }
+
+    pub fn unknown() -> Self {
+        Self::stamped(None)
+    }
+
+    /// A change known only by its stamp (read from a record it wrote).
+    pub fn stamped(write_id: Option<String>) -> Self {
+        Self {
+            positions: BTreeMap::new(),
+            write_id,
+        }
+    }
+}
+
 /// Publishes a change's events and the position of every SKU it touched, each a coherent
-/// snapshot with its `version`. `written` holds positions the change wrote whole under their
-/// version, exactly as committed; any other is read after the write, strongly consistent.
+/// snapshot with its `version`. A position moved by arithmetic is read after the write; if a later
+/// change has written it since, that change announces it (with its own cause), so it is skipped
+/// here rather than credited to this one.
 pub(crate) async fn publish_outcome(
     deps: &Deps,
     cause: &Cause,
     notifications: &[Notification],
     skus: &[Sku],
-    written: &BTreeMap<Sku, Position>,
+    written: &Written,
 ) -> Result<(), ApplyError> {
     count_outcomes(cause, notifications, skus);
     let mut all = notifications.to_vec();
     let unknown: Vec<Sku> = skus
         .iter()
-        .filter(|s| !written.contains_key(*s))
+        .filter(|s| !written.positions.contains_key(*s))
         .cloned()
         .collect();
     let read = if unknown.is_empty() {
         Default::default()
     } else {
-        deps.store.positions(&unknown).await?
+        deps.store.stamped_positions(&unknown).await?
     };
     let now = now_ms();
     for sku in skus {
-        if let Some(p) = written.get(sku).or_else(|| read.get(sku)) {
+        let position = written.positions.get(sku).or_else(|| {
+            read.get(sku)
+                .filter(|(_, stamp)| written.write_id.is_none() || *stamp == written.write_id)
+                .map(|(p, _)| p)
+        });
+        if let Some(p) = position {
             all.push(Notification::position_changed(sku, p, now, cause));
         }
     }

@@ -19,7 +19,7 @@ use stockguard_domain::reservation::{
 use stockguard_domain::{EntityId, Line, Millis, Notification, ReservationRequest, Sku};
 
 use crate::deps::{Deps, now_ms};
-use crate::effect::{Effect, MAX_ATTEMPTS, backoff, contended, publish_outcome};
+use crate::effect::{Effect, MAX_ATTEMPTS, Written, backoff, contended, publish_outcome};
 use crate::error::ApplyError;
 
 const TX_ITEM_LIMIT: usize = stockguard_adapters::tx::MAX_TX_ITEMS - 1; // one left for idempotency
@@ -456,7 +456,7 @@ async fn commit_planned<'a, A: Clone>(
             skus,
             ..
         } = effect;
-        let written = tx.positions_written();
+        let written = Written::by(&tx);
         match deps.store.commit(tx).await {
             Ok(()) => {
                 publish_outcome(deps, cause, &notifications, &skus, &written).await?;
@@ -496,7 +496,13 @@ pub async fn reserve(deps: &Deps, req: &ReservationRequest) -> Result<ReserveAns
             *expires_at,
         );
         let skus: Vec<Sku> = lines.iter().map(|l| l.sku.clone()).collect();
-        publish_outcome(deps, &cause, &[accepted], &skus, &Default::default()).await?;
+        // Its positions only while no later change has written them (that one announces them).
+        let stamp = deps
+            .store
+            .reservation(&req.reservation_id)
+            .await?
+            .and_then(|r| r.write_id);
+        publish_outcome(deps, &cause, &[accepted], &skus, &Written::stamped(stamp)).await?;
     }
     Ok(answer)
 }
