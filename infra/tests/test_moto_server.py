@@ -222,6 +222,17 @@ def test_a_kept_connection_survives_errors_empty_and_unread_bodies(fast, plain):
         conn.close()
 
 
+def test_an_unknown_action_is_answered_as_before(fast, plain):
+    answers = []
+    for emu in (fast, plain):
+        conn = http.client.HTTPConnection("127.0.0.1", emu.port, timeout=5)
+        for _ in range(2):
+            status, _, body = exchange(conn, headers={**LIST_QUEUES, "X-Amz-Target": "AmazonSQS.NoSuchAction"})
+            answers.append((status, body))
+        conn.close()
+    assert answers[0] == answers[1] == answers[2] == answers[3] and answers[0][0] >= 400, answers
+
+
 def raw_response(sock, data=b""):
     """The next final response on a raw socket (after any interim 1xx ones): status line, headers
     (lowercased), its Content-Length body, and the bytes received after it."""
@@ -447,6 +458,60 @@ def test_query_results_and_order_are_unchanged(fast, plain):
     holds = [i["sk"]["S"] for i in results[0][0][:-2]]
     assert holds == sorted(holds) and len(holds) == 7
     assert len(results[5]) == 4, "Limit=2 over 7 items: four pages (the last one empty)"
+
+
+def range_queries(emu):
+    """Key conditions on the range key of a large partition: pages, limits and order."""
+    ddb = emu.client("dynamodb")
+    for name, kind in [("rs", "S"), ("rn", "N")]:
+        ddb.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": kind}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    order = [(i * 37) % 101 for i in range(101)]  # every number below 101, shuffled
+    for i in order:
+        ddb.put_item(TableName="rs", Item={"pk": {"S": "P"}, "sk": {"S": f"HOLD#{i:04d}"}, "n": {"N": str(i)}})
+        ddb.put_item(TableName="rn", Item={"pk": {"S": "P"}, "sk": {"N": str(i - 50)}})
+    for sk in ["POSITION", "A", "ZZZ"]:
+        ddb.put_item(TableName="rs", Item={"pk": {"S": "P"}, "sk": {"S": sk}})
+    out = []
+
+    def q(table, condition, values, **kw):
+        pages = []
+        while len(pages) < 30:
+            try:
+                got = ddb.query(TableName=table, KeyConditionExpression=condition, ExpressionAttributeValues={":p": {"S": "P"}, **values}, **kw)
+            except ClientError as e:
+                pages.append(e.response["Error"]["Code"])
+                break
+            pages.append(([i["sk"] for i in got["Items"]], got["Count"], got["ScannedCount"], got.get("LastEvaluatedKey")))
+            if "LastEvaluatedKey" not in got:
+                break
+            kw["ExclusiveStartKey"] = got["LastEvaluatedKey"]
+        out.append(pages)
+
+    lo, hi = {":lo": {"S": "HOLD#0010"}, ":hi": {"S": "HOLD#0019"}}, {}
+    for kw in [{}, {"Limit": 10}, {"Limit": 3}, {"ScanIndexForward": False}, {"Limit": 10, "ScanIndexForward": False}, {"Limit": 4, "ScanIndexForward": False}]:
+        q("rs", "pk = :p AND sk BETWEEN :lo AND :hi", lo, **kw)
+        q("rs", "pk = :p AND begins_with(sk, :h)", {":h": {"S": "HOLD#009"}}, **kw)
+        q("rs", "pk = :p AND sk > :s", {":s": {"S": "HOLD#0095"}}, **kw)
+        q("rs", "pk = :p AND sk <= :s", {":s": {"S": "HOLD#0002"}}, **kw)
+        q("rs", "pk = :p AND sk = :s", {":s": {"S": "POSITION"}}, **kw)
+        q("rs", "pk = :p AND sk < :s", {":s": {"S": "0"}}, **kw)
+        q("rn", "pk = :p AND sk BETWEEN :lo AND :hi", {":lo": {"N": "-3"}, ":hi": {"N": "4.5"}}, **kw)
+        q("rn", "pk = :p AND sk >= :s", {":s": {"N": "45"}}, **kw)
+    q("rs", "pk = :p AND sk BETWEEN :lo AND :hi", {":lo": {"S": "HOLD#0019"}, ":hi": {"S": "HOLD#0010"}})
+    q("rs", "pk = :p AND sk > :s", {":s": {"N": "1"}})
+    q("rs", "pk = :p AND sk BETWEEN :lo AND :hi", {**lo, ":f": {"N": "15"}}, FilterExpression="n > :f", Limit=4)
+    return out
+
+
+def test_range_key_queries_are_unchanged(fast, plain):
+    out = both(fast, plain, range_queries)
+    assert [i["S"] for i in out[0][0][0]] == [f"HOLD#{i:04d}" for i in range(10, 20)]
+    assert out[8][0][3] is not None and out[8][1][0] == [], "Limit reached exactly: a last key, then an empty page"
 
 
 def conditional_writes(emu):
