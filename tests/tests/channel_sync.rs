@@ -388,3 +388,45 @@ async fn amazon_acknowledges_at_once_and_shows_after_its_processing_delay() {
     tokio::time::sleep(Duration::from_millis(1700)).await;
     assert_eq!(fakes.amazon.shown("AMZ-1"), Some(6));
 }
+
+/// Confirming a checkout moves units from soft to hard: a new version, the same `available`. The
+/// channel already shows that quantity, so nothing is pushed (its rate limit is spent only on
+/// changes it can see), and the newer version is recorded as acknowledged.
+#[tokio::test]
+async fn a_change_that_leaves_the_shown_quantity_alone_pushes_nothing() {
+    let stack = TestStack::new().await;
+    let fakes = fakes().await;
+    stack
+        .configure_channels(&fakes, BufferPolicy::default(), &["SAME-1"])
+        .await;
+    receive(&stack, "SAME-1", 5).await;
+    stack.apply("ReservationRequested", json!({"event_id": unique("req"), "occurred_at": now_rfc3339(), "reservation_id": "same-cart", "channel": "storefront", "lines": [{"sku": "SAME-1", "quantity": 2}]})).await;
+    let sync = sync_for(&stack, "walmart");
+    let key = listing_key("walmart", "SAME-1");
+    let (_, report) = sync
+        .handle_batch(batch(&[position_event("SAME-1", 2)]))
+        .await;
+    assert_eq!((report.pushed, fakes.walmart.shown(&key)), (1, Some(3)));
+    let calls = fakes.walmart.stats().push_calls;
+
+    stack.apply("ReservationConfirmed", json!({"event_id": unique("conf"), "occurred_at": now_rfc3339(), "reservation_id": "same-cart", "order_id": "same-order"})).await;
+    let (resp, report) = sync
+        .handle_batch(batch(&[position_event("SAME-1", 3)]))
+        .await;
+    assert!(resp.batch_item_failures.is_empty());
+    assert_eq!((report.pushed, report.skipped_unchanged), (0, 1));
+    assert_eq!(fakes.walmart.stats().push_calls, calls);
+    let acked = stack
+        .deps
+        .store
+        .sync_records(
+            &ChannelName::parse("walmart").unwrap(),
+            &[Sku::parse("SAME-1").unwrap()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        acked.values().next().map(|r| (r.version, r.quantity)),
+        Some((3, 3))
+    );
+}

@@ -38,6 +38,9 @@ pub struct SyncReport {
     pub records: usize,
     pub pushed: usize,
     pub skipped_already_acknowledged: usize,
+    /// Newer versions whose quantity the channel already shows (a confirmation, a shipment):
+    /// recorded as acknowledged, nothing pushed.
+    pub skipped_unchanged: usize,
     pub unmapped: usize,
     pub failed: usize,
 }
@@ -197,6 +200,21 @@ impl ChannelSync {
             }
             let buffer = overrides.get(sku).copied().unwrap_or(settings.buffer);
             let quantity = shown_quantity(position.available(), &buffer, settings.maximum);
+            if let Some(last) = acknowledged.get(sku).filter(|a| a.quantity == quantity) {
+                // Most changes of an order's life (confirm, ship) leave `available` alone: the
+                // channel already shows this quantity, so a push would only spend its rate limit.
+                let record = SyncRecord {
+                    version: position.version,
+                    quantity,
+                    acknowledged_at: last.acknowledged_at,
+                };
+                store
+                    .record_acknowledged(&self.channel, sku, record)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                report.skipped_unchanged += 1;
+                continue;
+            }
             versions.insert(sku.to_string(), position.version);
             updates.push(QuantityUpdate::new(
                 sku.as_str(),
