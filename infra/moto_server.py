@@ -14,6 +14,8 @@ a profile of the local stack found on every request and keeps what clients obser
 (infra/tests/test_moto_server.py checks each):
 - EventBridge: a target without an InputTransformer gets the standard event without building
   JSONPath parsers and re-parsing a JSON template; parsers of a real transformer are cached;
+- EventBridge put_events: an entry's event is normalised and flattened once, not once per rule of
+  the bus; each rule's pattern is compiled once; only matching rules get their copy of the event;
 - werkzeug: no log line per request (server errors are still logged);
 - dispatch: the backend for a host is looked up once, not by listing moto's package directory;
 - responses are written to the socket in one buffered write, not one send per header line;
@@ -33,6 +35,7 @@ Usage: moto_server.py [--plain] [moto server arguments: -H HOST -p PORT ...]
 import copy
 import functools
 import inspect
+import json
 import pickle
 import sys
 import threading
@@ -101,6 +104,8 @@ def install_speed_patches():
     from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, UpdateExpression
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
     from moto.dynamodb.parsing.validators import ActionCountValidator, OverlappingPathsValidator, Validator
+    from moto.events import models as events_models
+    from moto.events.models import EventPattern, EventsBackend
     from moto.events.utils import EventTemplateParser
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler
     from moto.sqs.models import SQSBackend
@@ -127,6 +132,74 @@ def install_speed_patches():
     EventTemplateParser.parse = staticmethod(parse_template_fast)
     # A real InputTransformer: the template parser imports `parse` at each call, so this caches it.
     jsonpath_ng.ext.parse = functools.lru_cache(maxsize=512)(jsonpath_ng.ext.parse)
+
+    # EventBridge put_events built the event afresh for every rule of the bus (a deepcopy, two
+    # clock reads, a parse of Detail) and matched it by a JSON round trip, flattening and an
+    # interpreted walk of the pattern, though most rules don't match. Here the event is normalised
+    # and flattened once per entry, each rule's pattern is compiled once, and only a matching rule
+    # gets its own copy of the event (as before) to deliver; its targets are served as before.
+    put_events = EventsBackend.put_events
+    matches_event = EventPattern.matches_event
+    delivering = threading.local()
+
+    def matches_event_compiled(self, event):
+        if not self._pattern or getattr(delivering, "event", None) is event:
+            return True
+        return _compiled_pattern(self)(EventPattern._flatten_dict(json.loads(json.dumps(event))))
+
+    def put_events_matched_once(self, events):
+        if len(events) > 10 or not all(isinstance(e, dict) for e in events):
+            return put_events(self, events)
+        entries = []
+        for event in events:
+            if not (event.get("Source") and event.get("DetailType") and event.get("Detail")):
+                entries += put_events(self, [event])  # the error entry, as moto words it
+                continue
+            try:
+                detail = json.loads(event["Detail"])
+            except ValueError:
+                entries += put_events(self, [event])
+                continue
+            if not isinstance(detail, dict):
+                entries += put_events(self, [event])  # moto's warning; no rule sees it
+                continue
+            event_id = str(events_models.random.uuid4())
+            entries.append({"EventId": event_id})
+            event_bus = self.describe_event_bus(self._normalize_event_bus_arn(event.get("EventBusName")))
+            rules = list(event_bus.rules.values())
+            if not rules:
+                continue
+            now = unix_time()
+
+            def message(detail):
+                return {
+                    "version": "0",
+                    "id": event_id,
+                    "detail-type": event["DetailType"],
+                    "source": event["Source"],
+                    "account": self.account_id,
+                    "time": event.get("Time", now),
+                    "region": self.region_name,
+                    "resources": event.get("Resources", []),
+                    "detail": detail,
+                    "ingestion-time": now,
+                }
+
+            flat = EventPattern._flatten_dict(json.loads(json.dumps(message(detail))))
+            for rule in rules:
+                pattern = rule.event_pattern
+                if pattern._pattern and not _compiled_pattern(pattern)(flat):
+                    continue
+                event_msg = message(json.loads(event["Detail"]))
+                delivering.event = event_msg
+                try:
+                    rule.send_to_targets(event_msg)
+                finally:
+                    delivering.event = None
+        return entries
+
+    EventPattern.matches_event = matches_event_compiled
+    EventsBackend.put_events = put_events_matched_once
 
     # One formatted log line per request costs more than many requests' own work.
     log_request = MotoRequestHandler.log_request
@@ -352,6 +425,119 @@ def _range_key_run(table, items, call):
     if sum(items[n].size() for n in matches) + 410_000 > RESULT_SIZE_LIMIT:
         return items
     return items[max(first - 1, 0) : last + 2]
+
+
+def _compiled_pattern(pattern):
+    """`pattern` (an EventPattern) as a function of the flattened event, cached on the pattern:
+    what moto's `_does_event_match` answers. Filters of the kinds the project's rules use (values,
+    `exists`, `prefix`, `anything-but` of values or a prefix) become set lookups and string tests;
+    a pattern with any other filter is evaluated by moto's own walk."""
+    from moto.events.models import UNDEFINED
+
+    cached = pattern.__dict__.get("_compiled")
+    if cached is not None and cached[0] is pattern._pattern:
+        return cached[1]
+
+    def generic(flat):
+        return pattern._does_event_match(flat, pattern._pattern)
+
+    def values_test(values):
+        if not all(v is None or isinstance(v, (str, bool, int)) for v in values):
+            return None
+        members = frozenset(values)
+
+        def test(item):
+            if item is UNDEFINED:
+                return False
+            if isinstance(item, (str, int, float)) or item is None:
+                return item in members
+            return pattern._does_item_match_filters(item, values)
+
+        return test
+
+    def prefix_test(prefix, negate):
+        if not isinstance(prefix, str):
+            return None
+
+        def starts(value):
+            return isinstance(value, str) and value.startswith(prefix)
+
+        def starts_inner(value):  # `anything-but` asks moto's prefix test of each element again
+            return any(starts(v) for v in value) if isinstance(value, list) else starts(value)
+
+        def test(item):
+            if item is UNDEFINED:
+                return False
+            if not negate:
+                return any(starts(i) for i in item) if isinstance(item, list) else starts(item)
+            return any(not starts_inner(i) for i in item) if isinstance(item, list) else not starts_inner(item)
+
+        return test
+
+    def filter_test(f):
+        if not isinstance(f, dict) or len(f) != 1:
+            return None
+        (name, value), = f.items()
+        if name == "exists" and isinstance(value, bool):
+            return lambda item: (item is not UNDEFINED) == value
+        if name == "prefix":
+            return prefix_test(value, False)
+        if name == "anything-but" and isinstance(value, dict) and list(value) == ["prefix"]:
+            return prefix_test(value["prefix"], True)
+        if name == "anything-but" and isinstance(value, (list, str, int)) and not isinstance(value, bool):
+            excluded = value if isinstance(value, list) else [value]
+            if not all(v is None or isinstance(v, (str, bool, int)) for v in excluded):
+                return None
+            if not isinstance(value, list):
+                return lambda item: item is not UNDEFINED and (
+                    any(i != value for i in item) if isinstance(item, list) else item != value
+                )
+            return lambda item: item is not UNDEFINED and (
+                any(i not in value for i in item) if isinstance(item, list) else item not in value
+            )
+        return None
+
+    def list_test(filters):
+        scalars = [f for f in filters if not isinstance(f, dict)]
+        tests = [values_test(scalars)] if scalars else []
+        tests += [filter_test(f) for f in filters if isinstance(f, dict)]
+        if None in tests:
+            return None
+        if len(tests) == 1:
+            return tests[0]
+        return lambda item: any(t(item) for t in tests)
+
+    def node_test(node, prefix):
+        if not isinstance(node, dict):
+            return None
+        tests = []
+        for key, value in node.items():
+            if key == "$or":
+                if not isinstance(value, list):
+                    return None
+                alternatives = [node_test(p, prefix) for p in value]
+                if None in alternatives:
+                    return None
+                tests.append(lambda flat, alternatives=alternatives: any(a(flat) for a in alternatives))
+                continue
+            path = f"{prefix}.{key}" if prefix else key
+            if isinstance(value, dict):
+                test = node_test(value, path)
+                if test is None:
+                    return None
+                tests.append(test)
+            elif isinstance(value, list):
+                test = list_test(value)
+                if test is None:
+                    return None
+                tests.append(lambda flat, path=path, test=test: test(flat.get(path, UNDEFINED)))
+            else:
+                tests.append(lambda flat: False)
+        return lambda flat: all(t(flat) for t in tests)
+
+    compiled = node_test(pattern._pattern, "") or generic
+    pattern._compiled = (pattern._pattern, compiled)
+    return compiled
 
 
 class _RequestBody:

@@ -139,6 +139,111 @@ def test_an_input_transformer_is_still_applied(fast, plain):
     assert bodies == [{"sku": "TEE-1", "qty": 3, "type": "StockReceived", "fixed": "x"}] * 2
 
 
+PATTERNS = {
+    "inbound": {"source": [{"anything-but": {"prefix": "stockguard."}}], "detail-type": ["StockReceived"]},
+    "inbound-two": {"source": [{"anything-but": {"prefix": "stockguard."}}], "detail-type": ["StockCounted", "OrderPlaced"]},
+    "sync-a": {"source": ["stockguard.core"], "detail-type": ["InventoryPositionChanged"]},
+    "sync-b": {"source": ["stockguard.core"], "detail-type": ["InventoryPositionChanged"]},
+    "nested": {"detail": {"sku": [{"prefix": "TEE"}], "qty": [3, 4], "gone": [{"exists": False}]}},
+    "numeric": {"detail": {"qty": [{"numeric": [">", 3]}]}},
+    "either": {"$or": [{"detail": {"tags": ["b"]}}, {"source": [{"anything-but": ["erp.test", "x"]}]}]},
+    "resources": {"resources": [{"prefix": "arn:r"}], "detail": {"nested": {"x": [None]}}},
+    "all": {"account": [{"exists": True}], "version": ["0"]},
+}
+
+
+def routed(emu):
+    """Several rules on one bus, each with its own queue: which events reach which queue."""
+    events, sqs = emu.client("events"), emu.client("sqs")
+    events.create_event_bus(Name="bus")
+    dlq = sqs.create_queue(QueueName="dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queues = {}
+    for name, pattern in PATTERNS.items():
+        queues[name] = sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queues[name], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name=name, EventBusName="bus", EventPattern=json.dumps(pattern))
+        target = {"Id": "queue", "Arn": arn, "DeadLetterConfig": {"Arn": dlq_arn}, "RetryPolicy": {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}}
+        if name == "sync-b":
+            target["InputTransformer"] = {"InputPathsMap": {"sku": "$.detail.sku"}, "InputTemplate": '{"sku": "<sku>"}'}
+        events.put_targets(Rule=name, EventBusName="bus", Targets=[target])
+    events.put_rule(Name="inbound", EventBusName="bus", EventPattern=json.dumps({**PATTERNS["inbound"], "detail-type": ["StockAdjusted"]}))
+    out = []
+    sent = [
+        ("erp.test", "StockReceived", {"sku": "TEE-1", "qty": 3, "tags": ["a", "b"]}, []),
+        ("erp.test", "StockAdjusted", {"sku": "TEE-1", "qty": 4, "gone": 1}, ["arn:r:1"]),
+        ("stockguard.core", "StockCounted", {"sku": "MUG-1", "qty": 5}, []),
+        ("other", "OrderPlaced", {"sku": "TEE-2", "qty": 4.0, "nested": {"x": None}}, ["arn:r:2", "arn:x"]),
+        ("stockguard.core", "InventoryPositionChanged", {"sku": "TEE-3", "qty": [1, 3], "nested": {}}, ["x"]),
+        ("stockguard.corex", "InventoryPositionChanged", {"sku": 7, "qty": True, "tags": "b"}, []),
+        ("x", "StockCounted", {"sku": ["TEE-4", "MUG"], "qty": "3"}, []),
+    ]
+    for source, detail_type, detail, resources in sent:
+        entry = {"EventBusName": "bus", "Source": source, "DetailType": detail_type, "Detail": json.dumps(detail), "Resources": resources}
+        out.append(events.put_events(Entries=[entry, {**entry, "Source": ""}, {**entry, "Detail": "{nope"}])["FailedEntryCount"])
+    batch = [{"EventBusName": "bus", "Source": f"s{i}", "DetailType": "OrderPlaced", "Detail": json.dumps({"qty": i})} for i in range(10)]
+    out.append(events.put_events(Entries=batch)["FailedEntryCount"])
+    for name, url in [*queues.items(), ("dlq", dlq)]:
+        bodies = []
+        for _ in range(8):
+            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            bodies += [json.loads(m["Body"]) for m in got.get("Messages", [])]
+        for body in bodies:
+            if "id" in body:
+                assert len(body.pop("id")) == 36
+                time.strptime(body.pop("time"), "%Y-%m-%dT%H:%M:%SZ")
+        out.append((name, sorted(json.dumps(b, sort_keys=True) for b in bodies)))
+    return out
+
+
+def test_rules_route_events_as_before(fast, plain):
+    out = dict((o[0], o[1]) for o in both(fast, plain, routed) if isinstance(o, tuple))
+    assert len(out["inbound"]) == 1 and '"StockAdjusted"' in out["inbound"][0], "the replaced pattern applies"
+    assert len(out["sync-a"]) == len(out["sync-b"]) == 1 and out["sync-b"] == ['{"sku": "TEE-3"}']
+    assert len(out["all"]) == 7 + 10 and out["dlq"] == []
+    assert len(out["numeric"]) > 1 and len(out["either"]) > 1 and len(out["nested"]) > 1 and out["resources"]
+
+
+def test_compiled_patterns_answer_as_moto(monkeypatch):
+    """In-process, many patterns against many events: the compiled test equals moto's walk."""
+    import itertools
+    import random
+
+    sys.path.insert(0, str(SERVER.parent))
+    import moto_server
+    from moto.events.models import EventPattern
+
+    values = ["a", "ab", "stockguard.core", "", 0, 1, 1.0, 3, True, False, None, [], {}, ["a", "x"], [["ab"]], [1, "b"], {"k": "a"}]
+    filters = ["a", "ab", 1, 3, True, None, {"prefix": "a"}, {"prefix": "stockguard."}, {"exists": True}, {"exists": False},
+               {"anything-but": "a"}, {"anything-but": ["a", 1]}, {"anything-but": {"prefix": "a"}}, {"anything-but": 3},
+               {"anything-but": True}, {"numeric": [">", 0]}, {"suffix": "b"}, {"equals-ignore-case": "A"}, 1.0]
+    rng = random.Random(7)
+    patterns = []
+    for _ in range(400):
+        pick = lambda: rng.sample(filters, rng.randint(1, 3))
+        pattern = {"source": pick(), "detail": {"k": pick()}}
+        if rng.random() < 0.3:
+            pattern["$or"] = [{"detail-type": pick()}, {"detail": {"m": {"n": pick()}}}]
+        if rng.random() < 0.2:
+            pattern["detail-type"] = "not a list"
+        patterns.append(EventPattern(json.dumps(pattern), json.loads(json.dumps(pattern))))
+    events = []
+    for source, k, n in itertools.product(values, values, values[:6]):
+        event = {"source": source, "detail-type": "T", "detail": {"k": k, "m": {"n": n}}}
+        if isinstance(k, str) and k == "ab":
+            del event["detail"]["k"]
+        events.append(EventPattern._flatten_dict(json.loads(json.dumps(event))))
+    with monkeypatch.context():
+        moto_server.install_speed_patches()
+    compiled = 0
+    for pattern in patterns:
+        test = moto_server._compiled_pattern(pattern)
+        compiled += "generic" not in test.__qualname__
+        for flat in events:
+            assert test(flat) == pattern._does_event_match(flat, pattern._pattern), (pattern._raw_pattern, flat)
+    assert compiled > 50, "most patterns take the compiled path"
+
+
 # Logging, dispatch, response writes ------------------------------------------------------------
 
 
