@@ -1,5 +1,6 @@
-//! stockguard's AWS adapters. Every client takes its endpoint from `AWS_ENDPOINT_URL`, so the same
-//! code runs against the local emulator, LocalStack or AWS.
+//! stockguard's AWS adapters. Every client takes its endpoint from `AWS_ENDPOINT_URL` (or a
+//! service's own variable, such as `AWS_ENDPOINT_URL_DYNAMODB`), so the same code runs against the
+//! local emulator, LocalStack or AWS.
 
 pub mod channel_store;
 pub mod clients;

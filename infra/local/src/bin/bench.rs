@@ -339,27 +339,50 @@ async fn channel_sync_figures(config: &aws_config::SdkConfig, spec: &StackSpec) 
     print_requests_per("channel push", pushes, &counted, |f| {
         f.ends_with("SyncFunction")
     });
-    // Every function's usage for these changes, the producer's own PutEvents included.
-    let mut usage = Usage::from_requests(&counted);
-    usage.eventbridge_events += STEADY_CHANGES as f64;
-    for (function, after) in rt.invocations.snapshot() {
-        let before = invocations_before
-            .get(&function)
-            .copied()
-            .unwrap_or_default();
-        let memory = memory_mb(spec, &function)?;
-        usage = usage.with_lambda(after.count - before.count, after.busy - before.busy, memory);
+    // Usage of the state side (the producer's PutEvents included) and of the channel side.
+    let invocations = rt.invocations.snapshot();
+    let usage_of = |sync: bool| -> Result<Usage> {
+        let mine = |f: &str| f.ends_with("SyncFunction") == sync;
+        let requests: BTreeMap<RequestKey, Tally> = counted
+            .iter()
+            .filter(|(k, _)| mine(&k.function))
+            .map(|(k, t)| (k.clone(), *t))
+            .collect();
+        let mut usage = Usage::from_requests(&requests);
+        for (function, after) in invocations.iter().filter(|(f, _)| mine(f)) {
+            let before = invocations_before
+                .get(function)
+                .copied()
+                .unwrap_or_default();
+            let memory = memory_mb(spec, function)?;
+            usage = usage.with_lambda(after.count - before.count, after.busy - before.busy, memory);
+        }
+        Ok(usage)
+    };
+    let mut state = usage_of(false)?;
+    state.eventbridge_events += STEADY_CHANGES as f64;
+    let state = state.per_million(STEADY_CHANGES);
+    let channel = usage_of(true)?.per_million(pushes);
+    println!("AWS cost at list prices (Lambda GB-s from handler time here, an upper bound):");
+    for (what, u) in [
+        ("million inbound events (state side)", state),
+        ("million channel pushes", channel),
+    ] {
+        println!(
+            "  per {what}: ${:.2}: DynamoDB {:.2} M write + {:.2} M read units, {:.2} M EventBridge events, {:.2} M SQS requests, {:.2} M Lambda invocations, {:.0} GB-s",
+            u.dollars(),
+            u.dynamodb_write_units / 1e6,
+            u.dynamodb_read_units / 1e6,
+            u.eventbridge_events / 1e6,
+            u.sqs_requests / 1e6,
+            u.lambda_invocations / 1e6,
+            u.lambda_gb_seconds,
+        );
     }
-    let per_million = usage.per_million(STEADY_CHANGES);
+    let pushes_per_change = pushes as f64 / STEADY_CHANGES as f64;
     println!(
-        "AWS cost per million inventory changes (state + 4 channels): ${:.2}: DynamoDB {:.1} M write + {:.1} M read units, {:.1} M EventBridge events, {:.1} M SQS requests, {:.2} M Lambda invocations, {:.0} GB-s (emulator-bound durations)",
-        per_million.dollars(),
-        per_million.dynamodb_write_units / 1e6,
-        per_million.dynamodb_read_units / 1e6,
-        per_million.eventbridge_events / 1e6,
-        per_million.sqs_requests / 1e6,
-        per_million.lambda_invocations / 1e6,
-        per_million.lambda_gb_seconds,
+        "  per million changes here ({pushes_per_change:.2} pushes each): ${:.2}",
+        state.dollars() + pushes_per_change * channel.dollars()
     );
     drop(rt);
     Ok(())
