@@ -27,7 +27,9 @@ a profile of the local stack found on every request and keeps what clients obser
 - HTTP/1.1 connections are kept open between requests instead of one connection per request;
 - DynamoDB UpdateExpressions are parsed once per expression string, copied cheaply, and their
   expression-only checks skipped once the same expression and names have passed;
-- a handler's method names are listed once, not with inspect.getmembers on every request.
+- a handler's method names are listed once, not with inspect.getmembers on every request;
+- DynamoDB responses: AttributeValues of strings, numbers, string/number sets, maps and lists are
+  copied as they are instead of walked member by member through moto's shape serialiser.
 
 Usage: moto_server.py [--plain] [moto server arguments: -H HOST -p PORT ...]
 """
@@ -98,6 +100,7 @@ DynamoDBBackend.transact_write_items = _transact_write_items_touched_only
 def install_speed_patches():
     import jsonpath_ng.ext
     from moto.core import responses as core_responses
+    from moto.core.serialize import BaseJSONSerializer
     from moto.core.utils import unix_time
     from moto.dynamodb.models.table import Table
     from moto.dynamodb.parsing import validators as ddb_validators
@@ -200,6 +203,23 @@ def install_speed_patches():
 
     EventPattern.matches_event = matches_event_compiled
     EventsBackend.put_events = put_events_matched_once
+
+    # DynamoDB responses: moto serialises each AttributeValue of each item by its shape, asking an
+    # attribute picker (a context object, alias providers, name transforms) for each of the ten
+    # members. For values of strings, numbers, string/number sets, maps and lists of these that
+    # walk only copies the value; here it is copied directly. Binary, null and boolean values, or
+    # anything unusual, still take moto's way.
+    serialize_structure = BaseJSONSerializer._serialize_type_structure
+
+    def serialize_structure_fast(self, serialized, value, shape, key):
+        if key and shape.name == "AttributeValue" and not getattr(self._value_picker, "response_transformers", True):
+            plain = _plain_attribute_value(value)
+            if plain is not None:
+                self._default_serialize(serialized, plain, shape, key)
+                return
+        serialize_structure(self, serialized, value, shape, key)
+
+    BaseJSONSerializer._serialize_type_structure = serialize_structure_fast
 
     # One formatted log line per request costs more than many requests' own work.
     log_request = MotoRequestHandler.log_request
@@ -425,6 +445,29 @@ def _range_key_run(table, items, call):
     if sum(items[n].size() for n in matches) + 410_000 > RESULT_SIZE_LIMIT:
         return items
     return items[max(first - 1, 0) : last + 2]
+
+
+def _plain_attribute_value(value):
+    """`value` as moto's serialiser writes an AttributeValue whose members are all strings, string
+    lists, maps or lists of such values (where its walk only copies); None for anything else."""
+    if type(value) is not dict or len(value) != 1:
+        return None
+    ((kind, v),) = value.items()
+    if kind in ("S", "N"):
+        return {kind: v} if type(v) is str else None
+    if kind in ("SS", "NS"):
+        return {kind: list(v)} if type(v) is list and all(type(i) is str for i in v) else None
+    if kind == "M" and type(v) is dict:
+        out = {}
+        for name, item in v.items():
+            out[name] = _plain_attribute_value(item)
+            if out[name] is None:
+                return None
+        return {"M": out}
+    if kind == "L" and type(v) is list:
+        out = [_plain_attribute_value(item) for item in v]
+        return None if None in out else {"L": out}
+    return None
 
 
 def _compiled_pattern(pattern):

@@ -761,6 +761,51 @@ def test_update_expressions_results_and_errors_are_unchanged(fast, plain):
     assert [o[0] for o in out[37:40]] == ["ValidationException"] * 3
 
 
+def item_reads(emu):
+    """Items of every attribute type, read back by each operation that returns items."""
+    ddb = emu.client("dynamodb")
+    ddb.create_table(
+        TableName="types",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    nested = {"M": {"a": {"S": "x"}, "n": {"N": "-1.50"}, "l": {"L": [{"S": ""}, {"N": "0"}, {"M": {}}, {"L": []}]}, "e": {"M": {}}}}
+    items = [
+        {"s": {"S": "plain"}, "n": {"N": "42"}, "u": {"S": "ünïcode \u2713 \"quoted\""}, "empty": {"S": ""}},
+        {"ss": {"SS": ["b", "a"]}, "ns": {"NS": ["1", "2.5", "-3"]}, "m": nested, "l": {"L": [nested, {"SS": ["x"]}]}},
+        {"b": {"B": b"\x00\x01bytes"}, "bs": {"BS": [b"a", b"b"]}, "null": {"NULL": True}, "t": {"BOOL": True}, "f": {"BOOL": False}},
+        {"mixed": {"M": {"s": {"S": "x"}, "b": {"B": b"y"}, "z": {"NULL": True}}}, "lb": {"L": [{"BOOL": False}, {"S": "after"}]}},
+    ]
+    for i, attrs in enumerate(items):
+        ddb.put_item(TableName="types", Item={"pk": {"S": "P"}, "sk": {"S": f"I{i}"}, **attrs})
+    key = {"pk": {"S": "P"}, "sk": {"S": "I1"}}
+    out = [ddb.get_item(TableName="types", Key={"pk": {"S": "P"}, "sk": {"S": f"I{i}"}}).get("Item") for i in range(len(items) + 1)]
+    out.append(ddb.query(TableName="types", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "P"}})["Items"])
+    out.append(ddb.query(TableName="types", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "P"}}, ProjectionExpression="m.l[0], ns, b", Limit=2))
+    out.append(ddb.scan(TableName="types")["Items"])
+    out.append(ddb.batch_get_item(RequestItems={"types": {"Keys": [key, {"pk": {"S": "P"}, "sk": {"S": "I2"}}]}})["Responses"])
+    for rv in ["ALL_NEW", "ALL_OLD", "UPDATED_NEW"]:
+        out.append(ddb.update_item(TableName="types", Key=key, UpdateExpression="SET m.a = :v ADD ns :n", ExpressionAttributeValues={":v": {"S": rv}, ":n": {"NS": ["7"]}}, ReturnValues=rv)["Attributes"])
+    out.append(ddb.put_item(TableName="types", Item={**key, "s": {"S": "new"}}, ReturnValues="ALL_OLD")["Attributes"])
+    out.append(ddb.delete_item(TableName="types", Key={"pk": {"S": "P"}, "sk": {"S": "I3"}}, ReturnValues="ALL_OLD")["Attributes"])
+    try:
+        ddb.transact_write_items(TransactItems=[{"Put": {"TableName": "types", "Item": {"pk": {"S": "P"}, "sk": {"S": "I2"}}, "ConditionExpression": "attribute_not_exists(pk)", "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}])
+    except ClientError as e:
+        out.append(e.response.get("CancellationReasons"))
+    for response in out:
+        if isinstance(response, dict):
+            response.pop("ResponseMetadata", None)
+    return out
+
+
+def test_items_of_every_type_read_back_unchanged(fast, plain):
+    out = both(fast, plain, item_reads)
+    assert out[1]["m"]["M"]["l"]["L"][2] == {"M": {}} and out[2]["b"]["B"] == b"\x00\x01bytes" and out[4] is None
+    assert out[2]["null"] == {"NULL": True} and out[2]["f"] == {"BOOL": False}
+    assert out[-1][0]["Item"]["bs"]["BS"] == [b"a", b"b"]
+
+
 # The default set-up: two processes --------------------------------------------------------------
 
 
