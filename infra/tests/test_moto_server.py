@@ -619,6 +619,61 @@ def test_range_key_queries_are_unchanged(fast, plain):
     assert out[8][0][3] is not None and out[8][1][0] == [], "Limit reached exactly: a last key, then an empty page"
 
 
+def index_queries(emu):
+    """Queries on a sparse global index (as ExpiryIndex): items, order, pages and errors."""
+    ddb = emu.client("dynamodb")
+    ddb.create_table(
+        TableName="ix",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": t} for n, t in [("pk", "S"), ("sk", "S"), ("xp", "S"), ("xs", "S"), ("g", "N")]],
+        GlobalSecondaryIndexes=[
+            {"IndexName": "expiry", "KeySchema": [{"AttributeName": "xp", "KeyType": "HASH"}, {"AttributeName": "xs", "KeyType": "RANGE"}], "Projection": {"ProjectionType": "KEYS_ONLY"}},
+            {"IndexName": "by-g", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}], "Projection": {"ProjectionType": "ALL"}},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for i in [(n * 37) % 60 for n in range(60)]:
+        item = {"pk": {"S": f"SKU#{i % 4}"}, "sk": {"S": f"HOLD#{i:03d}"}, "g": {"N": str(i % 3)}}
+        if i % 5:  # sparse: some items are not in the index
+            item.update({"xp": {"S": "HELD" if i % 7 else "OTHER"}, "xs": {"S": f"{(i * 13) % 17:03d}#{i}"}})
+        ddb.put_item(TableName="ix", Item=item)
+    out = []
+
+    def q(index, condition, values, **kw):
+        pages = []
+        while len(pages) < 40:
+            try:
+                got = ddb.query(TableName="ix", IndexName=index, KeyConditionExpression=condition, ExpressionAttributeValues=values, **kw)
+            except ClientError as e:
+                pages.append(e.response["Error"]["Code"])
+                break
+            pages.append(([sorted(i.items()) for i in got["Items"]], got["Count"], got["ScannedCount"], got.get("LastEvaluatedKey")))
+            if "LastEvaluatedKey" not in got:
+                break
+            kw["ExclusiveStartKey"] = got["LastEvaluatedKey"]
+        out.append(pages)
+
+    held = {":h": {"S": "HELD"}}
+    for kw in [{}, {"Limit": 5}, {"ScanIndexForward": False}, {"Limit": 7, "ScanIndexForward": False}]:
+        q("expiry", "xp = :h", held, **kw)
+        q("expiry", "xp = :h AND xs <= :now", {**held, ":now": {"S": "008#~"}}, **kw)
+        q("expiry", "xp = :h AND begins_with(xs, :p)", {**held, ":p": {"S": "01"}}, **kw)
+        q("by-g", "g = :g", {":g": {"N": "1"}}, **kw)
+    q("expiry", "xp = :h", {":h": {"S": "NONE"}})
+    q("expiry", "xp = :h", held, ConsistentRead=True)
+    q("expiry", "xp = :h", {**held, ":g": {"N": "2"}}, FilterExpression="g = :g")
+    q("nope", "xp = :h", held)
+    return out
+
+
+def test_index_queries_are_unchanged(fast, plain):
+    out = both(fast, plain, index_queries)
+    first = out[0][0][0]
+    assert len(first) == sum(1 for i in range(60) if i % 5 and i % 7), "only indexed items with that hash key"
+    assert [dict(i)["xs"]["S"] for i in first] == sorted(dict(i)["xs"]["S"] for i in first)
+    assert len(out[4]) > 2 and out[-1] == ["ResourceNotFoundException"], "Limit=5: several pages"
+
+
 def conditional_writes(emu):
     ddb = emu.client("dynamodb")
     ddb.create_table(
