@@ -276,6 +276,15 @@ async fn channel_sync_figures(config: &aws_config::SdkConfig, spec: &StackSpec) 
     );
 
     // Steady rate: 50 changes/s for 2 s through the whole pipeline (bus -> state -> bus -> sync).
+    // Restock first: the burst sold every SKU out, and below zero a channel's quantity stays 0,
+    // which channel sync rightly does not push again.
+    for sku in &skus {
+        let detail = json!({"event_id": format!("bench-restock-{sku}"), "occurred_at": chrono::Utc::now().to_rfc3339(), "sku": sku, "quantity": 100});
+        stockguard_handlers::apply_inbound(&deps, "bench.erp", "StockReceived", &detail)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    wait_drained(&sqs, &stack).await?;
     tap.drain(Duration::from_millis(300)).await?;
     let requests_before = rt.requests.snapshot();
     let invocations_before = rt.invocations.snapshot();
