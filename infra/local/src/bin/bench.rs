@@ -128,11 +128,8 @@ async fn reservation_figures(config: &aws_config::SdkConfig, spec: &StackSpec) -
     let mut oversells = 0i64;
     let requests_before = rt.requests.snapshot();
     for round in 0..ROUNDS {
-        let sku = format!("BENCH-HOT-{round}");
-        let detail = json!({"event_id": format!("bench-rcv-{round}"), "occurred_at": chrono::Utc::now().to_rfc3339(), "sku": sku, "quantity": STOCK});
-        stockguard_handlers::apply_inbound(&deps, "bench.erp", "StockReceived", &detail)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let sku = Sku::parse(&format!("BENCH-HOT-{round}")).map_err(anyhow::Error::msg)?;
+        receive_stock(&deps, std::slice::from_ref(&sku), "bench-rcv", STOCK).await?;
         let start = Instant::now();
         let tasks = (0..CLIENTS).map(|c| {
             let client = client.clone();
@@ -162,7 +159,6 @@ async fn reservation_figures(config: &aws_config::SdkConfig, spec: &StackSpec) -
             latencies.extend(lat);
         }
         let secs = start.elapsed().as_secs_f64();
-        let sku = Sku::parse(&sku).map_err(anyhow::Error::msg)?;
         let p = deps.store.position(&sku).await?;
         let over = (held - STOCK).max(0) + (-p.available()).max(0);
         oversells += over;
@@ -239,12 +235,7 @@ async fn channel_sync_figures(config: &aws_config::SdkConfig, spec: &StackSpec) 
     let sqs = aws_sdk_sqs::Client::new(config);
 
     // Burst: 1,000 position changes over 10 SKUs, as fast as the state store takes them.
-    for sku in &skus {
-        let detail = json!({"event_id": format!("bench-{sku}"), "occurred_at": chrono::Utc::now().to_rfc3339(), "sku": sku, "quantity": 100});
-        stockguard_handlers::apply_inbound(&deps, "bench.erp", "StockReceived", &detail)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-    }
+    receive_stock(&deps, &skus, "bench", 100).await?;
     wait_drained(&sqs, &stack).await?;
     tap.drain(Duration::from_millis(300)).await?;
     let before: u64 = KINDS
@@ -278,12 +269,7 @@ async fn channel_sync_figures(config: &aws_config::SdkConfig, spec: &StackSpec) 
     // Steady rate: 50 changes/s for 2 s through the whole pipeline (bus -> state -> bus -> sync).
     // Restock first: the burst sold every SKU out, and below zero a channel's quantity stays 0,
     // which channel sync rightly does not push again.
-    for sku in &skus {
-        let detail = json!({"event_id": format!("bench-restock-{sku}"), "occurred_at": chrono::Utc::now().to_rfc3339(), "sku": sku, "quantity": 100});
-        stockguard_handlers::apply_inbound(&deps, "bench.erp", "StockReceived", &detail)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-    }
+    receive_stock(&deps, &skus, "bench-restock", 100).await?;
     wait_drained(&sqs, &stack).await?;
     tap.drain(Duration::from_millis(300)).await?;
     let requests_before = rt.requests.snapshot();
@@ -430,6 +416,17 @@ fn print_requests_per(
             per(t.items)
         );
     }
+}
+
+/// `StockReceived` of `quantity` for every SKU, applied straight to state.
+async fn receive_stock(deps: &Deps, skus: &[Sku], prefix: &str, quantity: i64) -> Result<()> {
+    for sku in skus {
+        let detail = json!({"event_id": format!("{prefix}-{sku}"), "occurred_at": chrono::Utc::now().to_rfc3339(), "sku": sku, "quantity": quantity});
+        stockguard_handlers::apply_inbound(deps, "bench.erp", "StockReceived", &detail)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    Ok(())
 }
 
 async fn wait_drained(sqs: &aws_sdk_sqs::Client, stack: &stockguard_local::Stack) -> Result<()> {
