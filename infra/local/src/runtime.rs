@@ -1,8 +1,8 @@
-//! Hosts the functions in-process, as Lambda would: one poller per queue-driven function that
-//! receives batches (batch size and window from the template), hands them to the function's
-//! handler, deletes what succeeded and leaves failures for redelivery (redrive after
-//! `maxReceiveCount`, by the queue itself); and the reservations API on 127.0.0.1. Every
-//! function's AWS clients count their requests, tagged with the function's logical id.
+//! Hosts the functions in-process, as Lambda would: pollers per queue-driven function (as many as
+//! its `MaximumConcurrency`, capped) that receive batches (batch size and window from the
+//! template), hand them to the function's handler, delete what succeeded and leave failures for
+//! redelivery (redrive after `maxReceiveCount`, by the queue itself); and the reservations API on
+//! 127.0.0.1. Every function's AWS clients count their requests, tagged with its logical id.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
