@@ -47,6 +47,20 @@ async fn await_shown(fakes: &FakeChannels, sku: &str, expected: &[(&str, i64)]) 
     }
 }
 
+/// (version, quantity) the channel last acknowledged for the SKU.
+async fn acknowledged(stack: &TestStack, channel: &str, sku: &str) -> Option<(u64, i64)> {
+    let records = stack
+        .deps
+        .store
+        .sync_records(
+            &ChannelName::parse(channel).unwrap(),
+            &[Sku::parse(sku).unwrap()],
+        )
+        .await
+        .unwrap();
+    records.values().next().map(|r| (r.version, r.quantity))
+}
+
 fn sync_for(stack: &TestStack, channel: &str) -> ChannelSync {
     let name = format!(
         "{}Sync",
@@ -207,19 +221,7 @@ async fn stale_duplicated_and_reordered_events_never_show_an_older_quantity() {
     sync.handle_batch(batch(&[position_event("ORD-1", 3)]))
         .await;
     assert_eq!(fakes.shopify.shown(&key), Some(6));
-    let acked = stack
-        .deps
-        .store
-        .sync_records(
-            &ChannelName::parse("shopify").unwrap(),
-            &[Sku::parse("ORD-1").unwrap()],
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        acked.values().next().map(|r| (r.version, r.quantity)),
-        Some((4, 6))
-    );
+    assert_eq!(acknowledged(&stack, "shopify", "ORD-1").await, Some((4, 6)));
 }
 
 #[tokio::test]
@@ -416,17 +418,8 @@ async fn a_change_that_leaves_the_shown_quantity_alone_pushes_nothing() {
     assert!(resp.batch_item_failures.is_empty());
     assert_eq!((report.pushed, report.skipped_unchanged), (0, 1));
     assert_eq!(fakes.walmart.stats().push_calls, calls);
-    let acked = stack
-        .deps
-        .store
-        .sync_records(
-            &ChannelName::parse("walmart").unwrap(),
-            &[Sku::parse("SAME-1").unwrap()],
-        )
-        .await
-        .unwrap();
     assert_eq!(
-        acked.values().next().map(|r| (r.version, r.quantity)),
+        acknowledged(&stack, "walmart", "SAME-1").await,
         Some((3, 3))
     );
 }
