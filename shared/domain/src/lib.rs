@@ -1,7 +1,10 @@
 //! stockguard's inventory rules, free of I/O: what an inbound event means, whether a cart can be
 //! reserved, how counts and deltas combine, and when a delivery is a repeat.
 
+pub mod buffer;
 pub mod channel;
+pub mod decayed;
+pub mod delay;
 pub mod error;
 pub mod idempotency;
 pub mod inbound;
@@ -10,6 +13,7 @@ pub mod outbound;
 pub mod position;
 pub mod reservation;
 pub mod types;
+pub mod velocity;
 
 pub use error::InvalidInput;
 pub use inbound::{Command, Common, InboundEvent, ReservationRequest, SignalKind};
