@@ -231,12 +231,12 @@ pub mod channels {
     use stockguard_domain::channel::BufferPolicy;
     pub use stockguard_fake_channels::{FakeChannels, FakeKind, FakeOptions};
     pub use stockguard_local::fake_wiring::{KINDS, fake, listing_key};
-    use stockguard_local::fake_wiring::{configure_fake_channels, map_on_fakes};
+    use stockguard_local::fake_wiring::{configure_fake_channels, map_on_fakes, static_buffers};
 
     use super::TestStack;
 
     impl TestStack {
-        /// Configures the four channels against `fakes` with `buffer`, credentials in Secrets
+        /// Configures the four channels against `fakes` with static `buffer`, credentials in Secrets
         /// Manager, and maps `skus` on every channel (registered on the fakes too).
         pub async fn configure_channels(
             &self,
@@ -249,7 +249,7 @@ pub mod channels {
                 &self.deps.store,
                 &self.stack.prefix,
                 fakes,
-                |_| buffer,
+                static_buffers(buffer),
             )
             .await
             .expect("configuring channels");

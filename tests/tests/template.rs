@@ -77,8 +77,8 @@ fn every_function_is_an_arm64_rust_function_with_active_tracing() {
     }
     assert_eq!(
         functions,
-        11 + 4 + 1 + 1 + 1,
-        "inbound, channel sync, reservations API, expiry sweeper, reconciliation"
+        11 + 4 + 1 + 1 + 1 + 1,
+        "inbound, channel sync, reservations API, expiry sweeper, reconciliation, buffer recompute"
     );
 }
 
@@ -307,11 +307,5 @@ fn schedules_run_at_the_intervals_the_design_sets() {
     };
     assert_eq!(every("expire-reservations").as_secs(), 60);
     assert_eq!(every("reconcile-channels").as_secs(), 15 * 60);
-    // The buffer recompute schedule's interval is a parameter before its function exists.
-    assert_eq!(
-        spec.parameters
-            .get("BufferRecomputeEveryMinutes")
-            .map(String::as_str),
-        Some("5")
-    );
+    assert_eq!(every("recompute-buffers").as_secs(), 5 * 60);
 }

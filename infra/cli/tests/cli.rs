@@ -520,6 +520,7 @@ async fn position_shows_each_enabled_channel_its_buffered_quantity() {
             &sku,
             SyncRecord {
                 version: 1,
+                buffer_revision: 0,
                 quantity: 16,
                 acknowledged_at: 1_767_225_600_000,
             },

@@ -4,6 +4,7 @@
 use anyhow::{Context, Result};
 use stockguard_adapters::StateStore;
 use stockguard_adapters::channel_store::ChannelSettings;
+use stockguard_domain::buffer::{BufferMode, DynamicPolicy};
 use stockguard_domain::channel::{BufferPolicy, ListingMapping};
 use stockguard_domain::{ChannelName, Sku};
 use stockguard_fake_channels::{FakeChannel, FakeChannels};
@@ -53,13 +54,14 @@ pub fn fake<'a>(fakes: &'a FakeChannels, kind: &str) -> &'a FakeChannel {
 }
 
 /// Configures the four channels against `fakes`: secret `stockguard/{prefix}{kind}` holding the
-/// fakes' credentials, the channel enabled with `buffer(kind)`.
+/// fakes' credentials, the channel enabled with dynamic buffers at their defaults, then
+/// `customise(settings)` for what a caller wants otherwise.
 pub async fn configure_fake_channels(
     config: &aws_config::SdkConfig,
     store: &StateStore,
     prefix: &str,
     fakes: &FakeChannels,
-    buffer: impl Fn(&str) -> BufferPolicy,
+    customise: impl Fn(&mut ChannelSettings),
 ) -> Result<()> {
     let secrets = aws_sdk_secretsmanager::Client::new(config);
     for kind in KINDS {
@@ -72,20 +74,31 @@ pub async fn configure_fake_channels(
             .send()
             .await
             .with_context(|| format!("creating secret {name}"))?;
-        let settings = ChannelSettings {
+        let mut settings = ChannelSettings {
             name: ChannelName::parse(kind).map_err(anyhow::Error::msg)?,
             kind: kind.to_owned(),
             enabled: true,
             endpoint: fake(fakes, kind).url().to_owned(),
             credentials: name,
-            buffer: buffer(kind),
+            buffer_mode: BufferMode::Dynamic,
+            buffer: BufferPolicy::default(),
+            dynamic: DynamicPolicy::default(),
             maximum: None,
             seller_id: Some("A1SELLER".into()),
             marketplace_id: Some("ATVPDKIKX0DER".into()),
         };
+        customise(&mut settings);
         store.put_channel(&settings).await?;
     }
     Ok(())
+}
+
+/// A `customise` for [`configure_fake_channels`]: static mode with `policy` on every channel.
+pub fn static_buffers(policy: BufferPolicy) -> impl Fn(&mut ChannelSettings) {
+    move |s| {
+        s.buffer_mode = BufferMode::Static;
+        s.buffer = policy;
+    }
 }
 
 /// Maps `skus` on every channel and registers the listings on the fakes.

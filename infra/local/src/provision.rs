@@ -80,6 +80,9 @@ pub async fn provision(
     for index in &spec.table.indexes {
         let projection = Projection::builder()
             .projection_type(ProjectionType::from(index.projection.as_str()))
+            .set_non_key_attributes(
+                Some(index.non_key_attributes.clone()).filter(|a| !a.is_empty()),
+            )
             .build();
         let mut gsi = GlobalSecondaryIndex::builder()
             .index_name(&index.name)

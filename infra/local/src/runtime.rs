@@ -35,6 +35,9 @@ pub struct RuntimeOptions {
     pub api_addr: Option<SocketAddr>,
     /// Fires every schedule at this interval instead of the template's (demos and tests).
     pub schedule_interval: Option<Duration>,
+    /// The buffer recompute's interval when `schedule_interval` is unset: a local stack
+    /// recomputes every 10 seconds (contract section 5) rather than every few minutes.
+    pub buffer_recompute_interval: Duration,
     /// Fault switch: the share of position events a channel queue loses before its sync function
     /// sees them, to prove that reconciliation repairs what events miss.
     pub drop_position_events: f64,
@@ -48,6 +51,7 @@ impl Default for RuntimeOptions {
             retry_budget: Settings::default().retry_budget,
             api_addr: None,
             schedule_interval: None,
+            buffer_recompute_interval: Duration::from_secs(10),
             drop_position_events: 0.0,
         }
     }
@@ -117,7 +121,11 @@ impl LocalRuntime {
             };
             let deps = Deps::from_clients(clients, &stack.table, &stack.bus, dlq, settings.clone());
             if let Some(every) = f.schedule {
-                let every = options.schedule_interval.unwrap_or(every);
+                let every = match (options.schedule_interval, f.binary.as_str()) {
+                    (Some(every), _) => every,
+                    (None, "recompute-buffers") => options.buffer_recompute_interval,
+                    (None, _) => every,
+                };
                 tasks.push(tokio::spawn(run_schedule(
                     f.binary.clone(),
                     deps.clone(),
@@ -202,6 +210,11 @@ async fn run_schedule(binary: String, deps: Deps, every: Duration) {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // A schedule first fires one period after it is created, not at once.
     ticks.tick().await;
+    // Kept across runs, as a warm Lambda keeps its state between invocations.
+    let recompute = stockguard_handlers::buffers::BufferRecompute::new(
+        deps.clone(),
+        stockguard_handlers::buffers::DEFAULT_RECONCILE_INTERVAL_MS,
+    );
     loop {
         ticks.tick().await;
         let result = match binary.as_str() {
@@ -220,6 +233,14 @@ async fn run_schedule(binary: String, deps: Deps, every: Duration) {
                         Ok(format!("{report:?}"))
                     }
                     Err(e) => Err(e),
+                }
+            }
+            "recompute-buffers" => {
+                let report = recompute.run(stockguard_handlers::deps::now_ms()).await;
+                if report.errors.is_empty() {
+                    Ok(format!("{report:?}"))
+                } else {
+                    Err(report.errors.join("; "))
                 }
             }
             other => {

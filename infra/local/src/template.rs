@@ -26,6 +26,8 @@ pub struct IndexSpec {
     pub key_schema: Vec<(String, String)>,
     /// ALL, KEYS_ONLY or INCLUDE.
     pub projection: String,
+    /// With INCLUDE: the attributes projected besides the keys.
+    pub non_key_attributes: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -250,6 +252,15 @@ fn parse_table(id: &str, props: &Value) -> Result<TableSpec> {
                 .and_then(Value::as_str)
                 .unwrap_or("ALL")
                 .to_owned(),
+            non_key_attributes: gsi
+                .get("Projection")
+                .and_then(|p| p.get("NonKeyAttributes"))
+                .and_then(Value::as_sequence)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
         })
         .collect();
     let ttl = props.get("TimeToLiveSpecification");

@@ -6,14 +6,16 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use serde::{Deserialize, Serialize};
-use stockguard_domain::channel::{BufferPolicy, ListingMapping};
+use stockguard_domain::buffer::{BufferMode, ChannelBufferView, DynamicPolicy};
+use stockguard_domain::channel::{BufferPolicy, ListingMapping, prior_delay_ms};
 use stockguard_domain::{ChannelName, Millis, Position, Sku};
 
+use crate::buffer_store::{HEALTH_SK_PREFIX, StoredBuffers, StoredHealth};
 use crate::error::{AdapterError, classify};
 use crate::items::*;
 use crate::store::{StateStore, position_from};
 
-const CHANNELS_PK: &str = "CHANNELS";
+pub(crate) const CHANNELS_PK: &str = "CHANNELS";
 const RECONCILE_PK: &str = "RECONCILE";
 
 fn listings_pk(channel: &ChannelName) -> String {
@@ -36,19 +38,54 @@ pub struct ChannelSettings {
     pub endpoint: String,
     /// Name of the Secrets Manager secret (or SSM parameter) holding the credentials.
     pub credentials: String,
+    /// `static` (the `buffer` policy) or `dynamic` (the `dynamic` policy; the default).
+    pub buffer_mode: BufferMode,
     pub buffer: BufferPolicy,
+    pub dynamic: DynamicPolicy,
     pub maximum: Option<i64>,
     /// Amazon's seller id and marketplace id; unused elsewhere.
     pub seller_id: Option<String>,
     pub marketplace_id: Option<String>,
 }
 
-/// What a channel last acknowledged for a SKU.
+impl ChannelSettings {
+    /// How this channel's buffer for a SKU is set: the SKU's static override if any, the
+    /// recompute's stored dynamic buffer, and the channel's assessed delay (its documented prior
+    /// until one is measured).
+    pub fn buffer_view(
+        &self,
+        static_override: Option<&BufferPolicy>,
+        stored: Option<&StoredBuffers>,
+        health: Option<&StoredHealth>,
+    ) -> ChannelBufferView {
+        ChannelBufferView {
+            mode: self.buffer_mode,
+            static_policy: static_override.copied().unwrap_or(self.buffer),
+            dynamic: self.dynamic,
+            maximum: self.maximum,
+            stored_dynamic: stored
+                .and_then(|b| b.channels.get(self.name.as_str()))
+                .map(|c| c.buffer),
+            delay_ms: health.map_or(prior_delay_ms(&self.kind), |h| h.effective_delay_ms),
+        }
+    }
+}
+
+/// What a channel last acknowledged for a SKU: the position version and the buffer revision
+/// the pushed quantity was computed from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SyncRecord {
     pub version: u64,
+    pub buffer_revision: i64,
     pub quantity: i64,
     pub acknowledged_at: Millis,
+}
+
+impl SyncRecord {
+    /// Whether this acknowledgement covers (is as new as) a position version and buffer revision.
+    pub fn covers(&self, version: u64, buffer_revision: i64) -> bool {
+        (self.version, self.buffer_revision) >= (version, buffer_revision)
+    }
 }
 
 fn opt_s(item: &mut Item, name: &str, v: &Option<String>) {
@@ -64,12 +101,25 @@ fn settings_from(item: &Item) -> Result<ChannelSettings, AdapterError> {
         enabled: matches!(item.get("enabled"), Some(AttributeValue::Bool(true))),
         endpoint: get_s(item, "endpoint")?.to_owned(),
         credentials: get_s(item, "credentials")?.to_owned(),
+        // Channels stored before buffer modes existed read as the contract's default, dynamic.
+        buffer_mode: match get_opt_s(item, "buffer_mode") {
+            Some(m) => BufferMode::parse(m).map_err(AdapterError::permanent)?,
+            None => BufferMode::Dynamic,
+        },
         buffer: BufferPolicy {
             units: get_opt_i64(item, "buffer_units")?.unwrap_or(0),
-            percent: match item.get("buffer_percent") {
-                Some(AttributeValue::N(v)) => v.parse().unwrap_or(0.0),
-                _ => 0.0,
-            },
+            percent: get_opt_f64(item, "buffer_percent")?.unwrap_or(0.0),
+        },
+        dynamic: {
+            let d = DynamicPolicy::default();
+            DynamicPolicy {
+                risk_target: get_opt_f64(item, "risk_target")?.unwrap_or(d.risk_target),
+                min_units: get_opt_i64(item, "min_buffer")?.unwrap_or(d.min_units),
+                max_units: get_opt_i64(item, "max_buffer")?,
+                low_stock_units: get_opt_i64(item, "low_stock_units")?.unwrap_or(d.low_stock_units),
+                low_stock_max_delay_ms: get_opt_i64(item, "low_stock_max_delay_ms")?
+                    .unwrap_or(d.low_stock_max_delay_ms),
+            }
         },
         maximum: get_opt_i64(item, "maximum")?,
         seller_id: get_opt_s(item, "seller_id").map(str::to_owned),
@@ -95,6 +145,8 @@ pub struct SyncContext {
     pub listings: HashMap<Sku, ListingMapping>,
     pub acknowledged: HashMap<Sku, SyncRecord>,
     pub overrides: HashMap<Sku, BufferPolicy>,
+    /// Dynamic buffers as the recompute stored them (absent: never computed, the minimum).
+    pub dynamic: HashMap<Sku, StoredBuffers>,
     /// When each position last changed (epoch ms), to tell an in-flight push from drift.
     pub changed_at: HashMap<Sku, Millis>,
 }
@@ -102,19 +154,16 @@ pub struct SyncContext {
 fn sync_record_from(item: &Item) -> Result<SyncRecord, AdapterError> {
     Ok(SyncRecord {
         version: get_i64(item, "acked_version")? as u64,
+        buffer_revision: get_opt_i64(item, "acked_buffer_revision")?.unwrap_or(0),
         quantity: get_i64(item, "acked_quantity")?,
         acknowledged_at: get_i64(item, "acked_at")?,
     })
 }
 
 fn buffer_from(item: &Item) -> Result<BufferPolicy, AdapterError> {
-    let percent = match item.get("percent") {
-        Some(AttributeValue::N(v)) => v.parse().unwrap_or(0.0),
-        _ => 0.0,
-    };
     Ok(BufferPolicy {
         units: get_opt_i64(item, "units")?.unwrap_or(0),
-        percent,
+        percent: get_opt_f64(item, "percent")?.unwrap_or(0.0),
     })
 }
 
@@ -129,9 +178,10 @@ impl StateStore {
         skus: &[Sku],
     ) -> Result<SyncContext, AdapterError> {
         let (lp, sp, bp) = (listings_pk(channel), sync_pk(channel), buffers_pk(channel));
-        let mut keys = Vec::with_capacity(skus.len() * 4);
+        let mut keys = Vec::with_capacity(skus.len() * 5);
         for sku in skus {
             keys.push(key(sku_pk(sku), POSITION));
+            keys.push(key(sku_pk(sku), BUFFERS));
             for pk in [&lp, &sp, &bp] {
                 keys.push(key(pk.clone(), sku.as_str()));
             }
@@ -150,6 +200,10 @@ impl StateStore {
                     .insert(sk_sku(&item)?, sync_record_from(&item)?);
             } else if pk == bp {
                 ctx.overrides.insert(sk_sku(&item)?, buffer_from(&item)?);
+            } else if get_s(&item, "sk")? == BUFFERS {
+                let sku = pk.strip_prefix("SKU#").unwrap_or_default();
+                let sku = Sku::parse(sku).map_err(AdapterError::permanent)?;
+                ctx.dynamic.insert(sku, get_json(&item, "buffers")?);
             } else {
                 let sku = Sku::parse(get_s(&item, "sku")?).map_err(AdapterError::permanent)?;
                 if let Some(at) = get_opt_i64(&item, "changed_at")? {
@@ -201,6 +255,13 @@ impl StateStore {
     }
 
     pub async fn channels(&self) -> Result<Vec<ChannelSettings>, AdapterError> {
+        Ok(self.channels_and_health().await?.0)
+    }
+
+    /// Every channel's settings and its last assessed health, in one query.
+    pub async fn channels_and_health(
+        &self,
+    ) -> Result<(Vec<ChannelSettings>, HashMap<ChannelName, StoredHealth>), AdapterError> {
         let items = self
             .query_all(|q| {
                 q.consistent_read(true)
@@ -208,7 +269,18 @@ impl StateStore {
                     .expression_attribute_values(":pk", s(CHANNELS_PK))
             })
             .await?;
-        items.iter().map(settings_from).collect()
+        let mut settings = Vec::new();
+        let mut health = HashMap::new();
+        for item in &items {
+            match get_s(item, "sk")?.strip_prefix(HEALTH_SK_PREFIX) {
+                Some(name) => {
+                    let name = ChannelName::parse(name).map_err(AdapterError::permanent)?;
+                    health.insert(name, get_json(item, "health")?);
+                }
+                None => settings.push(settings_from(item)?),
+            }
+        }
+        Ok((settings, health))
     }
 
     pub async fn channel(
@@ -228,6 +300,20 @@ impl StateStore {
         item.insert(
             "buffer_percent".into(),
             AttributeValue::N(c.buffer.percent.to_string()),
+        );
+        item.insert("buffer_mode".into(), s(c.buffer_mode.as_str()));
+        item.insert(
+            "risk_target".into(),
+            AttributeValue::N(c.dynamic.risk_target.to_string()),
+        );
+        item.insert("min_buffer".into(), n(c.dynamic.min_units));
+        if let Some(m) = c.dynamic.max_units {
+            item.insert("max_buffer".into(), n(m));
+        }
+        item.insert("low_stock_units".into(), n(c.dynamic.low_stock_units));
+        item.insert(
+            "low_stock_max_delay_ms".into(),
+            n(c.dynamic.low_stock_max_delay_ms),
         );
         if let Some(m) = c.maximum {
             item.insert("maximum".into(), n(m));
@@ -356,8 +442,8 @@ impl StateStore {
         Ok(found)
     }
 
-    /// Records an acknowledgement unless a newer version was acknowledged meanwhile. Returns
-    /// whether it was recorded.
+    /// Records an acknowledgement unless a newer (version, buffer revision) was acknowledged
+    /// meanwhile. Returns whether it was recorded.
     pub async fn record_acknowledged(
         &self,
         channel: &ChannelName,
@@ -368,13 +454,18 @@ impl StateStore {
         item.insert("acked_version".into(), n(rec.version));
         item.insert("acked_quantity".into(), n(rec.quantity));
         item.insert("acked_at".into(), n(rec.acknowledged_at));
+        item.insert("acked_buffer_revision".into(), n(rec.buffer_revision));
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR acked_version < :v")
+            .condition_expression(
+                "attribute_not_exists(pk) OR acked_version < :v OR (acked_version = :v AND \
+                 (attribute_not_exists(acked_buffer_revision) OR acked_buffer_revision < :r))",
+            )
             .expression_attribute_values(":v", n(rec.version))
+            .expression_attribute_values(":r", n(rec.buffer_revision))
             .send()
             .await
             .map_err(|e| classify("PutItem", e));

@@ -37,6 +37,15 @@ pub fn sequence_sk(source: &str) -> String {
 pub fn signal_sk(signal: &str) -> String {
     format!("SIGNAL#{signal}")
 }
+/// A SKU's decayed sales-rate accumulators (`SKU#…` partition).
+pub const VELOCITY: &str = "VELOCITY";
+/// A SKU's dynamic buffers as the recompute last stored them (`SKU#…` partition).
+pub const BUFFERS: &str = "BUFFERS";
+/// The sparse index of SKUs whose buffers may still move (`ActiveIndex` in template.yaml): their
+/// `VELOCITY` items carry `active_pk` until the recompute finds them quiet.
+pub const ACTIVE_INDEX: &str = "ActiveIndex";
+pub const ACTIVE_INDEX_PK: &str = "active_pk";
+pub const ACTIVE: &str = "ACTIVE";
 pub fn reservation_pk(id: &EntityId) -> String {
     format!("RES#{id}")
 }
@@ -99,6 +108,15 @@ pub fn get_opt_i64(item: &Item, name: &str) -> Result<Option<i64>, AdapterError>
     match item.get(name) {
         Some(AttributeValue::N(v)) => v.parse().map(Some).map_err(|_| {
             AdapterError::permanent(format!("attribute `{name}` is not an integer: {v}"))
+        }),
+        _ => Ok(None),
+    }
+}
+
+pub fn get_opt_f64(item: &Item, name: &str) -> Result<Option<f64>, AdapterError> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse().map(Some).map_err(|_| {
+            AdapterError::permanent(format!("attribute `{name}` is not a number: {v}"))
         }),
         _ => Ok(None),
     }

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use stockguard_domain::decayed::{Accumulator, HORIZONS};
 use stockguard_domain::idempotency::IdempotencyStatus;
 use stockguard_domain::order::OrderLine;
 use stockguard_domain::reservation::ReservationStatus;
@@ -30,6 +31,8 @@ pub struct StateTx {
     /// Stamped on every position this change writes (`write_id`), so a read after the commit
     /// tells whether the position is still this change's or a later one's.
     write_id: String,
+    /// Units sold (with when) by this change, for the catalogue's hour-of-week profile.
+    sales: Vec<(i64, Millis)>,
 }
 
 /// Net change to a position by arithmetic, for paths that must not conflict on `version`.
@@ -57,6 +60,7 @@ impl StateTx {
             items: Vec::new(),
             positions: BTreeMap::new(),
             write_id: format!("{:016x}", rand::random::<u64>()),
+            sales: Vec::new(),
         }
     }
 
@@ -82,10 +86,11 @@ impl StateTx {
     }
 
     fn put(&mut self, item: Item, condition: &str, values: HashMap<String, AttributeValue>) {
+        // An empty condition writes unconditionally.
         let mut b = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression(condition);
+            .set_condition_expression(Some(condition.to_owned()).filter(|c| !c.is_empty()));
         if !values.is_empty() {
             b = b.set_expression_attribute_values(Some(values));
         }
@@ -335,6 +340,62 @@ impl StateTx {
             None => self.put(item, "attribute_not_exists(pk)", HashMap::new()),
             Some(r) => self.put(item, "revision = :r", HashMap::from([(":r".into(), n(r))])),
         }
+    }
+
+    /// Records a sale of `units` of `sku` on `channel` for the dynamic buffers: one `ADD` per
+    /// horizon to the SKU's decayed-rate accumulators (no read, so it adds no conflict of its
+    /// own), which also puts the SKU on the next buffer recompute's list.
+    pub fn record_sale(&mut self, sku: &Sku, channel: &ChannelName, units: i64, at: Millis) {
+        let mut names = HashMap::new();
+        let mut values = HashMap::new();
+        let mut adds = Vec::new();
+        for (i, h) in HORIZONS.iter().enumerate() {
+            let (epoch, amount) = h.contribution(units, at);
+            names.insert(
+                format!("#a{i}"),
+                Accumulator::attribute(h, channel.as_str(), epoch),
+            );
+            values.insert(format!(":a{i}"), AttributeValue::N(amount.to_string()));
+            adds.push(format!("#a{i} :a{i}"));
+        }
+        self.touch_velocity(sku, &format!(" ADD {}", adds.join(", ")), names, values);
+        self.sales.push((units, at));
+    }
+
+    /// Puts `sku` on the next buffer recompute's list (a demand signal arrived).
+    pub fn mark_active(&mut self, sku: &Sku) {
+        self.touch_velocity(sku, "", HashMap::new(), HashMap::new());
+    }
+
+    fn touch_velocity(
+        &mut self,
+        sku: &Sku,
+        more: &str,
+        names: HashMap<String, String>,
+        mut values: HashMap<String, AttributeValue>,
+    ) {
+        values.insert(":sku".into(), s(sku.as_str()));
+        values.insert(":active".into(), s(ACTIVE));
+        values.insert(":now".into(), n(self.now_ms));
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(sku_pk(sku), VELOCITY)))
+            .update_expression(format!(
+                "SET sku = :sku, {ACTIVE_INDEX_PK} = :active, touched_at = :now{more}"
+            ))
+            .set_expression_attribute_names(Some(names).filter(|n| !n.is_empty()))
+            .set_expression_attribute_values(Some(values))
+            .build();
+        self.items.push(
+            update
+                .map(|u| TransactWriteItem::builder().update(u).build())
+                .map_err(|e| e.to_string()),
+        );
+    }
+
+    /// Units sold by this change, with when.
+    pub fn sales(&self) -> &[(i64, Millis)] {
+        &self.sales
     }
 
     /// Stores the latest demand signal of a kind for a SKU, unless a newer one was stored meanwhile.

@@ -7,6 +7,23 @@ use crate::types::{ChannelName, Sku};
 /// The channels with adapters.
 pub const CHANNEL_KINDS: [&str; 4] = ["shopify", "amazon", "walmart", "ebay"];
 
+/// A channel's delay from a change to showing it, until enough of its own is measured: Shopify
+/// shows at once; Walmart's and eBay's single-item updates within seconds; Amazon processes an
+/// accepted update within minutes (up to 15 assumed).
+pub fn prior_delay_ms(kind: &str) -> i64 {
+    match kind {
+        "shopify" => 1_000,
+        "amazon" => 15 * 60 * 1000,
+        _ => 5_000,
+    }
+}
+
+/// Whether a channel shows a quantity once it acknowledges it. Amazon does not: its delay is
+/// measured by reading the listing back.
+pub fn shows_on_acknowledge(kind: &str) -> bool {
+    kind != "amazon"
+}
+
 /// Units a channel holds back: fixed units plus a percentage of what is available.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct BufferPolicy {

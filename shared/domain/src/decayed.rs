@@ -128,7 +128,10 @@ mod tests {
     fn attributes_round_trip_and_age_out() {
         let name = Accumulator::attribute(&SHORT, "amazon", 472_222);
         let a = Accumulator::parse(&name, 2.5).unwrap();
-        assert_eq!((a.channel.as_str(), a.epoch, a.amount), ("amazon", 472_222, 2.5));
+        assert_eq!(
+            (a.channel.as_str(), a.epoch, a.amount),
+            ("amazon", 472_222, 2.5)
+        );
         assert!(Accumulator::parse("x|amazon|1", 1.0).is_none());
         let now = 472_230 * SHORT.epoch_ms;
         assert!(SHORT.is_stale(472_222, now));

@@ -136,6 +136,19 @@ impl Notification {
         )
     }
 
+    pub fn channel_buffer_changed(
+        channel: &str,
+        sku: &Sku,
+        buffer: i64,
+        previous: i64,
+        reason: &str,
+    ) -> Self {
+        Self::new(
+            "ChannelBufferChanged",
+            serde_json::json!({"channel": channel, "sku": sku, "buffer": buffer, "previous": previous, "reason": reason}),
+        )
+    }
+
     pub fn drift_detected(channel: &str, sku: &Sku, expected: i64, reported: i64) -> Self {
         Self::new(
             "DriftDetected",

@@ -9,6 +9,7 @@ use stockguard_domain::inbound::parse_inbound;
 use stockguard_domain::outbound::Cause;
 use stockguard_domain::{Command, InboundEvent, Millis};
 
+use crate::buffers::{BufferRecompute, DEFAULT_RECONCILE_INTERVAL_MS};
 use crate::deps::{Deps, now_ms};
 use crate::effect::{Effect, MAX_ATTEMPTS, Written, backoff, contended, publish_outcome};
 use crate::error::ApplyError;
@@ -90,6 +91,18 @@ pub async fn apply_inbound(
                 // Best effort: a redelivery of an `APPLIED` record only publishes again.
                 if let Err(e) = deps.store.mark_published(event_id).await {
                     tracing::warn!(event_id, error = %e, "could not mark the delivery published");
+                }
+                if let (Command::DemandSignal { sku, .. }, "applied") =
+                    (&event.command, effect.outcome)
+                {
+                    // A signal moves its SKU's buffers within seconds, not at the next scheduled
+                    // recompute (which retries this SKU anyway: the signal put it on its list).
+                    let report = BufferRecompute::new(deps.clone(), DEFAULT_RECONCILE_INTERVAL_MS)
+                        .recompute_skus(std::slice::from_ref(sku), now_ms())
+                        .await;
+                    if !report.errors.is_empty() {
+                        tracing::warn!(errors = ?report.errors, "recomputing buffers after a signal");
+                    }
                 }
                 return Ok(match effect.outcome {
                     "producer_replay" => Applied::ProducerReplay,

@@ -11,12 +11,13 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::FutureExt;
 use serde_json::Value;
+use stockguard_adapters::buffer_store::{Probe, SyncSample};
 use stockguard_adapters::channel_store::{ChannelSettings, SyncContext, SyncRecord};
 use stockguard_channels::{
     AmazonConfig, ChannelClient, ChannelConfig, EbayConfig, Listing, PushOutcome, QuantityUpdate,
     ShopifyConfig, WalmartConfig,
 };
-use stockguard_domain::channel::{ListingMapping, shown_quantity};
+use stockguard_domain::channel::{ListingMapping, shows_on_acknowledge};
 use stockguard_domain::outbound::SOURCE_SYNC;
 use stockguard_domain::types::parse_timestamp;
 use stockguard_domain::{ChannelName, Millis, Notification, Sku};
@@ -43,6 +44,9 @@ pub struct SyncReport {
     pub skipped_unchanged: usize,
     pub unmapped: usize,
     pub failed: usize,
+    pub throttled: usize,
+    /// From each pushed change's cause to the channel's acknowledgement.
+    pub latencies_ms: Vec<i64>,
 }
 
 struct SkuWork {
@@ -69,6 +73,11 @@ impl ChannelSync {
             ..Default::default()
         };
         let mut work: BTreeMap<Sku, SkuWork> = BTreeMap::new();
+        let oldest_sent = event
+            .records
+            .iter()
+            .filter_map(|r| r.attributes.get("SentTimestamp")?.parse::<Millis>().ok())
+            .min();
         for record in &event.records {
             match parse_record(record) {
                 Ok((sku, occurred_at)) => {
@@ -116,9 +125,10 @@ impl ChannelSync {
                 .map(|s| (s.clone(), "the sync panicked".to_owned(), true))
                 .collect(),
         };
+        report.failed = failed_skus.len();
+        self.record_health(&report, oldest_sent).await;
         for (sku, reason, retryable) in failed_skus {
             let Some(w) = work.get(&sku) else { continue };
-            report.failed += 1;
             let out_of_retries = w.max_receive_count >= self.deps.settings.retry_budget;
             if retryable && !out_of_retries {
                 tracing::warn!(channel = %self.channel, sku = %sku, %reason, "push failed; will be retried");
@@ -160,11 +170,12 @@ impl ChannelSync {
         report: &mut SyncReport,
     ) -> Result<Vec<(Sku, String, bool)>, String> {
         let store = &self.deps.store;
-        let Some(settings) = store
-            .channel(&self.channel)
+        let (channels, mut health) = store
+            .channels_and_health()
             .await
-            .map_err(|e| e.to_string())?
-        else {
+            .map_err(|e| e.to_string())?;
+        let health = health.remove(&self.channel);
+        let Some(settings) = channels.into_iter().find(|c| c.name == self.channel) else {
             tracing::warn!(channel = %self.channel, "channel is not configured; nothing to push");
             return Ok(vec![]);
         };
@@ -177,6 +188,7 @@ impl ChannelSync {
             listings,
             acknowledged,
             overrides,
+            dynamic,
             ..
         } = store
             .sync_context(&self.channel, &skus)
@@ -184,27 +196,30 @@ impl ChannelSync {
             .map_err(|e| e.to_string())?;
 
         let mut updates = Vec::new();
-        let mut versions: HashMap<String, u64> = HashMap::new();
+        let mut versions: HashMap<String, (u64, i64)> = HashMap::new();
         for sku in &skus {
             let Some(listing) = listings.get(sku) else {
                 report.unmapped += 1;
                 continue;
             };
             let position = positions.get(sku).copied().unwrap_or_default();
+            let stored = dynamic.get(sku);
+            let revision = stored.map_or(0, |b| b.revision);
             if acknowledged
                 .get(sku)
-                .is_some_and(|a| a.version >= position.version)
+                .is_some_and(|a| a.covers(position.version, revision))
             {
                 report.skipped_already_acknowledged += 1;
                 continue;
             }
-            let buffer = overrides.get(sku).copied().unwrap_or(settings.buffer);
-            let quantity = shown_quantity(position.available(), &buffer, settings.maximum);
+            let view = settings.buffer_view(overrides.get(sku), stored, health.as_ref());
+            let quantity = view.apply(position.available()).shown;
             if let Some(last) = acknowledged.get(sku).filter(|a| a.quantity == quantity) {
                 // Most changes of an order's life (confirm, ship) leave `available` alone: the
                 // channel already shows this quantity, so a push would only spend its rate limit.
                 let record = SyncRecord {
                     version: position.version,
+                    buffer_revision: revision,
                     quantity,
                     acknowledged_at: last.acknowledged_at,
                 };
@@ -215,7 +230,7 @@ impl ChannelSync {
                 report.skipped_unchanged += 1;
                 continue;
             }
-            versions.insert(sku.to_string(), position.version);
+            versions.insert(sku.to_string(), (position.version, revision));
             updates.push(QuantityUpdate::new(
                 sku.as_str(),
                 to_channel_listing(listing),
@@ -230,6 +245,7 @@ impl ChannelSync {
         let mut failed = Vec::new();
         let mut pushed = Vec::new();
         let mut metrics = Metrics::new(&[("channel", self.channel.as_str())]);
+        let mut probe = None;
         for (update, outcome) in updates.iter().zip(outcomes) {
             let sku = Sku::parse(&update.sku).map_err(|e| e.to_string())?;
             match outcome {
@@ -237,9 +253,10 @@ impl ChannelSync {
                     let at = acknowledged_at
                         .duration_since(std::time::UNIX_EPOCH)
                         .map_or(now_ms(), |d| d.as_millis() as i64);
-                    let version = versions[&update.sku];
+                    let (version, buffer_revision) = versions[&update.sku];
                     let record = SyncRecord {
                         version,
+                        buffer_revision,
                         quantity: update.quantity,
                         acknowledged_at: at,
                     };
@@ -256,11 +273,24 @@ impl ChannelSync {
                         latency,
                     ));
                     report.pushed += 1;
+                    if work[&sku].cause_occurred_at.is_some() {
+                        report.latencies_ms.push(latency);
+                    }
+                    if probe.is_none() && !shows_on_acknowledge(&settings.kind) {
+                        probe = work[&sku].cause_occurred_at.map(|cause_at| Probe {
+                            sk: String::new(),
+                            sku: sku.clone(),
+                            quantity: update.quantity,
+                            cause_at,
+                            acknowledged_at: at,
+                        });
+                    }
                     metrics.add("PushLatency", Unit::Milliseconds, latency as f64);
                     metrics.add("PushesDelivered", Unit::Count, 1.0);
                 }
                 PushOutcome::Retryable { reason, .. } => {
                     if reason.to_lowercase().contains("thrott") {
+                        report.throttled += 1;
                         metrics.add("Throttled", Unit::Count, 1.0);
                     }
                     metrics.add("PushesFailed", Unit::Count, 1.0);
@@ -273,11 +303,41 @@ impl ChannelSync {
             }
         }
         metrics.flush();
+        if let Some(probe) = probe {
+            // One push a batch is read back later to measure when the channel showed it.
+            if let Err(e) = store.put_probe(&self.channel, &probe).await {
+                tracing::warn!(error = %e, "could not store a read-back probe");
+            }
+        }
         if let Err(e) = self.deps.publisher.publish(SOURCE_SYNC, &pushed).await {
             // The push itself is recorded; a lost notification is only a missing metric.
             tracing::error!(error = %e, "could not publish ChannelQuantityPushed");
         }
         Ok(failed)
+    }
+
+    /// Adds what this batch measured to the channel's sync health (delay, failures, queue wait).
+    /// A lost sample only thins the statistics, so a failure here is logged, not retried.
+    async fn record_health(&self, report: &SyncReport, oldest_sent: Option<Millis>) {
+        let now = now_ms();
+        let sample = SyncSample {
+            pushes: report.pushed as u64,
+            failures: report.failed as u64,
+            throttled: report.throttled as u64,
+            acknowledged_ms: report.latencies_ms.clone(),
+            oldest_wait_ms: oldest_sent.map(|sent| (now - sent).max(0)),
+        };
+        if sample.pushes + sample.failures == 0 {
+            return;
+        }
+        if let Err(e) = self
+            .deps
+            .store
+            .record_sync_sample(&self.channel, &sample, now)
+            .await
+        {
+            tracing::warn!(channel = %self.channel, error = %e, "could not record sync health");
+        }
     }
 
     pub(crate) async fn client_for(
@@ -360,26 +420,31 @@ pub fn to_channel_listing(l: &ListingMapping) -> Listing {
     }
 }
 
-/// The SKU of a position change and when its producer event occurred. Its version and numbers
-/// are not used: the push is computed from the current state.
+/// The SKU of a position change (or of a buffer change) and when its producer event occurred.
+/// Its version and numbers are not used: the push is computed from the current state.
 fn parse_record(record: &SqsMessage) -> Result<(Sku, Option<Millis>), String> {
     let body: Value = serde_json::from_str(record.body.as_deref().unwrap_or_default())
         .map_err(|e| format!("body is not JSON: {e}"))?;
-    if body["detail-type"] != "InventoryPositionChanged" {
-        return Err(format!(
-            "expected InventoryPositionChanged, got {}",
-            body["detail-type"]
-        ));
-    }
     let detail = &body["detail"];
-    let sku = Sku::parse(detail["sku"].as_str().unwrap_or_default())?;
-    detail["version"]
-        .as_u64()
-        .ok_or("detail.version is missing")?;
-    let occurred_at = detail["cause"]["occurred_at"]
-        .as_str()
-        .and_then(parse_timestamp);
-    Ok((sku, occurred_at))
+    let sku = || Sku::parse(detail["sku"].as_str().unwrap_or_default());
+    match body["detail-type"].as_str() {
+        Some("InventoryPositionChanged") => {
+            let sku = sku()?;
+            detail["version"]
+                .as_u64()
+                .ok_or("detail.version is missing")?;
+            let occurred_at = detail["cause"]["occurred_at"]
+                .as_str()
+                .and_then(parse_timestamp);
+            Ok((sku, occurred_at))
+        }
+        // A buffer moved: no producer event behind it, so no latency to measure.
+        Some("ChannelBufferChanged") => Ok((sku()?, None)),
+        _ => Err(format!(
+            "expected InventoryPositionChanged or ChannelBufferChanged, got {}",
+            body["detail-type"]
+        )),
+    }
 }
 
 fn receive_count(record: &SqsMessage) -> u32 {

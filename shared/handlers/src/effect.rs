@@ -60,6 +60,8 @@ pub(crate) struct Written {
     /// The change's stamp on every position it wrote; `None` when it is not known (a redelivery
     /// announcing again), and then the current position is announced.
     write_id: Option<String>,
+    /// Units the change sold, for the hour-of-week profile of the dynamic buffers.
+    sales: Vec<(i64, stockguard_domain::Millis)>,
 }
 
 impl Written {
@@ -67,6 +69,7 @@ impl Written {
         Self {
             positions: tx.positions_written(),
             write_id: Some(tx.write_id().to_owned()),
+            sales: tx.sales().to_vec(),
         }
     }
 
@@ -79,6 +82,7 @@ impl Written {
         Self {
             positions: BTreeMap::new(),
             write_id,
+            sales: Vec::new(),
         }
     }
 }
@@ -95,6 +99,10 @@ pub(crate) async fn publish_outcome(
     written: &Written,
 ) -> Result<(), ApplyError> {
     count_outcomes(cause, notifications, skus);
+    if let Err(e) = deps.store.add_to_profile(&written.sales).await {
+        // The profile is a long-run statistic; one lost increment only skews it slightly.
+        tracing::warn!(error = %e, "could not add sales to the hour-of-week profile");
+    }
     let mut all = notifications.to_vec();
     let unknown: Vec<Sku> = skus
         .iter()

@@ -6,7 +6,7 @@ use stockguard_domain::inbound::parse_reservation_request;
 use stockguard_domain::types::format_timestamp;
 use stockguard_domain::{EntityId, InvalidInput, Sku};
 
-use crate::deps::Deps;
+use crate::deps::{Deps, now_ms};
 use crate::error::ApplyError;
 use crate::reservations::{self, ConfirmAnswer, ReleaseAnswer, ReserveAnswer};
 
@@ -55,10 +55,12 @@ pub async fn route(deps: &Deps, method: &str, path: &str, body: &[u8]) -> HttpAn
         ("POST", ["v1", "reservations", id, "confirm"]) => confirm(deps, id, body).await,
         ("DELETE", ["v1", "reservations", id]) => release(deps, id).await,
         ("GET", ["v1", "availability", sku]) => availability(deps, sku).await,
+        ("GET", ["v1", "buffers", sku]) => buffers(deps, sku).await,
         (_, ["v1", "reservations"])
         | (_, ["v1", "reservations", _])
         | (_, ["v1", "reservations", _, "confirm"])
-        | (_, ["v1", "availability", _]) => error(
+        | (_, ["v1", "availability", _])
+        | (_, ["v1", "buffers", _]) => error(
             405,
             "method_not_allowed",
             format!("{method} is not supported on {path}"),
@@ -170,16 +172,40 @@ async fn availability(deps: &Deps, sku: &str) -> HttpAnswer {
         Ok(_) => return error(404, "not_found", format!("unknown sku {sku}")),
         Err(e) => return failed(&e.into()),
     };
-    match channels_showing(deps, &sku).await {
-        Ok(channels) => answer(
-            200,
-            json!({
-                "sku": sku, "on_hand": position.on_hand, "hard_reserved": position.hard_reserved,
-                "soft_reserved": position.soft_reserved, "available": position.available(),
-                "version": position.version, "channels": channels,
-            }),
-        ),
-        Err(e) => failed(&e.into()),
+    let channels = match channels_showing(deps, &sku).await {
+        Ok(c) => c,
+        Err(e) => return failed(&e.into()),
+    };
+    let buffers: serde_json::Map<String, Value> =
+        match crate::buffers::buffers_of(deps, &sku, now_ms()).await {
+            Ok(Some(b)) => b
+                .channels
+                .into_iter()
+                .map(|(name, c)| (name, json!(c.buffer)))
+                .collect(),
+            Ok(None) => Default::default(),
+            Err(e) => return error(503, "unavailable", e),
+        };
+    answer(
+        200,
+        json!({
+            "sku": sku, "on_hand": position.on_hand, "hard_reserved": position.hard_reserved,
+            "soft_reserved": position.soft_reserved, "available": position.available(),
+            "version": position.version, "channels": channels, "buffers": buffers,
+        }),
+    )
+}
+
+/// `GET /v1/buffers/{sku}`: every channel's buffer with the factors that set it.
+async fn buffers(deps: &Deps, sku: &str) -> HttpAnswer {
+    let sku = match Sku::parse(sku) {
+        Ok(s) => s,
+        Err(m) => return error(400, "invalid_request", m),
+    };
+    match crate::buffers::buffers_of(deps, &sku, now_ms()).await {
+        Ok(Some(b)) => answer(200, b.to_json()),
+        Ok(None) => error(404, "not_found", format!("unknown sku {sku}")),
+        Err(e) => error(503, "unavailable", e),
     }
 }
 

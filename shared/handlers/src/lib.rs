@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod batch;
+pub mod buffers;
 pub mod channel_sync;
 pub mod deps;
 mod effect;

@@ -40,6 +40,9 @@ pub(crate) async fn plan_order_placed(
             ));
         }
         effect.tx.replace_position(&line.sku, &read, &new);
+        effect
+            .tx
+            .record_sale(&line.sku, channel, line.quantity, now);
         effect.touch(&line.sku);
     }
     let order_lines: Vec<OrderLine> = lines.iter().map(OrderLine::new).collect();

@@ -7,7 +7,6 @@
 use std::time::{Duration, Instant};
 
 use stockguard_channels::QuantityUpdate;
-use stockguard_domain::channel::shown_quantity;
 use stockguard_domain::outbound::SOURCE_OPS;
 use stockguard_domain::{ChannelName, Notification, Sku};
 
@@ -76,9 +75,13 @@ impl ChannelSync {
         report: &mut ReconcileReport,
     ) -> bool {
         let store = &self.deps.store;
-        let settings = match store.channel(&self.channel).await {
-            Ok(Some(s)) if s.enabled => s,
-            Ok(_) => return true,
+        let (settings, health) = match store.channels_and_health().await {
+            Ok((channels, mut health)) => {
+                match channels.into_iter().find(|c| c.name == self.channel) {
+                    Some(s) if s.enabled => (s, health.remove(&self.channel)),
+                    _ => return true,
+                }
+            }
             Err(e) => {
                 report.errors.push(format!("{}: {e}", self.channel));
                 return true;
@@ -132,12 +135,14 @@ impl ChannelSync {
             for listing in page {
                 let sku = &listing.sku;
                 let position = ctx.positions.get(sku).copied().unwrap_or_default();
-                let buffer = ctx.overrides.get(sku).copied().unwrap_or(settings.buffer);
-                let expected = shown_quantity(position.available(), &buffer, settings.maximum);
+                let stored = ctx.dynamic.get(sku);
+                let revision = stored.map_or(0, |b| b.revision);
+                let view = settings.buffer_view(ctx.overrides.get(sku), stored, health.as_ref());
+                let expected = view.apply(position.available()).shown;
                 report.checked += 1;
                 report.expected_units += expected;
                 let acked = ctx.acknowledged.get(sku);
-                let unacknowledged = acked.is_none_or(|a| a.version < position.version);
+                let unacknowledged = acked.is_none_or(|a| !a.covers(position.version, revision));
                 if acked.is_some_and(|a| now - a.acknowledged_at < window.as_millis() as i64) {
                     report.in_processing_window += 1;
                     continue;
@@ -173,11 +178,12 @@ impl ChannelSync {
                     });
                     repairs.push((
                         QuantityUpdate::new(sku.as_str(), to_channel_listing(listing), expected),
-                        position.version,
+                        (position.version, revision),
                     ));
                 } else if unacknowledged {
                     // Shows the right number but never acknowledged it: record it, nothing to push.
-                    self.acknowledge(sku, position.version, expected, now).await;
+                    self.acknowledge(sku, (position.version, revision), expected, now)
+                        .await;
                     report.acknowledged_late += 1;
                 }
             }
@@ -246,9 +252,10 @@ impl ChannelSync {
         metrics.flush();
     }
 
-    async fn acknowledge(&self, sku: &Sku, version: u64, quantity: i64, at: i64) {
+    async fn acknowledge(&self, sku: &Sku, version: (u64, i64), quantity: i64, at: i64) {
         let record = stockguard_adapters::channel_store::SyncRecord {
-            version,
+            version: version.0,
+            buffer_revision: version.1,
             quantity,
             acknowledged_at: at,
         };

@@ -326,6 +326,12 @@ pub(crate) async fn plan_confirm(
             );
         }
     }
+    // A confirmed checkout is a sale on its channel: it feeds the other channels' buffers.
+    for line in &record.lines {
+        effect
+            .tx
+            .record_sale(&line.sku, &record.channel, line.quantity, now);
+    }
     effect
         .tx
         .write_order(order_id, &record.channel, &order_lines, None);

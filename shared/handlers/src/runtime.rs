@@ -78,6 +78,23 @@ pub async fn run_reconcile_function() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
+/// `main` of the scheduled dynamic-buffer recompute.
+pub async fn run_buffer_recompute_function() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let deps = Deps::from_env().await?;
+    let recompute = crate::buffers::BufferRecompute::from_env(deps)?;
+    let recompute = &recompute;
+    lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| async move {
+        let report = Box::pin(recompute.run(crate::deps::now_ms())).await;
+        tracing::info!(?report, "buffer recompute done");
+        Ok::<_, lambda_runtime::Error>(serde_json::json!({
+            "skus_recomputed": report.skus_recomputed, "buffers_changed": report.buffers_changed,
+            "channels_assessed": report.channels_assessed, "errors": report.errors,
+        }))
+    }))
+    .await
+}
+
 /// `main` of the reservations API function behind API Gateway.
 pub async fn run_reservations_api() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();

@@ -74,5 +74,6 @@ pub(crate) async fn plan_signal(
         expires_at,
         stored.map(|s| s.occurred_at),
     );
+    effect.tx.mark_active(sku);
     Ok(effect)
 }

@@ -15,7 +15,9 @@ use stockguard_domain::channel::BufferPolicy;
 use stockguard_fake_channels::{FakeChannels, FakeOptions};
 use stockguard_handlers::{Deps, Settings};
 use stockguard_local::cost::Usage;
-use stockguard_local::fake_wiring::{KINDS, configure_fake_channels, fake, map_on_fakes};
+use stockguard_local::fake_wiring::{
+    KINDS, configure_fake_channels, fake, map_on_fakes, static_buffers,
+};
 use stockguard_local::tap::{EventTap, queue_depth};
 use stockguard_local::{LocalRuntime, RuntimeOptions, StackSpec, provision};
 
@@ -221,9 +223,13 @@ async fn channel_sync_figures(config: &aws_config::SdkConfig, spec: &StackSpec) 
     fakes
         .amazon
         .update_settings(|s| s.amazon_processing_delay_ms = 0);
-    configure_fake_channels(config, &deps.store, "bench-sync-", &fakes, |_| {
-        BufferPolicy::default()
-    })
+    configure_fake_channels(
+        config,
+        &deps.store,
+        "bench-sync-",
+        &fakes,
+        static_buffers(BufferPolicy::default()),
+    )
     .await?;
     let skus: Vec<Sku> = (0..10)
         .map(|i| Sku::parse(&format!("BURST-{i}")).map_err(anyhow::Error::msg))

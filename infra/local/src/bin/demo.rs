@@ -90,13 +90,15 @@ async fn run() -> Result<bool> {
     fakes
         .amazon
         .update_settings(|s| s.amazon_processing_delay_ms = AMAZON_DELAY_MS);
-    let buffers = |kind: &str| match kind {
+    let buffers = |s: &mut stockguard_adapters::channel_store::ChannelSettings| {
+        s.buffer_mode = stockguard_domain::buffer::BufferMode::Static;
         // The slow channel keeps a unit back: its quantity lags by the processing delay.
-        "amazon" => BufferPolicy {
-            units: 1,
-            percent: 0.0,
-        },
-        _ => BufferPolicy::default(),
+        if s.kind == "amazon" {
+            s.buffer = BufferPolicy {
+                units: 1,
+                percent: 0.0,
+            };
+        }
     };
     configure_fake_channels(&config, &deps.store, "demo-", &fakes, buffers).await?;
     let skus: Vec<Sku> = SKUS

@@ -5,7 +5,6 @@
 
 use anyhow::{Context, Result};
 use serde_json::json;
-use stockguard_domain::channel::BufferPolicy;
 use stockguard_fake_channels::{FakeChannels, FakeOptions};
 use stockguard_handlers::{Deps, Settings};
 use stockguard_local::fake_wiring::{configure_fake_channels, order_feed};
@@ -35,10 +34,8 @@ async fn main() -> Result<()> {
     let deps = Deps::new(&config, &stack.table, &stack.bus, None, Settings::default());
     let (sink, _feed) = order_feed(&config, &stack.bus);
     let fakes = FakeChannels::start(FakeOptions::default().with_order_sink(sink)).await?;
-    configure_fake_channels(&config, &deps.store, "", &fakes, |_| {
-        BufferPolicy::default()
-    })
-    .await?;
+    // Dynamic buffers (the default): zero until something sells or a demand signal arrives.
+    configure_fake_channels(&config, &deps.store, "", &fakes, |_| {}).await?;
     let options = RuntimeOptions {
         api_addr: Some("127.0.0.1:0".parse()?),
         ..Default::default()
