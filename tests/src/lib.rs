@@ -227,6 +227,7 @@ pub fn of_type<'a>(events: &'a [Value], detail_type: &str) -> Vec<&'a Value> {
 
 /// The four fake channels, wired to a test stack as configured channels.
 pub mod channels {
+    use stockguard_adapters::channel_store::ChannelSettings;
     use stockguard_domain::Sku;
     use stockguard_domain::channel::BufferPolicy;
     pub use stockguard_fake_channels::{FakeChannels, FakeKind, FakeOptions};
@@ -244,12 +245,24 @@ pub mod channels {
             buffer: BufferPolicy,
             skus: &[&str],
         ) {
+            self.configure_channels_with(fakes, static_buffers(buffer), skus)
+                .await;
+        }
+
+        /// As [`TestStack::configure_channels`], with dynamic buffers at their defaults and then
+        /// `customise` applied to each channel.
+        pub async fn configure_channels_with(
+            &self,
+            fakes: &FakeChannels,
+            customise: impl Fn(&mut ChannelSettings),
+            skus: &[&str],
+        ) {
             configure_fake_channels(
                 &self.config,
                 &self.deps.store,
                 &self.stack.prefix,
                 fakes,
-                static_buffers(buffer),
+                customise,
             )
             .await
             .expect("configuring channels");

@@ -221,7 +221,7 @@ impl BufferRecompute {
 
     /// Reads back the oldest open probes: a channel showing a probe's quantity measures its delay
     /// (from the change's cause to now, an upper bound by at most one run's interval). Probes the
-    /// channel never showed (a newer push replaced them) are dropped after the delay window.
+    /// channel never showed (a newer push replaced them) are dropped, unread, after the window.
     async fn read_back(
         &self,
         settings: &ChannelSettings,
@@ -234,7 +234,15 @@ impl BufferRecompute {
             .entry(settings.name.clone())
             .or_insert_with(|| ChannelSync::new(self.deps.clone(), settings.name.clone()));
         let mut delays = Vec::new();
-        for probe in probes.into_iter().take(PROBES_PER_RUN) {
+        let (stale, open): (Vec<Probe>, Vec<Probe>) = probes
+            .into_iter()
+            .partition(|p| now - p.acknowledged_at > DELAY_WINDOW_MS);
+        for probe in &stale {
+            if let Err(e) = store.delete_probe(&settings.name, probe).await {
+                tracing::warn!(error = %e, "could not delete a stale read-back probe");
+            }
+        }
+        for probe in open.into_iter().take(PROBES_PER_RUN) {
             let measured = now_ms();
             let shown = match store
                 .listings(&settings.name, std::slice::from_ref(&probe.sku))
@@ -248,17 +256,15 @@ impl BufferRecompute {
                 },
                 Err(_) => None,
             };
-            let done = if shown == Some(probe.quantity) {
-                let delay = (measured - probe.cause_at).max(0);
-                if let Err(e) = store.record_shown(&settings.name, delay, measured).await {
-                    tracing::warn!(error = %e, "could not record a read-back");
-                }
-                delays.push(delay);
-                true
-            } else {
-                now - probe.acknowledged_at > DELAY_WINDOW_MS
-            };
-            if done && let Err(e) = store.delete_probe(&settings.name, &probe).await {
+            if shown != Some(probe.quantity) {
+                continue;
+            }
+            let delay = (measured - probe.cause_at).max(0);
+            if let Err(e) = store.record_shown(&settings.name, delay, measured).await {
+                tracing::warn!(error = %e, "could not record a read-back");
+            }
+            delays.push(delay);
+            if let Err(e) = store.delete_probe(&settings.name, &probe).await {
                 tracing::warn!(error = %e, "could not delete a read-back probe");
             }
         }
