@@ -5,11 +5,12 @@ use std::io::Write;
 use anyhow::{Context, Result, anyhow, bail};
 use stockguard_adapters::StateStore;
 use stockguard_adapters::channel_store::ChannelSettings;
+use stockguard_domain::buffer::{BufferMode, DynamicPolicy};
 use stockguard_domain::channel::{BufferPolicy, CHANNEL_KINDS};
 use stockguard_domain::{ChannelName, Sku};
 
 use crate::SetChannel;
-use crate::table::{buffer_text, write_table};
+use crate::table::{buffer_text, duration_text, write_table};
 
 /// The secret name a new channel gets when `--credentials` is not given.
 pub fn default_credentials(name: &ChannelName) -> String {
@@ -28,18 +29,24 @@ pub async fn list(store: &StateStore, out: &mut impl Write) -> Result<()> {
         return Ok(());
     }
     channels.sort_by(|a, b| a.name.cmp(&b.name));
-    let rows: Vec<[String; 8]> = channels
+    let none = || "-".to_owned();
+    let rows: Vec<[String; 13]> = channels
         .iter()
         .map(|c| {
             [
                 c.name.to_string(),
                 c.kind.clone(),
                 yes_no(c.enabled).into(),
-                c.endpoint.clone(),
-                c.credentials.clone(),
+                c.buffer_mode.as_str().into(),
                 c.buffer.units.to_string(),
                 c.buffer.percent.to_string(),
-                c.maximum.map_or_else(|| "-".into(), |m| m.to_string()),
+                c.dynamic.risk_target.to_string(),
+                c.dynamic.min_units.to_string(),
+                c.dynamic.max_units.map_or_else(none, |m| m.to_string()),
+                low_stock_cell(&c.dynamic),
+                c.maximum.map_or_else(none, |m| m.to_string()),
+                c.endpoint.clone(),
+                c.credentials.clone(),
             ]
         })
         .collect();
@@ -49,15 +56,39 @@ pub async fn list(store: &StateStore, out: &mut impl Write) -> Result<()> {
             "NAME",
             "KIND",
             "ENABLED",
-            "ENDPOINT",
-            "CREDENTIALS",
+            "MODE",
             "BUFFER UNITS",
             "BUFFER %",
+            "RISK TARGET",
+            "MIN BUFFER",
+            "MAX BUFFER",
+            "LOW STOCK",
             "MAXIMUM",
+            "ENDPOINT",
+            "CREDENTIALS",
         ],
         &rows,
     )?;
+    writeln!(
+        out,
+        "\nMODE says which buffer applies: static holds back BUFFER UNITS + BUFFER %; dynamic \
+         sizes it from sales elsewhere and the channel's delay (RISK TARGET, MIN BUFFER, MAX \
+         BUFFER, LOW STOCK)."
+    )?;
     Ok(())
+}
+
+/// "off", or "5 (>60s)": at 5 available or fewer, channels slower than 60 s show 0.
+fn low_stock_cell(d: &DynamicPolicy) -> String {
+    if d.low_stock_units == 0 {
+        "off".into()
+    } else {
+        format!(
+            "{} (>{})",
+            d.low_stock_units,
+            duration_text(d.low_stock_max_delay_ms)
+        )
+    }
 }
 
 /// Creates or updates a channel, or with `--sku` sets a per-SKU buffer override; then prints
@@ -104,7 +135,19 @@ pub async fn set(store: &StateStore, args: &SetChannel, out: &mut impl Write) ->
             }
         }
     };
+    // Checked before anything is stored: a refused change changes nothing.
+    let unchanged = if created { "created" } else { "changed" };
+    let previous_mode = channel.buffer_mode;
+    let mode_change =
+        buffer_mode_of(args).map_err(|e| anyhow!("{e}; channel {name} was not {unchanged}"))?;
     apply_changes(&mut channel, args);
+    if let Some(mode) = mode_change {
+        channel.buffer_mode = mode;
+    }
+    channel
+        .dynamic
+        .validate()
+        .map_err(|e| anyhow!("{e}; channel {name} was not {unchanged}"))?;
     store
         .put_channel(&channel)
         .await
@@ -121,6 +164,32 @@ pub async fn set(store: &StateStore, args: &SetChannel, out: &mut impl Write) ->
         if created { "Created" } else { "Updated" }
     )?;
     write_settings(out, &stored)?;
+    let switched_to_static = stored.buffer_mode == BufferMode::Static
+        && (created || previous_mode != BufferMode::Static);
+    if args.buffer_mode.is_none() && static_given(args) && switched_to_static {
+        let was = if created {
+            "new channels start dynamic"
+        } else {
+            "it was dynamic"
+        };
+        writeln!(
+            out,
+            "note: --buffer-units/--buffer-percent switched channel {name} to static buffers \
+             ({was}); `--buffer-mode dynamic` switches it back"
+        )?;
+    } else if stored.buffer_mode == BufferMode::Static && dynamic_given(args) {
+        writeln!(
+            out,
+            "note: channel {name} uses static buffers; the dynamic settings apply once it is \
+             switched with `--buffer-mode dynamic`"
+        )?;
+    } else if stored.buffer_mode == BufferMode::Dynamic && static_given(args) {
+        writeln!(
+            out,
+            "note: channel {name} uses dynamic buffers; --buffer-units/--buffer-percent apply \
+             once it is switched with `--buffer-mode static`"
+        )?;
+    }
     if created && args.credentials.is_none() {
         writeln!(
             out,
@@ -135,6 +204,37 @@ pub async fn set(store: &StateStore, args: &SetChannel, out: &mut impl Write) ->
         )?;
     }
     Ok(())
+}
+
+/// Whether the static buffer's options are given.
+fn static_given(args: &SetChannel) -> bool {
+    args.buffer_units.is_some() || args.buffer_percent.is_some()
+}
+
+/// Whether any of the dynamic policy's options is given.
+fn dynamic_given(args: &SetChannel) -> bool {
+    args.risk_target.is_some()
+        || args.min_buffer.is_some()
+        || args.max_buffer.is_some()
+        || args.no_max_buffer
+        || args.low_stock_units.is_some()
+        || args.low_stock_max_delay_ms.is_some()
+}
+
+/// The buffer mode the command sets, if any: `--buffer-mode`, or static when only the static
+/// buffer's options are given (a seller setting a static buffer expects it to apply).
+fn buffer_mode_of(args: &SetChannel) -> Result<Option<BufferMode>, String> {
+    match args.buffer_mode {
+        Some(mode) => Ok(Some(mode)),
+        None if static_given(args) && dynamic_given(args) => Err(
+            "--buffer-units/--buffer-percent set the static buffer and --risk-target, \
+             --min-buffer, --max-buffer and --low-stock-units the dynamic one: add \
+             --buffer-mode static or --buffer-mode dynamic to say which applies"
+                .into(),
+        ),
+        None if static_given(args) => Ok(Some(BufferMode::Static)),
+        None => Ok(None),
+    }
 }
 
 fn apply_changes(c: &mut ChannelSettings, args: &SetChannel) {
@@ -155,6 +255,24 @@ fn apply_changes(c: &mut ChannelSettings, args: &SetChannel) {
     }
     if let Some(percent) = args.buffer_percent {
         c.buffer.percent = percent;
+    }
+    if let Some(target) = args.risk_target {
+        c.dynamic.risk_target = target;
+    }
+    if let Some(min) = args.min_buffer {
+        c.dynamic.min_units = min;
+    }
+    if let Some(max) = args.max_buffer {
+        c.dynamic.max_units = Some(max);
+    }
+    if args.no_max_buffer {
+        c.dynamic.max_units = None;
+    }
+    if let Some(units) = args.low_stock_units {
+        c.dynamic.low_stock_units = units;
+    }
+    if let Some(ms) = args.low_stock_max_delay_ms {
+        c.dynamic.low_stock_max_delay_ms = ms;
     }
     if let Some(maximum) = args.maximum {
         c.maximum = Some(maximum);
@@ -222,18 +340,60 @@ async fn set_override(
         "  (the channel's own buffer, {}, applies to every other SKU)",
         buffer_text(channel.buffer.units, channel.buffer.percent)
     )?;
+    if channel.buffer_mode == BufferMode::Dynamic {
+        writeln!(
+            out,
+            "note: channel {name} uses dynamic buffers; SKU overrides are static buffers and \
+             apply once it is switched with `stockguard channels set {name} --buffer-mode static`"
+        )?;
+    }
     Ok(())
 }
 
 fn write_settings(out: &mut impl Write, c: &ChannelSettings) -> std::io::Result<()> {
     let none = || "-".to_owned();
+    // The policy of the other mode is kept; it says so.
+    let (for_static, for_dynamic) = match c.buffer_mode {
+        BufferMode::Static => ("", "  (used in dynamic mode)"),
+        BufferMode::Dynamic => ("  (used in static mode)", ""),
+    };
+    let d = &c.dynamic;
     let fields = [
         ("kind", c.kind.clone()),
         ("enabled", yes_no(c.enabled).into()),
         ("endpoint", c.endpoint.clone()),
         ("credentials", c.credentials.clone()),
-        ("buffer units", c.buffer.units.to_string()),
-        ("buffer percent", c.buffer.percent.to_string()),
+        ("buffer mode", c.buffer_mode.as_str().into()),
+        ("buffer units", format!("{}{for_static}", c.buffer.units)),
+        (
+            "buffer percent",
+            format!("{}{for_static}", c.buffer.percent),
+        ),
+        ("risk target", format!("{}{for_dynamic}", d.risk_target)),
+        ("min buffer", format!("{}{for_dynamic}", d.min_units)),
+        (
+            "max buffer",
+            format!(
+                "{}{for_dynamic}",
+                d.max_units.map_or_else(none, |m| m.to_string())
+            ),
+        ),
+        (
+            "low stock units",
+            if d.low_stock_units == 0 {
+                format!("0 (off){for_dynamic}")
+            } else {
+                format!("{}{for_dynamic}", d.low_stock_units)
+            },
+        ),
+        (
+            "low stock delay",
+            format!(
+                "{} ms ({}){for_dynamic}",
+                d.low_stock_max_delay_ms,
+                duration_text(d.low_stock_max_delay_ms)
+            ),
+        ),
         ("maximum", c.maximum.map_or_else(none, |m| m.to_string())),
     ];
     for (label, value) in fields {

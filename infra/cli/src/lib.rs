@@ -1,7 +1,8 @@
-//! The `stockguard` operations CLI (contract section 4). Every command is a plain async function
+//! The `stockguard` operations CLI (contract sections 4 and 5). Every command is a plain async function
 //! that takes the stack's connection (state store, queues) and writes its report to a
 //! `&mut impl Write`, so tests run the same code as the binary and read what it printed.
 
+pub mod buffers;
 pub mod channels;
 pub mod dlq;
 pub mod listings;
@@ -17,6 +18,7 @@ use anyhow::Result;
 use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand};
 use stockguard_adapters::StateStore;
+use stockguard_domain::buffer::BufferMode;
 use stockguard_domain::channel::CHANNEL_KINDS;
 use stockguard_domain::{ChannelName, Sku};
 
@@ -31,8 +33,8 @@ directory or one of its parents.";
 #[command(
     name = "stockguard",
     version,
-    about = "Operate a stockguard stack: channel settings, listing mappings, inventory positions and \
-             dead-letter queues.",
+    about = "Operate a stockguard stack: channel settings and buffers, listing mappings, inventory \
+             positions and dead-letter queues.",
     after_help = STACK_HELP
 )]
 pub struct Cli {
@@ -50,6 +52,9 @@ pub enum Command {
     Listings(ListingsCommand),
     /// Show a SKU's inventory position and what each enabled channel should show.
     Position(PositionArgs),
+    /// Explain the buffers that channels hold back.
+    #[command(subcommand)]
+    Buffers(BuffersCommand),
     /// Inspect the dead-letter queues and move their messages back.
     Dlq(DlqArgs),
     /// Run one channel reconciliation now: compare what every channel shows with what it should,
@@ -64,9 +69,19 @@ pub enum ChannelsCommand {
     /// Create or update a channel, or with --sku set a per-SKU buffer override.
     #[command(after_help = "\
 A new channel needs --kind and --endpoint. Options not given keep their stored values.
+
+Buffers: a channel's buffer mode is dynamic (the default: sized from sales elsewhere and the
+channel's delay, within --min-buffer and --max-buffer) or static (--buffer-units plus
+--buffer-percent). Giving --buffer-units or --buffer-percent without --buffer-mode switches the
+channel to static; --buffer-mode dynamic switches it back. A --sku override is a static buffer: it
+applies while the channel is in static mode.
+
 Examples:
   stockguard channels set shopify --kind shopify --endpoint https://shop.myshopify.com \\
-      --credentials stockguard/shopify --buffer-units 2 --buffer-percent 10
+      --credentials stockguard/shopify
+  stockguard channels set amazon --buffer-mode dynamic --risk-target 0.01 --min-buffer 1 \\
+      --max-buffer 20 --low-stock-units 5
+  stockguard channels set walmart --buffer-units 2 --buffer-percent 10     (static)
   stockguard channels set amazon --enabled false
   stockguard channels set ebay --sku TEE-RED-M --buffer-units 5")]
     Set(Box<SetChannel>),
@@ -89,12 +104,39 @@ pub struct SetChannel {
     /// Name of the Secrets Manager secret holding the channel's credentials (never the values).
     #[arg(long, value_name = "SECRET_NAME", value_parser = parse_non_empty)]
     pub credentials: Option<String>,
-    /// Units always held back from the channel.
+    /// How the channel's buffer is set: dynamic (from sales elsewhere and the channel's delay) or
+    /// static (--buffer-units and --buffer-percent).
+    #[arg(long, value_name = "dynamic|static", value_parser = parse_buffer_mode)]
+    pub buffer_mode: Option<BufferMode>,
+    /// Static mode: units always held back from the channel. Without --buffer-mode, switches the
+    /// channel to static mode.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(0..))]
     pub buffer_units: Option<i64>,
-    /// Percentage of available units held back (0 to 100; rounded up to whole units).
+    /// Static mode: percentage of available units held back (0 to 100; rounded up to whole
+    /// units). Without --buffer-mode, switches the channel to static mode.
     #[arg(long, value_name = "P", value_parser = parse_percent)]
     pub buffer_percent: Option<f64>,
+    /// Dynamic mode: the accepted probability that the channel sells a unit that is gone while a
+    /// change is on its way to it (between 0 and 1; default 0.01).
+    #[arg(long, value_name = "P", allow_negative_numbers = true)]
+    pub risk_target: Option<f64>,
+    /// Dynamic mode: hold back at least N units (default 0).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub min_buffer: Option<i64>,
+    /// Dynamic mode: hold back at most N units.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub max_buffer: Option<i64>,
+    /// Dynamic mode: remove the channel's --max-buffer.
+    #[arg(long, conflicts_with = "max_buffer")]
+    pub no_max_buffer: bool,
+    /// Dynamic mode: at N available units or fewer, the channel shows 0 if it is slow (its delay
+    /// is above --low-stock-max-delay-ms); 0 turns the rule off (the default).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub low_stock_units: Option<i64>,
+    /// Dynamic mode: a channel is slow for the low-stock rule when its delay is above MS
+    /// milliseconds (default 60000).
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
+    pub low_stock_max_delay_ms: Option<i64>,
     /// Never show the channel more than N units.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(0..))]
     pub maximum: Option<i64>,
@@ -114,10 +156,25 @@ pub struct SetChannel {
         value_parser = parse_sku,
         conflicts_with_all = [
             "kind", "enabled", "endpoint", "credentials", "maximum", "no_maximum",
-            "seller_id", "marketplace_id",
+            "seller_id", "marketplace_id", "buffer_mode", "risk_target", "min_buffer",
+            "max_buffer", "no_max_buffer", "low_stock_units", "low_stock_max_delay_ms",
         ]
     )]
     pub sku: Option<Sku>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BuffersCommand {
+    /// Every enabled channel's buffer for a SKU, each factor it is made of, and which one set it.
+    #[command(after_help = buffers::EXPLAIN_HELP)]
+    Explain(ExplainBuffers),
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainBuffers {
+    /// The SKU to explain.
+    #[arg(value_parser = parse_sku)]
+    pub sku: Sku,
 }
 
 #[derive(Debug, Subcommand)]
@@ -213,6 +270,9 @@ pub async fn run(
             listings::import(store, &args.file, out, terminal).await
         }
         Command::Position(args) => position::show(store, &args.sku, out).await,
+        Command::Buffers(BuffersCommand::Explain(args)) => {
+            buffers::explain(connection, &args.sku, out).await
+        }
         Command::Dlq(args) => {
             let prefix = args.queue_prefix.as_deref();
             match &args.command {
@@ -244,6 +304,10 @@ fn parse_channel_name(raw: &str) -> Result<ChannelName, String> {
 
 fn parse_sku(raw: &str) -> Result<Sku, String> {
     Sku::parse(raw)
+}
+
+fn parse_buffer_mode(raw: &str) -> Result<BufferMode, String> {
+    BufferMode::parse(raw)
 }
 
 fn parse_percent(raw: &str) -> Result<f64, String> {
@@ -303,6 +367,17 @@ mod tests {
         assert!(parse(&["shopify", "--endpoint", "ftp://x"]).is_err());
         assert!(parse(&["shopify", "--sku", "TEE-1", "--buffer-units", "3"]).is_ok());
         assert!(parse(&["shopify", "--sku", "TEE-1", "--enabled", "false"]).is_err());
+        assert!(parse(&["shopify", "--sku", "TEE-1", "--min-buffer", "2"]).is_err());
+        assert!(parse(&["shopify", "--sku", "TEE-1", "--buffer-mode", "static"]).is_err());
+        assert!(parse(&["shopify", "--buffer-mode", "dynamic"]).is_ok());
+        assert!(parse(&["shopify", "--buffer-mode", "static"]).is_ok());
+        let err = parse(&["shopify", "--buffer-mode", "auto"]).unwrap_err();
+        assert!(err.contains("not one of: static, dynamic"), "{err}");
+        assert!(parse(&["shopify", "--risk-target", "often"]).is_err());
+        assert!(parse(&["shopify", "--max-buffer", "5", "--no-max-buffer"]).is_err());
+        // Out-of-range numbers reach DynamicPolicy::validate, which names the rule.
+        assert!(parse(&["shopify", "--min-buffer", "-1"]).is_ok());
+        assert!(parse(&["shopify", "--risk-target", "-0.5"]).is_ok());
     }
 
     #[test]

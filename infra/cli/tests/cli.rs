@@ -7,13 +7,16 @@ use std::process::Command as Process;
 
 use clap::Parser;
 use stockguard_adapters::StateStore;
-use stockguard_adapters::channel_store::SyncRecord;
+use stockguard_adapters::channel_store::{ChannelSettings, SyncRecord};
 use stockguard_cli::dlq::DlqError;
 use stockguard_cli::listings::ImportRefused;
 use stockguard_cli::{Cli, Connection, Stack, Terminal, connect, run};
+use stockguard_domain::buffer::{BufferMode, DynamicPolicy};
 use stockguard_domain::{ChannelName, Sku};
+use stockguard_handlers::buffers::buffers_of;
+use stockguard_handlers::deps::now_ms;
 use stockguard_tests::serde_json::json;
-use stockguard_tests::{TestStack, envelope, now_rfc3339, unique};
+use stockguard_tests::{TestStack, at, envelope, now_rfc3339, unique};
 
 async fn connection_of(stack: &TestStack) -> Connection {
     let mut stack = Stack::explicit(
@@ -204,6 +207,12 @@ async fn channels_set_and_list_round_trip() {
         out.contains("endpoint        https://shop.example.com\n"),
         "{out}"
     );
+    // A static buffer given without --buffer-mode applies: the channel is static.
+    assert!(out.contains("buffer mode     static\n"), "{out}");
+    assert!(
+        out.contains("switched channel shopify to static buffers (new channels start dynamic)"),
+        "{out}"
+    );
     assert!(out.contains("buffer percent  12.5\n"), "{out}");
     assert!(out.contains("maximum         40\n"), "{out}");
 
@@ -256,13 +265,22 @@ async fn channels_set_and_list_round_trip() {
             "NAME",
             "KIND",
             "ENABLED",
-            "ENDPOINT",
-            "CREDENTIALS",
+            "MODE",
             "BUFFER",
             "UNITS",
             "BUFFER",
             "%",
-            "MAXIMUM"
+            "RISK",
+            "TARGET",
+            "MIN",
+            "BUFFER",
+            "MAX",
+            "BUFFER",
+            "LOW",
+            "STOCK",
+            "MAXIMUM",
+            "ENDPOINT",
+            "CREDENTIALS"
         ]
     );
     assert_eq!(
@@ -271,24 +289,35 @@ async fn channels_set_and_list_round_trip() {
             "shopify",
             "shopify",
             "no",
-            "https://shop.example.com",
-            "sg/shopify",
+            "static",
             "2",
             "12.5",
-            "-"
+            "0.01",
+            "0",
+            "-",
+            "off",
+            "-",
+            "https://shop.example.com",
+            "sg/shopify",
         ]
     );
+    // A new channel's buffers are dynamic with the contract's defaults.
     assert_eq!(
         row(&out, "amazon"),
         [
             "amazon",
             "amazon",
             "yes",
+            "dynamic",
+            "0",
+            "0",
+            "0.01",
+            "0",
+            "-",
+            "off",
+            "-",
             "https://sellingpartnerapi-na.amazon.com",
             "stockguard/channels/amazon",
-            "0",
-            "0",
-            "-"
         ]
     );
 
@@ -347,6 +376,503 @@ async fn channels_set_and_list_round_trip() {
         result.unwrap_err().to_string().contains("not configured"),
         "an override needs its channel"
     );
+}
+
+/// A channel's settings as stored.
+async fn stored(conn: &Connection, name: &str) -> ChannelSettings {
+    conn.store
+        .channel(&channel(name))
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("channel {name} is not stored"))
+}
+
+#[tokio::test]
+async fn channels_set_stores_the_dynamic_policy_and_refuses_bad_values() {
+    let stack = TestStack::new().await;
+    let conn = connection_of(&stack).await;
+    configure_channels(&conn, &["shopify"]).await;
+    assert_eq!(
+        stored(&conn, "shopify").await.buffer_mode,
+        BufferMode::Dynamic
+    );
+
+    let out = ok(
+        &conn,
+        &[
+            "channels",
+            "set",
+            "shopify",
+            "--buffer-mode",
+            "dynamic",
+            "--risk-target",
+            "0.02",
+            "--min-buffer",
+            "1",
+            "--max-buffer",
+            "9",
+            "--low-stock-units",
+            "4",
+            "--low-stock-max-delay-ms",
+            "30000",
+        ],
+    )
+    .await;
+    for line in [
+        "  buffer mode     dynamic\n",
+        "  buffer units    0  (used in static mode)\n",
+        "  risk target     0.02\n",
+        "  min buffer      1\n",
+        "  max buffer      9\n",
+        "  low stock units 4\n",
+        "  low stock delay 30000 ms (30s)\n",
+    ] {
+        assert!(out.contains(line), "{line:?} in\n{out}");
+    }
+    assert!(!out.contains("note:"), "nothing to note: {out}");
+    let shopify = stored(&conn, "shopify").await;
+    assert_eq!(shopify.buffer_mode, BufferMode::Dynamic);
+    assert_eq!(
+        shopify.dynamic,
+        DynamicPolicy {
+            risk_target: 0.02,
+            min_units: 1,
+            max_units: Some(9),
+            low_stock_units: 4,
+            low_stock_max_delay_ms: 30_000,
+        }
+    );
+    let list = ok(&conn, &["channels", "list"]).await;
+    assert_eq!(
+        row(&list, "shopify")[3..12],
+        ["dynamic", "0", "0", "0.02", "1", "9", "4", "(>30s)", "-"],
+        "{list}"
+    );
+
+    // Each refused value names its option, and changes nothing, not even the valid options given
+    // with it.
+    for (args, message) in [
+        (
+            &["--risk-target", "0"][..],
+            "--risk-target must be between 0 and 1 (exclusive), got 0",
+        ),
+        (
+            &["--risk-target", "1"],
+            "--risk-target must be between 0 and 1 (exclusive), got 1",
+        ),
+        (
+            &["--risk-target", "NaN"],
+            "--risk-target must be between 0 and 1",
+        ),
+        (
+            &["--min-buffer", "-1"],
+            "--min-buffer must be 0 or more, got -1",
+        ),
+        (
+            &["--max-buffer", "-2"],
+            "--max-buffer must be 0 or more, got -2",
+        ),
+        // Against the stored minimum, 1.
+        (
+            &["--max-buffer", "0"],
+            "--max-buffer (0) must not be below --min-buffer (1)",
+        ),
+        (
+            &["--min-buffer", "10"],
+            "--max-buffer (9) must not be below --min-buffer (10)",
+        ),
+        (
+            &["--low-stock-units", "-3"],
+            "--low-stock-units must be 0 or more, got -3",
+        ),
+        (
+            &["--low-stock-max-delay-ms", "-1"],
+            "low_stock_max_delay_ms must be 0 or more",
+        ),
+        (
+            &["--buffer-units", "2", "--min-buffer", "2"],
+            "add --buffer-mode static or --buffer-mode dynamic to say which applies",
+        ),
+    ] {
+        let mut argv = vec![
+            "channels",
+            "set",
+            "shopify",
+            "--enabled",
+            "false",
+            "--maximum",
+            "7",
+        ];
+        argv.extend_from_slice(args);
+        let (out, result) = sg(&conn, &argv).await;
+        let err = format!("{:#}", result.expect_err(&format!("{args:?} is refused")));
+        assert!(err.contains(message), "{args:?}: {err}");
+        assert!(err.contains("channel shopify was not changed"), "{err}");
+        assert!(out.is_empty(), "{args:?} printed\n{out}");
+        assert_eq!(
+            stored(&conn, "shopify").await,
+            shopify,
+            "{args:?} changed nothing"
+        );
+    }
+
+    // Nor is a channel created with a refused value.
+    let (_, result) = sg(
+        &conn,
+        &[
+            "channels",
+            "set",
+            "ebay",
+            "--kind",
+            "ebay",
+            "--endpoint",
+            "http://127.0.0.1:9/ebay",
+            "--risk-target",
+            "2",
+        ],
+    )
+    .await;
+    let err = result
+        .expect_err("a risk target of 2 is refused")
+        .to_string();
+    assert!(
+        err.ends_with("got 2; channel ebay was not created"),
+        "{err}"
+    );
+    assert_eq!(conn.store.channel(&channel("ebay")).await.unwrap(), None);
+
+    // Options not given keep their values; --no-max-buffer removes the maximum buffer.
+    let out = ok(
+        &conn,
+        &[
+            "channels",
+            "set",
+            "shopify",
+            "--no-max-buffer",
+            "--min-buffer",
+            "0",
+        ],
+    )
+    .await;
+    assert!(out.contains("  max buffer      -\n"), "{out}");
+    assert_eq!(
+        stored(&conn, "shopify").await.dynamic,
+        DynamicPolicy {
+            min_units: 0,
+            max_units: None,
+            ..shopify.dynamic
+        }
+    );
+}
+
+#[tokio::test]
+async fn static_buffer_options_switch_a_channel_to_static_and_say_so() {
+    let stack = TestStack::new().await;
+    let conn = connection_of(&stack).await;
+    configure_channels(&conn, &["walmart", "ebay"]).await;
+
+    let out = ok(
+        &conn,
+        &["channels", "set", "walmart", "--buffer-units", "2"],
+    )
+    .await;
+    assert!(out.contains("  buffer mode     static\n"), "{out}");
+    assert!(out.contains("  buffer units    2\n"), "{out}");
+    assert!(
+        out.contains("  min buffer      0  (used in dynamic mode)\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "note: --buffer-units/--buffer-percent switched channel walmart to static buffers \
+             (it was dynamic); `--buffer-mode dynamic` switches it back"
+        ),
+        "{out}"
+    );
+    let walmart = stored(&conn, "walmart").await;
+    assert_eq!(
+        (walmart.buffer_mode, walmart.buffer.units),
+        (BufferMode::Static, 2)
+    );
+
+    // Already static: nothing switches, nothing to say.
+    let out = ok(
+        &conn,
+        &["channels", "set", "walmart", "--buffer-percent", "10"],
+    )
+    .await;
+    assert!(!out.contains("note:"), "{out}");
+    assert_eq!(
+        stored(&conn, "walmart").await.buffer_mode,
+        BufferMode::Static
+    );
+
+    // Back to dynamic: the static buffer is kept for later.
+    let out = ok(
+        &conn,
+        &["channels", "set", "walmart", "--buffer-mode", "dynamic"],
+    )
+    .await;
+    assert!(out.contains("  buffer mode     dynamic\n"), "{out}");
+    assert!(
+        out.contains("  buffer units    2  (used in static mode)\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  buffer percent  10  (used in static mode)\n"),
+        "{out}"
+    );
+    let walmart = stored(&conn, "walmart").await;
+    assert_eq!(walmart.buffer_mode, BufferMode::Dynamic);
+    assert_eq!((walmart.buffer.units, walmart.buffer.percent), (2, 10.0));
+
+    // An explicit mode wins, and the options of the other mode are stored with a note.
+    let out = ok(
+        &conn,
+        &[
+            "channels",
+            "set",
+            "walmart",
+            "--buffer-mode",
+            "dynamic",
+            "--buffer-units",
+            "5",
+        ],
+    )
+    .await;
+    assert!(
+        out.contains("note: channel walmart uses dynamic buffers; --buffer-units/--buffer-percent"),
+        "{out}"
+    );
+    let walmart = stored(&conn, "walmart").await;
+    assert_eq!(
+        (walmart.buffer_mode, walmart.buffer.units),
+        (BufferMode::Dynamic, 5)
+    );
+    let out = ok(
+        &conn,
+        &[
+            "channels",
+            "set",
+            "walmart",
+            "--buffer-mode",
+            "static",
+            "--min-buffer",
+            "4",
+        ],
+    )
+    .await;
+    assert!(
+        out.contains("note: channel walmart uses static buffers; the dynamic settings apply"),
+        "{out}"
+    );
+    let walmart = stored(&conn, "walmart").await;
+    assert_eq!(
+        (walmart.buffer_mode, walmart.dynamic.min_units),
+        (BufferMode::Static, 4)
+    );
+
+    // A SKU override is a static buffer: it leaves a dynamic channel dynamic, and says so.
+    let out = ok(
+        &conn,
+        &[
+            "channels",
+            "set",
+            "ebay",
+            "--sku",
+            "TEE-1",
+            "--buffer-units",
+            "3",
+        ],
+    )
+    .await;
+    assert!(
+        out.contains("note: channel ebay uses dynamic buffers; SKU overrides are static buffers"),
+        "{out}"
+    );
+    assert_eq!(stored(&conn, "ebay").await.buffer_mode, BufferMode::Dynamic);
+}
+
+#[tokio::test]
+async fn buffers_explain_shows_every_enabled_channel_its_factors_and_what_set_its_buffer() {
+    let stack = TestStack::new().await;
+    let conn = connection_of(&stack).await;
+    configure_channels(&conn, &["shopify", "amazon", "walmart", "ebay"]).await;
+    // shopify: dynamic with a floor; amazon: dynamic, hiding low stock (its delay is 15 min);
+    // walmart: static; ebay: dynamic with the defaults; ebay-uk: disabled.
+    ok(
+        &conn,
+        &[
+            "channels",
+            "set",
+            "shopify",
+            "--min-buffer",
+            "3",
+            "--risk-target",
+            "0.05",
+        ],
+    )
+    .await;
+    ok(
+        &conn,
+        &["channels", "set", "amazon", "--low-stock-units", "120"],
+    )
+    .await;
+    ok(
+        &conn,
+        &[
+            "channels",
+            "set",
+            "walmart",
+            "--buffer-units",
+            "2",
+            "--buffer-percent",
+            "10",
+        ],
+    )
+    .await;
+    ok(
+        &conn,
+        &[
+            "channels",
+            "set",
+            "ebay-uk",
+            "--kind",
+            "ebay",
+            "--endpoint",
+            "http://127.0.0.1:9/uk",
+            "--enabled",
+            "false",
+        ],
+    )
+    .await;
+
+    let (_, result) = sg(&conn, &["buffers", "explain", "EXPLAIN-1"]).await;
+    let err = result.expect_err("no stock event yet: unknown");
+    assert!(
+        err.to_string().starts_with("SKU EXPLAIN-1 is unknown"),
+        "{err:#}"
+    );
+
+    stack
+        .apply(
+            "StockReceived",
+            json!({"event_id": unique("ex"), "occurred_at": now_rfc3339(), "sku": "EXPLAIN-1", "quantity": 200}),
+        )
+        .await;
+    // 90 units sold on shopify: 0.1 units a second (6 a minute) on the 15-minute rate, for every
+    // channel but shopify.
+    stack
+        .apply(
+            "OrderPlaced",
+            json!({"event_id": unique("ex"), "occurred_at": now_rfc3339(), "order_id": unique("o"),
+                   "channel": "shopify", "lines": [{"sku": "EXPLAIN-1", "quantity": 90}]}),
+        )
+        .await;
+    // A signal of strength 4 recomputes the SKU's buffers at once.
+    stack
+        .apply(
+            "DemandSignal",
+            json!({"event_id": unique("ex"), "occurred_at": now_rfc3339(), "sku": "EXPLAIN-1",
+                   "signal": "add_to_cart_surge", "strength": 4.0, "expires_at": at(3_600_000)}),
+        )
+        .await;
+
+    let out = ok(&conn, &["buffers", "explain", "EXPLAIN-1"]).await;
+    assert!(
+        out.starts_with("SKU EXPLAIN-1\n  available  110\n"),
+        "{out}"
+    );
+    let header: Vec<&str> = out
+        .lines()
+        .find(|l| l.starts_with("CHANNEL"))
+        .unwrap_or_else(|| panic!("no table in\n{out}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header.join(" "),
+        "CHANNEL MODE VELOCITY ELSEWHERE DELAY P95 HEALTH EFFECTIVE DELAY TIME OF DAY SIGNAL \
+         RISK TARGET LOW STOCK BUFFER SHOWN DECIDED BY"
+    );
+    let velocity = |cell: &str| -> f64 {
+        cell.strip_suffix("/min")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("velocity {cell:?}"))
+    };
+    // Factors: shopify sold everything, so nothing sold elsewhere; each channel's delay is its
+    // kind's prior (nothing measured yet); the signal counts everywhere.
+    let shopify = row(&out, "shopify");
+    assert_eq!(
+        shopify,
+        [
+            "shopify", "dynamic", "0/min", "1s", "x1", "1s", "x1", "x4", "0.05", "no", "3", "107",
+            "min", "buffer"
+        ],
+        "{out}"
+    );
+    // The 15-minute rate has decayed for a few seconds at most.
+    let ebay = row(&out, "ebay");
+    assert!((5.9..=6.0).contains(&velocity(ebay[2])), "{out}");
+    // 0.1/s x 4 x 5 s = a mean of 2 units: 6 keep the risk within 1% (3 without the signal).
+    assert_eq!(
+        ebay[1..],
+        [
+            "dynamic", ebay[2], "5s", "x1", "5s", "x1", "x4", "0.01", "no", "6", "104", "signal"
+        ],
+        "{out}"
+    );
+    let amazon = row(&out, "amazon");
+    assert!((5.9..=6.0).contains(&velocity(amazon[2])), "{out}");
+    assert_eq!(
+        amazon[3..],
+        [
+            "15m", "x1", "15m", "x1", "x4", "0.01", "yes", "110", "0", "low", "stock"
+        ],
+        "{out}"
+    );
+    // 2 units + 10% of 110.
+    let walmart = row(&out, "walmart");
+    assert_eq!(
+        [walmart[1]]
+            .iter()
+            .chain(&walmart[9..])
+            .copied()
+            .collect::<Vec<_>>(),
+        ["static", "no", "13", "97", "static", "policy"],
+        "{out}"
+    );
+    assert!(!out.lines().any(|l| l.starts_with("ebay-uk")), "{out}");
+    assert!(
+        out.contains("Disabled channels (not shown): ebay-uk"),
+        "{out}"
+    );
+
+    // Below the table, the same in words.
+    for why in [
+        "  amazon   110 units held back: low stock (110 available, at or below \
+         --low-stock-units 120) on a channel slower than 1m (its delay is 15m), so it shows 0\n",
+        "  ebay     6 units held back: a demand signal: sales elsewhere are expected at x4 their \
+         rate\n",
+        "  shopify  3 units held back: its minimum buffer (--min-buffer 3)\n",
+        "  walmart  13 units held back: static mode, its buffer of 2 units + 10%\n",
+    ] {
+        assert!(out.contains(why), "{why:?} in\n{out}");
+    }
+
+    // The numbers are the API's.
+    let api = buffers_of(&stack.deps, &Sku::parse("EXPLAIN-1").unwrap(), now_ms())
+        .await
+        .unwrap()
+        .unwrap();
+    for (name, c) in &api.channels {
+        let cells = row(&out, name);
+        assert_eq!(
+            (cells[10], cells[11]),
+            (c.buffer.to_string().as_str(), c.shown.to_string().as_str()),
+            "{name}"
+        );
+    }
+    assert_eq!(api.channels.len(), 4);
 }
 
 #[tokio::test]
@@ -620,7 +1146,32 @@ async fn the_binary_finds_its_stack_in_the_environment() {
     let out = stockguard(&["channels", "list"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert_eq!(row(&stdout, "walmart")[5], "3", "{stdout}");
+    // MODE, then BUFFER UNITS.
+    assert_eq!(row(&stdout, "walmart")[3..5], ["static", "3"], "{stdout}");
+
+    let out = stockguard(&["channels", "set", "walmart", "--buffer-mode", "auto"]);
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    assert!(
+        text(&out.stderr).contains("buffer mode \"auto\" is not one of: static, dynamic"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = stockguard(&["channels", "set", "walmart", "--risk-target", "1.5"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--risk-target must be between 0 and 1 (exclusive), got 1.5"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = stockguard(&["buffers", "explain", "NEVER-STOCKED"]);
+    assert_eq!(out.status.code(), Some(1), "an unknown SKU is an error");
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("error: SKU NEVER-STOCKED is unknown"),
+        "{}",
+        text(&out.stderr)
+    );
 
     let file = csv_file("walmart,BIN-1,WM-1,,,\nwalmart,BIN-2,,,,\n");
     let out = stockguard(&["listings", "import", file.to_str().unwrap()]);
