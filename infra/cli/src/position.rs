@@ -5,7 +5,7 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 use stockguard_adapters::StateStore;
-use stockguard_domain::channel::shown_quantity;
+use stockguard_domain::buffer::BufferMode;
 use stockguard_domain::types::format_timestamp;
 use stockguard_domain::{Position, Sku};
 
@@ -36,7 +36,14 @@ pub async fn show(store: &StateStore, sku: &Sku, out: &mut impl Write) -> Result
     writeln!(out, "  {:<14} {}{never}", "version", position.version)?;
     writeln!(out)?;
 
-    let mut channels = store.channels().await.context("reading channels")?;
+    let (mut channels, health) = store
+        .channels_and_health()
+        .await
+        .context("reading channels")?;
+    let stored = store
+        .stored_buffers(sku)
+        .await
+        .with_context(|| format!("reading the dynamic buffers of {sku}"))?;
     channels.sort_by(|a, b| a.name.cmp(&b.name));
     let (enabled, disabled): (Vec<_>, Vec<_>) = channels.into_iter().partition(|c| c.enabled);
     if enabled.is_empty() {
@@ -60,12 +67,24 @@ pub async fn show(store: &StateStore, sku: &Sku, out: &mut impl Write) -> Result
                 .await
                 .with_context(|| format!("reading listings of {name}"))?
                 .remove(sku);
-            let buffer = over.unwrap_or(c.buffer);
-            let shown = shown_quantity(available, &buffer, c.maximum);
-            let mut buffer_cell = buffer_text(buffer.units, buffer.percent);
-            if over.is_some() {
-                buffer_cell.push_str(" (SKU override)");
-            }
+            // The rule the sync pushes with: static policy or the recompute's dynamic buffer.
+            let view = c.buffer_view(over.as_ref(), stored.as_ref(), health.get(name));
+            let applied = view.apply(available);
+            let shown = applied.shown;
+            let buffer_cell = match c.buffer_mode {
+                BufferMode::Static => {
+                    let mut cell =
+                        buffer_text(view.static_policy.units, view.static_policy.percent);
+                    if over.is_some() {
+                        cell.push_str(" (SKU override)");
+                    }
+                    cell
+                }
+                BufferMode::Dynamic if applied.low_stock => {
+                    format!("dynamic: {} (low stock)", applied.buffer)
+                }
+                BufferMode::Dynamic => format!("dynamic: {}", applied.buffer),
+            };
             let last = match synced {
                 Some(r) => format!(
                     "v{} qty {} at {}",

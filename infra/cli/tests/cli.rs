@@ -487,7 +487,7 @@ async fn channels_set_stores_the_dynamic_policy_and_refuses_bad_values() {
         ),
         (
             &["--low-stock-max-delay-ms", "-1"],
-            "low_stock_max_delay_ms must be 0 or more",
+            "--low-stock-max-delay-ms must be 0 or more",
         ),
         (
             &["--buffer-units", "2", "--min-buffer", "2"],
@@ -1015,6 +1015,12 @@ async fn position_shows_each_enabled_channel_its_buffered_quantity() {
     )
     .await;
     ok(&conn, &["channels", "set", "amazon", "--maximum", "5"]).await;
+    // A SKU override is a static policy: walmart switches to static mode for it to apply.
+    ok(
+        &conn,
+        &["channels", "set", "walmart", "--buffer-mode", "static"],
+    )
+    .await;
     ok(
         &conn,
         &[
@@ -1081,7 +1087,9 @@ async fn position_shows_each_enabled_channel_its_buffered_quantity() {
     );
     assert_eq!(
         row(&out, "amazon"),
-        ["amazon", "5", "none", "5", "none", "never", "pushed"]
+        [
+            "amazon", "5", "dynamic:", "0", "5", "none", "never", "pushed"
+        ]
     );
     assert_eq!(
         row(&out, "walmart"),

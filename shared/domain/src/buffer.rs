@@ -99,7 +99,7 @@ impl DynamicPolicy {
         }
         if self.low_stock_max_delay_ms < 0 {
             return Err(format!(
-                "low_stock_max_delay_ms must be 0 or more, got {}",
+                "--low-stock-max-delay-ms must be 0 or more, got {}",
                 self.low_stock_max_delay_ms
             ));
         }
@@ -356,6 +356,10 @@ pub fn explain(inputs: &RiskInputs, view: &ChannelBufferView, available: i64) ->
     let policy = &view.dynamic;
     let raw_of = |i: &RiskInputs| risk_units(i.mean_units(), policy.risk_target);
     let raw = raw_of(inputs);
+    // Everything available is held back: that, not what sized the buffer, is what the seller sees.
+    if dynamic_buffer(inputs, policy) > available.max(0) {
+        return Decider::Available;
+    }
     if inputs.velocity_elsewhere_per_s * inputs.signal_factor == 0.0 {
         return if policy.min_units > 0 {
             Decider::MinBuffer
@@ -370,9 +374,6 @@ pub fn explain(inputs: &RiskInputs, view: &ChannelBufferView, available: i64) ->
     }
     if raw < policy.min_units {
         return Decider::MinBuffer;
-    }
-    if dynamic_buffer(inputs, policy) > available.max(0) {
-        return Decider::Available;
     }
     // In order of precedence on a tie.
     let without = [
@@ -558,7 +559,7 @@ mod tests {
         }
         .validate()
         .unwrap_err();
-        assert!(err.contains("low_stock_max_delay_ms"), "{err}");
+        assert!(err.contains("--low-stock-max-delay-ms"), "{err}");
     }
 
     #[test]
