@@ -258,7 +258,7 @@ async fn a_demand_signal_raises_buffers_before_any_order_and_they_return_after_i
     stack
         .configure_channels_with(&fakes, |_| {}, &["SIG-1"])
         .await;
-    let _rt = runtime(&stack).await;
+    let rt = runtime(&stack).await;
     receive(&stack, "SIG-1", 50).await;
     for _ in 0..5 {
         order(&stack, "walmart", "SIG-1", 1).await;
@@ -304,6 +304,34 @@ async fn a_demand_signal_raises_buffers_before_any_order_and_they_return_after_i
     .unwrap()
     .unwrap();
     assert_eq!(report.channels["amazon"].decided_by.as_str(), "signal");
+    assert_eq!(report.default_reservation_ttl_seconds, 300);
+    // During the surge a checkout that names no hold time holds for 5 minutes, not 15; one that
+    // names it keeps it.
+    let api = format!("http://{}", rt.api_addr.unwrap());
+    let http = reqwest::Client::new();
+    for (ttl, expected_s) in [(None, 300), (Some(600), 600)] {
+        let mut body = json!({"reservation_id": unique("r"), "channel": "storefront", "lines": [{"sku": "SIG-1", "quantity": 1}]});
+        if let Some(t) = ttl {
+            body["ttl_seconds"] = json!(t);
+        }
+        let answer: Value = http
+            .post(format!("{api}/v1/reservations"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let expires = chrono::DateTime::parse_from_rfc3339(answer["expires_at"].as_str().unwrap())
+            .unwrap()
+            .timestamp_millis();
+        let held_s = (expires - now_ms()) / 1000;
+        assert!(
+            (expected_s - 5..=expected_s).contains(&held_s),
+            "{ttl:?}: {answer}"
+        );
+    }
 
     // Once it expires, the next recompute moves them back.
     tokio::time::sleep(

@@ -67,6 +67,18 @@ pub async fn explain(connection: &Connection, sku: &Sku, out: &mut impl Write) -
     writeln!(out, "SKU {sku}")?;
     writeln!(out, "  {:<10} {}", "available", buffers.available)?;
     writeln!(out, "  {:<10} {}", "as of", format_timestamp(now))?;
+    let ttl = buffers.default_reservation_ttl_seconds;
+    let why = if ttl < stockguard_domain::inbound::DEFAULT_TTL_SECONDS {
+        " (shortened: an add_to_cart_surge is active)"
+    } else {
+        ""
+    };
+    writeln!(
+        out,
+        "  {:<10} reservations without ttl_seconds hold {}{why}",
+        "holds",
+        duration_text(i64::from(ttl) * 1000)
+    )?;
     writeln!(out)?;
     if buffers.channels.is_empty() {
         writeln!(out, "No channel is enabled.")?;

@@ -7,7 +7,7 @@
 //! - `CHANNELS / HEALTH#channel`: a channel's delay and sync health as last assessed;
 //! - `PROFILE / HOUR_OF_WEEK`: units sold per hour of the week, across the catalogue.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
@@ -77,6 +77,8 @@ pub struct BufferInputs {
     pub position: Position,
     pub accumulators: Vec<Accumulator>,
     pub signals: Vec<StoredSignal>,
+    /// The `add_to_cart_surge` among `signals` (it also shortens default reservation holds).
+    pub surge: Option<StoredSignal>,
     pub stored: Option<StoredBuffers>,
 }
 
@@ -189,10 +191,47 @@ impl StateStore {
                 POSITION => inputs.position = position_from(&item)?,
                 VELOCITY => inputs.accumulators = accumulators_from(&item),
                 BUFFERS => inputs.stored = Some(get_json(&item, "buffers")?),
-                _ => inputs.signals.push(signal_from(&item)?),
+                sk => {
+                    let signal = signal_from(&item)?;
+                    if sk == signal_sk(SignalKind::AddToCartSurge.as_str()) {
+                        inputs.surge = Some(signal);
+                    }
+                    inputs.signals.push(signal);
+                }
             }
         }
         Ok(found)
+    }
+
+    /// Positions of `skus` and those with an unexpired `add_to_cart_surge`, in one batch read
+    /// (a reservation's default hold is shorter during a surge).
+    pub async fn positions_and_surges(
+        &self,
+        skus: &[Sku],
+        now: Millis,
+    ) -> Result<(HashMap<Sku, Position>, HashSet<Sku>), AdapterError> {
+        let surge = signal_sk(SignalKind::AddToCartSurge.as_str());
+        let mut keys = Vec::with_capacity(skus.len() * 2);
+        for sku in skus {
+            keys.push(key(sku_pk(sku), POSITION));
+            keys.push(key(sku_pk(sku), &surge));
+        }
+        let mut positions: HashMap<Sku, Position> = skus
+            .iter()
+            .map(|s| (s.clone(), Position::default()))
+            .collect();
+        let mut surging = HashSet::new();
+        for item in self.batch_get_keys(keys).await? {
+            let pk = get_s(&item, "pk")?;
+            let sku = Sku::parse(pk.strip_prefix("SKU#").unwrap_or_default())
+                .map_err(AdapterError::permanent)?;
+            if get_s(&item, "sk")? == POSITION {
+                positions.insert(sku, position_from(&item)?);
+            } else if signal_from(&item)?.is_active(now) {
+                surging.insert(sku);
+            }
+        }
+        Ok((positions, surging))
     }
 
     /// The stored buffers of `sku` (`None` if never computed: every buffer is its minimum).

@@ -15,6 +15,9 @@ pub const MAX_LINES: usize = 25;
 pub const MAX_QUANTITY: i64 = 1_000_000;
 pub const MAX_COUNTED_ON_HAND: i64 = 1_000_000_000;
 pub const DEFAULT_TTL_SECONDS: u32 = 900;
+/// The default while an `add_to_cart_surge` is active on a line's SKU: abandoned carts give their
+/// units back three times sooner while demand runs hot.
+pub const SURGE_TTL_SECONDS: u32 = 300;
 pub const MAX_TTL_SECONDS: u32 = 3600;
 
 /// Fields every inbound `detail` carries.
@@ -52,6 +55,8 @@ pub struct ReservationRequest {
     pub channel: ChannelName,
     pub lines: Vec<Line>,
     pub ttl_seconds: u32,
+    /// `ttl_seconds` was not given: the default applies, which a demand surge shortens.
+    pub ttl_defaulted: bool,
 }
 
 /// What an inbound event asks stockguard to do to inventory.
@@ -294,15 +299,19 @@ fn parse_common(obj: &Map<String, Value>) -> Result<Common, InvalidInput> {
 }
 
 fn parse_reservation_fields(obj: &Map<String, Value>) -> Result<ReservationRequest, InvalidInput> {
-    let ttl_seconds = match obj.get("ttl_seconds") {
-        None | Some(Value::Null) => DEFAULT_TTL_SECONDS,
-        Some(_) => int_in(obj, "ttl_seconds", 1, i64::from(MAX_TTL_SECONDS))? as u32,
+    let (ttl_seconds, ttl_defaulted) = match obj.get("ttl_seconds") {
+        None | Some(Value::Null) => (DEFAULT_TTL_SECONDS, true),
+        Some(_) => (
+            int_in(obj, "ttl_seconds", 1, i64::from(MAX_TTL_SECONDS))? as u32,
+            false,
+        ),
     };
     Ok(ReservationRequest {
         reservation_id: entity_id(obj, "reservation_id")?,
         channel: channel(obj, "channel")?,
         lines: lines(obj, "lines")?,
         ttl_seconds,
+        ttl_defaulted,
     })
 }
 

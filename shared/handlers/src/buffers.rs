@@ -19,6 +19,7 @@ use stockguard_domain::buffer::{
 use stockguard_domain::channel::{prior_delay_ms, shows_on_acknowledge};
 use stockguard_domain::decayed::velocity_at;
 use stockguard_domain::delay::{SyncWindow, assess};
+use stockguard_domain::inbound::{DEFAULT_TTL_SECONDS, SURGE_TTL_SECONDS};
 use stockguard_domain::outbound::SOURCE_CORE;
 use stockguard_domain::velocity::HourOfWeekProfile;
 use stockguard_domain::{ChannelName, Millis, Notification, Sku};
@@ -485,11 +486,14 @@ pub struct ChannelBufferReport {
 pub struct SkuBuffers {
     pub sku: Sku,
     pub available: i64,
+    /// How long a reservation without `ttl_seconds` holds now (shorter during a cart surge).
+    pub default_reservation_ttl_seconds: u32,
     pub channels: std::collections::BTreeMap<String, ChannelBufferReport>,
 }
 
 impl SkuBuffers {
-    /// The contract's JSON (section 5), with `decided_by` besides the factors.
+    /// The contract's JSON (section 5), with `decided_by` besides the factors and the default
+    /// reservation hold.
     pub fn to_json(&self) -> serde_json::Value {
         let channels: serde_json::Map<String, serde_json::Value> = self
             .channels
@@ -515,7 +519,12 @@ impl SkuBuffers {
                 )
             })
             .collect();
-        serde_json::json!({"sku": self.sku, "available": self.available, "channels": channels})
+        serde_json::json!({
+            "sku": self.sku,
+            "available": self.available,
+            "default_reservation_ttl_seconds": self.default_reservation_ttl_seconds,
+            "channels": channels,
+        })
     }
 }
 
@@ -566,9 +575,15 @@ pub async fn buffers_of(deps: &Deps, sku: &Sku, now: Millis) -> Result<Option<Sk
             },
         );
     }
+    let surging = input.surge.is_some_and(|s| s.is_active(now));
     Ok(Some(SkuBuffers {
         sku: sku.clone(),
         available,
+        default_reservation_ttl_seconds: if surging {
+            SURGE_TTL_SECONDS
+        } else {
+            DEFAULT_TTL_SECONDS
+        },
         channels,
     }))
 }

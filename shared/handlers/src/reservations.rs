@@ -11,6 +11,7 @@ use serde_json::json;
 use stockguard_adapters::store::ReservationRecord;
 use stockguard_adapters::tx::PositionDelta;
 use stockguard_domain::idempotency::payload_hash;
+use stockguard_domain::inbound::SURGE_TTL_SECONDS;
 use stockguard_domain::order::OrderLine;
 use stockguard_domain::outbound::Cause;
 use stockguard_domain::reservation::{
@@ -69,7 +70,7 @@ pub(crate) async fn plan_reserve(
         return Ok((answer, Effect::new(deps, "repeat")));
     }
     let skus: Vec<Sku> = req.lines.iter().map(|l| l.sku.clone()).collect();
-    let positions = deps.store.positions(&skus).await?;
+    let (positions, surging) = deps.store.positions_and_surges(&skus, now).await?;
     let available: Vec<i64> = req
         .lines
         .iter()
@@ -126,7 +127,12 @@ pub(crate) async fn plan_reserve(
         return Ok((ReserveAnswer::Insufficient { shortfalls }, effect));
     }
 
-    let expires_at = now + i64::from(req.ttl_seconds) * 1000;
+    let ttl_seconds = if req.ttl_defaulted && !surging.is_empty() {
+        req.ttl_seconds.min(SURGE_TTL_SECONDS)
+    } else {
+        req.ttl_seconds
+    };
+    let expires_at = now + i64::from(ttl_seconds) * 1000;
     let mut effect = Effect::new(deps, "applied");
     effect.tx.create_reservation(
         &req.reservation_id,
