@@ -45,6 +45,10 @@ bench: setup
 	  echo "== $$part, current emulator set-up =="; \
 	  infra/with-emulator.sh target/release/stockguard-bench $$part; \
 	done
+	echo "== dynamic buffers: one recompute over a 50,000-SKU catalogue =="
+	infra/with-emulator.sh target/release/stockguard-bench buffers
+	echo "== the demo's flash sale, zero buffers against dynamic buffers =="
+	infra/with-emulator.sh target/release/stockguard-demo
 
 demo: setup
 	cargo build -p stockguard-local --bin stockguard-demo

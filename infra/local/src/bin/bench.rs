@@ -27,7 +27,7 @@ const ATTEMPTS_PER_CLIENT: usize = 50;
 const ROUNDS: usize = 3;
 const STEADY_CHANGES: usize = 100;
 
-/// `stockguard-bench [reservations|channels|functions]`: every part unless one is named.
+/// `stockguard-bench [reservations|channels|functions|buffers]`: every part unless one is named.
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     std::env::var("AWS_ENDPOINT_URL")
@@ -46,13 +46,15 @@ async fn main() -> Result<()> {
         None => {
             function_figures(&spec).await?;
             reservation_figures(&config, &spec).await?;
-            channel_sync_figures(&config, &spec).await
+            channel_sync_figures(&config, &spec).await?;
+            buffer_recompute_figures(&config, &spec).await
         }
+        Some("buffers") => buffer_recompute_figures(&config, &spec).await,
         Some("reservations") => reservation_figures(&config, &spec).await,
         Some("channels") => channel_sync_figures(&config, &spec).await,
         Some("functions") => function_figures(&spec).await,
         Some(other) => {
-            bail!("unknown part {other:?}: expected reservations, channels or functions")
+            bail!("unknown part {other:?}: expected reservations, channels, functions or buffers")
         }
     }
 }
@@ -386,6 +388,119 @@ async fn channel_sync_figures(config: &aws_config::SdkConfig, spec: &StackSpec) 
         state.dollars() + pushes_per_change * channel.dollars()
     );
     drop(rt);
+    Ok(())
+}
+
+const CATALOGUE: usize = 50_000;
+const CHANGED: usize = CATALOGUE / 100;
+
+/// One buffer recompute over a 50,000-SKU catalogue in which 1% of the SKUs sold since the last
+/// run: its time and the DynamoDB requests it makes (only the changed SKUs should be read); then
+/// the same catalogue once every SKU has gone quiet.
+async fn buffer_recompute_figures(config: &aws_config::SdkConfig, spec: &StackSpec) -> Result<()> {
+    use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+    use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
+    use stockguard_adapters::{AwsClients, RequestCounter};
+    use stockguard_handlers::buffers::{BufferRecompute, DEFAULT_RECONCILE_INTERVAL_MS};
+
+    let stack = provision(config, spec, "bench-buffers-", "bench-buffers-bus").await?;
+    let deps = Deps::new(config, &stack.table, &stack.bus, None, Settings::default());
+    let fakes = FakeChannels::start(FakeOptions::default()).await?;
+    configure_fake_channels(config, &deps.store, "bench-buffers-", &fakes, |_| {}).await?;
+    println!("buffer recompute: writing a {CATALOGUE}-SKU catalogue");
+    let dynamodb = aws_sdk_dynamodb::Client::new(config);
+    let n = |v: i64| AttributeValue::N(v.to_string());
+    let sku_of = |i: usize| format!("CAT-{i:05}");
+    let started = Instant::now();
+    for chunk in (0..CATALOGUE).collect::<Vec<_>>().chunks(25) {
+        let mut requests = Vec::new();
+        for &i in chunk {
+            let sku = sku_of(i);
+            let item = std::collections::HashMap::from([
+                ("pk".to_owned(), AttributeValue::S(format!("SKU#{sku}"))),
+                ("sk".to_owned(), AttributeValue::S("POSITION".into())),
+                ("sku".to_owned(), AttributeValue::S(sku)),
+                ("on_hand".to_owned(), n(100)),
+                ("hard_reserved".to_owned(), n(0)),
+                ("soft_reserved".to_owned(), n(0)),
+                ("available".to_owned(), n(100)),
+                ("version".to_owned(), n(1)),
+            ]);
+            let put = PutRequest::builder().set_item(Some(item)).build()?;
+            requests.push(WriteRequest::builder().put_request(put).build());
+        }
+        let mut pending = Some(requests);
+        while let Some(requests) = pending.take().filter(|r| !r.is_empty()) {
+            let out = dynamodb
+                .batch_write_item()
+                .request_items(&stack.table, requests)
+                .send()
+                .await?;
+            pending = out
+                .unprocessed_items
+                .and_then(|mut u| u.remove(&stack.table));
+        }
+    }
+    println!("  written in {:.0} s", started.elapsed().as_secs_f64());
+    // 1% of the catalogue sells (through the order function's own code).
+    let orders = (0..CHANGED).map(|k| {
+        let deps = deps.clone();
+        let sku = sku_of(k * 100);
+        async move {
+            let channel = ["shopify", "walmart", "ebay"][k % 3];
+            let detail = json!({"event_id": format!("bench-order-{k}"), "occurred_at": chrono::Utc::now().to_rfc3339(),
+                "order_id": format!("BO-{k}"), "channel": channel, "lines": [{"sku": sku, "quantity": 2}]});
+            stockguard_handlers::apply_inbound(&deps, "marketplace.bench", "OrderPlaced", &detail)
+                .await
+                .map(|_| ())
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        }
+    });
+    let applied: Vec<Result<()>> = futures::StreamExt::collect(
+        futures::StreamExt::buffer_unordered(futures::stream::iter(orders), 16),
+    )
+    .await;
+    applied.into_iter().collect::<Result<()>>()?;
+    let counter = RequestCounter::new();
+    let clients = AwsClients::with_interceptors(
+        config,
+        &[SharedInterceptor::new(counter.tagged("recompute"))],
+    );
+    let counted = Deps::from_clients(clients, &stack.table, &stack.bus, None, Settings::default());
+    let recompute = BufferRecompute::new(counted, DEFAULT_RECONCILE_INTERVAL_MS);
+    let now = stockguard_handlers::deps::now_ms();
+    for (label, at) in [
+        ("1% of SKUs changed", now),
+        ("the same, one run later", now + 60_000),
+        ("every SKU quiet (days later)", now + 10 * 86_400_000),
+        ("quiet, the next run", now + 10 * 86_400_000 + 60_000),
+    ] {
+        let before = counter.snapshot();
+        let t = Instant::now();
+        let report = recompute.run(at).await;
+        let took = t.elapsed();
+        anyhow::ensure!(
+            report.errors.is_empty(),
+            "recompute failed: {:?}",
+            report.errors
+        );
+        let counted = counted_between(&before, &counter.snapshot());
+        let usage = Usage::from_requests(&counted);
+        println!(
+            "  {label}: {:.0} ms, {} SKUs read, {} buffers moved, {} left the active list; ${:.6} of DynamoDB",
+            ms(took),
+            report.skus_recomputed,
+            report.buffers_changed,
+            report.deactivated,
+            usage.dollars()
+        );
+        for (key, t) in &counted {
+            println!(
+                "      {:<10} {:<16} {:>6} requests {:>7} items",
+                key.service, key.operation, t.requests, t.items
+            );
+        }
+    }
     Ok(())
 }
 
