@@ -198,6 +198,18 @@ async fn fast_sales_elsewhere_buffer_the_slowest_channel_most_then_decay_to_the_
         "{changed:?}"
     );
 
+    // Hours later, with no more sales, the SKU is checked less often: a run soon after the last
+    // one (the channels' health unchanged) reads no SKU.
+    let hours = now_ms() + 2 * 3_600_000;
+    let report = recompute(&stack).run(hours).await;
+    assert_eq!(report.skus_recomputed, 1, "{report:?}");
+    let report = recompute(&stack).run(hours + 60_000).await;
+    assert_eq!(
+        (report.health_changed, report.skus_recomputed),
+        (0, 0),
+        "{report:?}"
+    );
+
     // Days later, with no more sales, every buffer is back at the minimum and the SKU is quiet.
     let later = now_ms() + 10 * DAY_MS;
     let report = recompute(&stack).run(later).await;

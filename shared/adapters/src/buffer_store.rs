@@ -1,7 +1,8 @@
 //! What the dynamic buffers keep in the state table:
 //! - `SKU#… / VELOCITY`: decayed sales-rate accumulators (written by `StateTx::record_sale`);
 //! - `SKU#… / BUFFERS`: each channel's buffer as the recompute last computed it, with its inputs;
-//! - `ACTIVE / sku`: SKUs whose buffers may still move (recent sales, a signal);
+//! - `ActiveIndex`: SKUs whose buffers may still move (recent sales, a signal), by when each is
+//!   next due for a recompute (the `VELOCITY` item carries the index's keys);
 //! - `HEALTH#channel / M#minute`: per-minute sync samples (counts and latency histograms, `ADD`
 //!   only, so concurrent sync batches never conflict), and `P#…` read-back probes;
 //! - `CHANNELS / HEALTH#channel`: a channel's delay and sync health as last assessed;
@@ -121,13 +122,23 @@ fn histogram_from(item: &Item, prefix: char) -> LatencyHistogram {
 }
 
 impl StateStore {
-    /// SKUs on the recompute's list, with when each was last touched.
-    pub async fn active_skus(&self) -> Result<Vec<(Sku, Millis)>, AdapterError> {
+    /// SKUs on the recompute's list, with when each was last touched: those due by `due_by`, or
+    /// all of them with `None`.
+    pub async fn active_skus(
+        &self,
+        due_by: Option<Millis>,
+    ) -> Result<Vec<(Sku, Millis)>, AdapterError> {
         let items = self
             .query_all(|q| {
-                q.index_name(ACTIVE_INDEX)
-                    .key_condition_expression("active_pk = :a")
-                    .expression_attribute_values(":a", s(ACTIVE))
+                let q = q
+                    .index_name(ACTIVE_INDEX)
+                    .expression_attribute_values(":a", s(ACTIVE));
+                match due_by {
+                    Some(t) => q
+                        .key_condition_expression("active_pk = :a AND due_at <= :due")
+                        .expression_attribute_values(":due", n(t)),
+                    None => q.key_condition_expression("active_pk = :a"),
+                }
             })
             .await?;
         items
@@ -139,6 +150,32 @@ impl StateStore {
                 ))
             })
             .collect()
+    }
+
+    /// When the recompute next looks at `sku`, unless a sale or signal touched it since
+    /// `touched_at` (then it is due at once, as that write said).
+    pub async fn schedule_check(
+        &self,
+        sku: &Sku,
+        touched_at: Millis,
+        due_at: Millis,
+    ) -> Result<(), AdapterError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(sku_pk(sku), VELOCITY)))
+            .update_expression("SET due_at = :d")
+            .condition_expression("touched_at = :t AND attribute_exists(active_pk)")
+            .expression_attribute_values(":d", n(due_at))
+            .expression_attribute_values(":t", n(touched_at))
+            .send()
+            .await
+            .map_err(|e| classify("UpdateItem", e));
+        match result {
+            Err(e) if !e.is_condition_failed() => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// Takes a quiet SKU off the list, unless a sale or signal touched it since `touched_at`.

@@ -381,7 +381,7 @@ impl StateTx {
             .table_name(&self.table)
             .set_key(Some(key(sku_pk(sku), VELOCITY)))
             .update_expression(format!(
-                "SET sku = :sku, {ACTIVE_INDEX_PK} = :active, touched_at = :now{more}"
+                "SET sku = :sku, {ACTIVE_INDEX_PK} = :active, touched_at = :now, due_at = :now{more}"
             ))
             .set_expression_attribute_names(Some(names).filter(|n| !n.is_empty()))
             .set_expression_attribute_values(Some(values))

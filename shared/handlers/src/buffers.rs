@@ -1,10 +1,10 @@
 //! The dynamic-buffer recompute (contract section 5). On its schedule it assesses each channel's
 //! delay and sync health from the samples the sync functions record (reading Amazon's listings
-//! back to measure when a push shows), then recomputes the buffers of the SKUs on the active list
-//! (recent sales or a demand signal; quiet SKUs sit at their minimum and are not read). A buffer
-//! that moves is stored with a new revision and announced as `ChannelBufferChanged`, which the
-//! channel's sync queue turns into a version-gated push. A demand signal recomputes its SKU at
-//! once.
+//! back to measure when a push shows), then recomputes the buffers of the active SKUs that are due:
+//! those that sold or got a demand signal since the last run, and, less and less often, those that
+//! stopped selling. Quiet SKUs sit at their minimum and are not read. A buffer that moves is stored
+//! with a new revision and announced as `ChannelBufferChanged`, which the channel's sync queue
+//! turns into a version-gated push. A demand signal recomputes its SKU at once.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -14,7 +14,7 @@ use stockguard_adapters::buffer_store::{
 };
 use stockguard_adapters::channel_store::ChannelSettings;
 use stockguard_domain::buffer::{
-    BufferMode, ChannelBufferView, RiskInputs, dynamic_buffer, explain, signal_factor,
+    BufferMode, ChannelBufferView, RiskInputs, StoredSignal, dynamic_buffer, explain, signal_factor,
 };
 use stockguard_domain::channel::{prior_delay_ms, shows_on_acknowledge};
 use stockguard_domain::decayed::velocity_at;
@@ -98,7 +98,10 @@ impl BufferRecompute {
                 return report;
             }
         };
-        match self.deps.store.active_skus().await {
+        // A channel whose delay or health moved changes the risk of every active SKU: then all of
+        // them are recomputed, else only those due.
+        let due_by = (report.health_changed == 0).then_some(now);
+        match self.deps.store.active_skus(due_by).await {
             Ok(active) => self.recompute(&channels, &active, now, &mut report).await,
             Err(e) => report.errors.push(format!("listing active SKUs: {e}")),
         }
@@ -325,12 +328,18 @@ impl BufferRecompute {
                     .await
                 {
                     Ok(quiet) => {
-                        if quiet && let Some(t) = touched_at {
-                            match store.deactivate(sku, *t).await {
-                                Ok(true) => report.deactivated += 1,
-                                Ok(false) => {}
-                                Err(e) => report.errors.push(format!("{sku}: {e}")),
+                        let result = match touched_at {
+                            Some(t) if quiet => store.deactivate(sku, *t).await.map(|gone| {
+                                report.deactivated += usize::from(gone);
+                            }),
+                            Some(t) => {
+                                let due = next_check(now, *t, &input.signals);
+                                store.schedule_check(sku, *t, due).await
                             }
+                            None => Ok(()),
+                        };
+                        if let Err(e) = result {
+                            report.errors.push(format!("{sku}: {e}"));
                         }
                     }
                     Err(e) => report.errors.push(format!("{sku}: {e}")),
@@ -459,6 +468,22 @@ fn risk_inputs(
         time_of_day_factor: profile.factor(now),
         signal_factor: signal,
     }
+}
+
+/// Checks of a SKU that stopped selling are spaced out up to this.
+pub const MAX_CHECK_INTERVAL_MS: Millis = 6 * 60 * 60 * 1000;
+
+/// When a SKU that has not sold since `touched_at` is next worth recomputing. Its rates only decay
+/// from here, so its buffers can only fall, and a later check only holds units back a little
+/// longer: the wait is a quarter of its quiet time (at most six hours), and an active signal is
+/// checked as it expires. A sale or a signal makes it due at once.
+fn next_check(now: Millis, touched_at: Millis, signals: &[StoredSignal]) -> Millis {
+    let wait = ((now - touched_at) / 4).clamp(0, MAX_CHECK_INTERVAL_MS);
+    signals
+        .iter()
+        .filter(|s| s.is_active(now))
+        .map(StoredSignal::active_until)
+        .fold(now + wait, Millis::min)
 }
 
 /// Whether a new assessment is worth storing: the delay moved by more than a tenth, or the sync
