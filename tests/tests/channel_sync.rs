@@ -423,3 +423,45 @@ async fn a_change_that_leaves_the_shown_quantity_alone_pushes_nothing() {
         Some((3, 3))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_push_overtaken_by_a_newer_one_is_followed_by_the_current_state() {
+    let stack = TestStack::new().await;
+    let fakes = fakes().await;
+    stack
+        .configure_channels(&fakes, BufferPolicy::default(), &["RACE-1"])
+        .await;
+    receive(&stack, "RACE-1", 10).await;
+    let (slow, fast) = (sync_for(&stack, "shopify"), sync_for(&stack, "shopify"));
+    // Two sync runs of one channel: the first one's push is slow to be acknowledged...
+    fakes.shopify.update_settings(|s| s.latency_ms = 1_500);
+    let first = tokio::spawn(async move {
+        slow.handle_batch(batch(&[position_event("RACE-1", 1)]))
+            .await
+            .1
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // ...and meanwhile three units go and a second run pushes and records the newer quantity.
+    fakes.shopify.update_settings(|s| s.latency_ms = 0);
+    stack.apply("StockAdjusted", json!({"event_id": unique("adj"), "occurred_at": now_rfc3339(), "sku": "RACE-1", "delta": -3, "reason": "damage"})).await;
+    let (_, second) = fast
+        .handle_batch(batch(&[position_event("RACE-1", 2)]))
+        .await;
+    assert_eq!(second.pushed, 1, "{second:?}");
+    assert_eq!(
+        fakes.shopify.shown(&listing_key("shopify", "RACE-1")),
+        Some(7)
+    );
+    // The first push lands last and shows 10; its run finds the newer push recorded and pushes
+    // the current state again.
+    let first = first.await.unwrap();
+    assert_eq!(first.repushed, 1, "{first:?}");
+    assert_eq!(
+        fakes.shopify.shown(&listing_key("shopify", "RACE-1")),
+        Some(7)
+    );
+    assert_eq!(
+        acknowledged(&stack, "shopify", "RACE-1").await,
+        Some((2, 7))
+    );
+}

@@ -26,6 +26,9 @@ use tokio::sync::Mutex;
 use crate::deps::{Deps, now_ms};
 use crate::metrics::{Metrics, Unit};
 
+/// Passes of one batch's pushes: the first, and re-pushes of SKUs a concurrent run overtook.
+const SYNC_PASSES: usize = 3;
+
 pub struct ChannelSync {
     pub deps: Deps,
     pub channel: ChannelName,
@@ -44,6 +47,8 @@ pub struct SyncReport {
     pub skipped_unchanged: usize,
     pub unmapped: usize,
     pub failed: usize,
+    /// SKUs pushed again because a newer push was recorded while theirs was on its way.
+    pub repushed: usize,
     pub throttled: usize,
     /// From each pushed change's cause to the channel's acknowledgement.
     pub latencies_ms: Vec<i64>,
@@ -164,11 +169,46 @@ impl ChannelSync {
     }
 
     /// Pushes what each SKU should show. Returns the SKUs that failed: (sku, reason, retryable).
+    ///
+    /// Two sync runs of one channel can overtake each other: an older push acknowledged after a
+    /// newer one may be what the channel shows now, although the newer one was recorded. A push
+    /// whose acknowledgement finds a newer one recorded is therefore followed by a push of the
+    /// current state (a few passes at most; reconciliation is the net behind them).
     async fn sync_skus(
         &self,
         work: &BTreeMap<Sku, SkuWork>,
         report: &mut SyncReport,
     ) -> Result<Vec<(Sku, String, bool)>, String> {
+        let mut skus: Vec<Sku> = work.keys().cloned().collect();
+        let mut failed = Vec::new();
+        for pass in 0..SYNC_PASSES {
+            if pass > 0 {
+                tracing::info!(channel = %self.channel, skus = ?skus, "a newer push was recorded before this one; pushing the current state again");
+                report.repushed += skus.len();
+            }
+            skus = self
+                .push_current(&skus, pass > 0, work, report, &mut failed)
+                .await?;
+            if skus.is_empty() {
+                break;
+            }
+        }
+        if !skus.is_empty() {
+            tracing::warn!(channel = %self.channel, skus = ?skus, "still overtaken after {SYNC_PASSES} passes; reconciliation will repair what the channel shows");
+        }
+        Ok(failed)
+    }
+
+    /// One pass: pushes what `skus` should show now (with `force`, even what looks acknowledged),
+    /// adding failures to `failed`. Returns the SKUs whose push may have landed after a newer one.
+    async fn push_current(
+        &self,
+        skus: &[Sku],
+        force: bool,
+        work: &BTreeMap<Sku, SkuWork>,
+        report: &mut SyncReport,
+        failed: &mut Vec<(Sku, String, bool)>,
+    ) -> Result<Vec<Sku>, String> {
         let store = &self.deps.store;
         let (channels, mut health) = store
             .channels_and_health()
@@ -182,7 +222,6 @@ impl ChannelSync {
         if !settings.enabled {
             return Ok(vec![]);
         }
-        let skus: Vec<Sku> = work.keys().cloned().collect();
         let SyncContext {
             positions,
             listings,
@@ -191,13 +230,13 @@ impl ChannelSync {
             dynamic,
             ..
         } = store
-            .sync_context(&self.channel, &skus)
+            .sync_context(&self.channel, skus)
             .await
             .map_err(|e| e.to_string())?;
 
         let mut updates = Vec::new();
         let mut versions: HashMap<String, (u64, i64)> = HashMap::new();
-        for sku in &skus {
+        for sku in skus {
             let Some(listing) = listings.get(sku) else {
                 report.unmapped += 1;
                 continue;
@@ -205,16 +244,20 @@ impl ChannelSync {
             let position = positions.get(sku).copied().unwrap_or_default();
             let stored = dynamic.get(sku);
             let revision = stored.map_or(0, |b| b.revision);
-            if acknowledged
-                .get(sku)
-                .is_some_and(|a| a.covers(position.version, revision))
+            if !force
+                && acknowledged
+                    .get(sku)
+                    .is_some_and(|a| a.covers(position.version, revision))
             {
                 report.skipped_already_acknowledged += 1;
                 continue;
             }
             let view = settings.buffer_view(overrides.get(sku), stored, health.as_ref());
             let quantity = view.apply(position.available()).shown;
-            if let Some(last) = acknowledged.get(sku).filter(|a| a.quantity == quantity) {
+            if let Some(last) = acknowledged
+                .get(sku)
+                .filter(|a| !force && a.quantity == quantity)
+            {
                 // Most changes of an order's life (confirm, ship) leave `available` alone: the
                 // channel already shows this quantity, so a push would only spend its rate limit.
                 let record = SyncRecord {
@@ -242,8 +285,8 @@ impl ChannelSync {
         }
         let client = self.client_for(&settings).await?;
         let outcomes = client.push(&updates).await;
-        let mut failed = Vec::new();
         let mut pushed = Vec::new();
+        let mut not_recorded = Vec::new();
         let mut metrics = Metrics::new(&[("channel", self.channel.as_str())]);
         let mut probe = None;
         for (update, outcome) in updates.iter().zip(outcomes) {
@@ -260,10 +303,13 @@ impl ChannelSync {
                         quantity: update.quantity,
                         acknowledged_at: at,
                     };
-                    store
+                    if !store
                         .record_acknowledged(&self.channel, &sku, record)
                         .await
-                        .map_err(|e| e.to_string())?;
+                        .map_err(|e| e.to_string())?
+                    {
+                        not_recorded.push((sku.clone(), (version, buffer_revision)));
+                    }
                     let latency = work[&sku].cause_occurred_at.map_or(0, |o| (at - o).max(0));
                     pushed.push(Notification::channel_quantity_pushed(
                         self.channel.as_str(),
@@ -313,7 +359,24 @@ impl ChannelSync {
             // The push itself is recorded; a lost notification is only a missing metric.
             tracing::error!(error = %e, "could not publish ChannelQuantityPushed");
         }
-        Ok(failed)
+        if not_recorded.is_empty() {
+            return Ok(vec![]);
+        }
+        // Not recorded: the same or a newer push was. Only a newer one can have been overwritten.
+        let names: Vec<Sku> = not_recorded.iter().map(|(s, _)| s.clone()).collect();
+        let records = store
+            .sync_records(&self.channel, &names)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(not_recorded
+            .into_iter()
+            .filter(|(sku, ours)| {
+                records
+                    .get(sku)
+                    .is_some_and(|r| (r.version, r.buffer_revision) > *ours)
+            })
+            .map(|(sku, _)| sku)
+            .collect())
     }
 
     /// Adds what this batch measured to the channel's sync health (delay, failures, queue wait).
