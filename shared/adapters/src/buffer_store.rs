@@ -102,6 +102,8 @@ pub struct Probe {
     pub sk: String,
     pub sku: Sku,
     pub quantity: i64,
+    /// The position version pushed: a newer acknowledged version replaced this quantity.
+    pub version: u64,
     /// The causing event's time: the delay is measured from it.
     pub cause_at: Millis,
     pub acknowledged_at: Millis,
@@ -462,6 +464,7 @@ impl StateStore {
         );
         item.insert("sku".into(), s(probe.sku.as_str()));
         item.insert("quantity".into(), n(probe.quantity));
+        item.insert("version".into(), n(probe.version));
         item.insert("cause_at".into(), n(probe.cause_at));
         item.insert(
             "ttl".into(),
@@ -508,6 +511,7 @@ impl StateStore {
                     sk: sk.to_owned(),
                     sku: Sku::parse(get_s(item, "sku")?).map_err(AdapterError::permanent)?,
                     quantity: get_i64(item, "quantity")?,
+                    version: get_opt_i64(item, "version")?.unwrap_or(0) as u64,
                     cause_at: get_i64(item, "cause_at")?,
                     acknowledged_at: rest.get(..20).and_then(|t| t.parse().ok()).unwrap_or(0),
                 });

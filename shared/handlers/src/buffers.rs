@@ -6,7 +6,7 @@
 //! with a new revision and announced as `ChannelBufferChanged`, which the channel's sync queue
 //! turns into a version-gated push. A demand signal recomputes its SKU at once.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use stockguard_adapters::buffer_store::{
@@ -224,8 +224,9 @@ impl BufferRecompute {
     }
 
     /// Reads back the oldest open probes: a channel showing a probe's quantity measures its delay
-    /// (from the change's cause to now, an upper bound by at most one run's interval). Probes the
-    /// channel never showed (a newer push replaced them) are dropped, unread, after the window.
+    /// (from the change's cause to now, an upper bound by at most one run's interval). Only a SKU's
+    /// newest probe, and only while no newer push of the SKU was acknowledged, can still be shown:
+    /// the others are dropped unread, as are probes older than the window.
     async fn read_back(
         &self,
         settings: &ChannelSettings,
@@ -233,20 +234,40 @@ impl BufferRecompute {
         now: Millis,
     ) -> Vec<i64> {
         let store = &self.deps.store;
+        let mut newest: BTreeMap<Sku, Probe> = BTreeMap::new();
+        let mut dropped = Vec::new();
+        for probe in probes {
+            if now - probe.acknowledged_at > DELAY_WINDOW_MS {
+                dropped.push(probe);
+            } else if let Some(older) = newest.insert(probe.sku.clone(), probe) {
+                // Probes sort by acknowledgement time, so the one replaced is the older.
+                dropped.push(older);
+            }
+        }
+        let mut open: Vec<Probe> = newest.into_values().collect();
+        open.sort_by_key(|p| p.acknowledged_at);
+        open.truncate(PROBES_PER_RUN);
+        let skus: Vec<Sku> = open.iter().map(|p| p.sku.clone()).collect();
+        let acknowledged = match store.sync_records(&settings.name, &skus).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read acknowledgements for read-backs");
+                return Vec::new();
+            }
+        };
         let mut syncs = self.syncs.lock().await;
         let sync = syncs
             .entry(settings.name.clone())
             .or_insert_with(|| ChannelSync::new(self.deps.clone(), settings.name.clone()));
         let mut delays = Vec::new();
-        let (stale, open): (Vec<Probe>, Vec<Probe>) = probes
-            .into_iter()
-            .partition(|p| now - p.acknowledged_at > DELAY_WINDOW_MS);
-        for probe in &stale {
-            if let Err(e) = store.delete_probe(&settings.name, probe).await {
-                tracing::warn!(error = %e, "could not delete a stale read-back probe");
+        for probe in open {
+            if acknowledged
+                .get(&probe.sku)
+                .is_some_and(|a| a.version > probe.version)
+            {
+                dropped.push(probe);
+                continue;
             }
-        }
-        for probe in open.into_iter().take(PROBES_PER_RUN) {
             let measured = now_ms();
             let shown = match store
                 .listings(&settings.name, std::slice::from_ref(&probe.sku))
@@ -268,7 +289,10 @@ impl BufferRecompute {
                 tracing::warn!(error = %e, "could not record a read-back");
             }
             delays.push(delay);
-            if let Err(e) = store.delete_probe(&settings.name, &probe).await {
+            dropped.push(probe);
+        }
+        for probe in &dropped {
+            if let Err(e) = store.delete_probe(&settings.name, probe).await {
                 tracing::warn!(error = %e, "could not delete a read-back probe");
             }
         }

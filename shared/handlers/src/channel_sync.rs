@@ -327,6 +327,7 @@ impl ChannelSync {
                             sk: String::new(),
                             sku: sku.clone(),
                             quantity: update.quantity,
+                            version,
                             cause_at,
                             acknowledged_at: at,
                         });
