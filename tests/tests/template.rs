@@ -309,3 +309,43 @@ fn schedules_run_at_the_intervals_the_design_sets() {
     assert_eq!(every("reconcile-channels").as_secs(), 15 * 60);
     assert_eq!(every("recompute-buffers").as_secs(), 5 * 60);
 }
+
+#[test]
+fn api_gateway_routes_every_documented_operation_of_the_reservations_api() {
+    let t = template();
+    let events = &t["Resources"]["ReservationsApiFunction"]["Properties"]["Events"];
+    let mut routed: Vec<String> = events
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter(|e| e["Type"].as_str() == Some("HttpApi"))
+        .map(|e| {
+            let p = &e["Properties"];
+            format!(
+                "{} {}",
+                p["Method"].as_str().unwrap(),
+                p["Path"].as_str().unwrap()
+            )
+        })
+        .collect();
+    routed.sort();
+    let openapi: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(workspace_root().join("docs/openapi.yaml")).unwrap(),
+    )
+    .unwrap();
+    let mut documented: Vec<String> = Vec::new();
+    for (path, ops) in openapi["paths"].as_mapping().unwrap() {
+        for (method, _) in ops.as_mapping().unwrap() {
+            let method = method.as_str().unwrap();
+            if ["get", "post", "put", "delete", "patch"].contains(&method) {
+                documented.push(format!(
+                    "{} {}",
+                    method.to_uppercase(),
+                    path.as_str().unwrap()
+                ));
+            }
+        }
+    }
+    documented.sort();
+    assert_eq!(routed, documented);
+}
