@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use serde_json::{Value, json};
+use stockguard_adapters::channel_store::SyncRecord;
 use stockguard_domain::channel::BufferPolicy;
 use stockguard_domain::{ChannelName, Sku};
 use stockguard_handlers::channel_sync::ChannelSync;
@@ -464,4 +465,48 @@ async fn a_push_overtaken_by_a_newer_one_is_followed_by_the_current_state() {
         acknowledged(&stack, "shopify", "RACE-1").await,
         Some((2, 7))
     );
+}
+
+#[tokio::test]
+async fn an_unchanged_version_is_recorded_only_against_the_acknowledgement_it_was_compared_with() {
+    let stack = TestStack::new().await;
+    let (channel, sku) = (
+        ChannelName::parse("amazon").unwrap(),
+        Sku::parse("UNCH-1").unwrap(),
+    );
+    let record = |version, quantity| SyncRecord {
+        version,
+        buffer_revision: 0,
+        quantity,
+        acknowledged_at: 1,
+    };
+    let store = &stack.deps.store;
+    assert!(
+        store
+            .record_acknowledged(&channel, &sku, record(1, 5))
+            .await
+            .unwrap()
+    );
+    // A run read v1 showing 5; meanwhile another run's push of 3 was recorded as v2.
+    assert!(
+        store
+            .record_acknowledged(&channel, &sku, record(2, 3))
+            .await
+            .unwrap()
+    );
+    let unchanged = store
+        .record_unchanged(&channel, &sku, record(3, 5), &record(1, 5))
+        .await
+        .unwrap();
+    assert!(
+        !unchanged,
+        "the channel may show 3 now: v3 must be pushed, not recorded"
+    );
+    assert!(
+        store
+            .record_unchanged(&channel, &sku, record(3, 3), &record(2, 3))
+            .await
+            .unwrap()
+    );
+    assert_eq!(acknowledged(&stack, "amazon", "UNCH-1").await, Some((3, 3)));
 }

@@ -476,6 +476,44 @@ impl StateStore {
         }
     }
 
+    /// Records a newer version whose quantity the channel already shows, only if the
+    /// acknowledgement is still the one read: a push recorded meanwhile may have changed what the
+    /// channel shows, and then this version must be pushed after all. Returns whether recorded.
+    pub async fn record_unchanged(
+        &self,
+        channel: &ChannelName,
+        sku: &Sku,
+        rec: SyncRecord,
+        read: &SyncRecord,
+    ) -> Result<bool, AdapterError> {
+        let mut item = key(sync_pk(channel), sku.as_str());
+        item.insert("acked_version".into(), n(rec.version));
+        item.insert("acked_quantity".into(), n(rec.quantity));
+        item.insert("acked_at".into(), n(rec.acknowledged_at));
+        item.insert("acked_buffer_revision".into(), n(rec.buffer_revision));
+        let revision = if read.buffer_revision == 0 {
+            "(attribute_not_exists(acked_buffer_revision) OR acked_buffer_revision = :r)"
+        } else {
+            "acked_buffer_revision = :r"
+        };
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(format!("acked_version = :v AND {revision}"))
+            .expression_attribute_values(":v", n(read.version))
+            .expression_attribute_values(":r", n(read.buffer_revision))
+            .send()
+            .await
+            .map_err(|e| classify("PutItem", e));
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_condition_failed() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn batch_get<'a>(
         &self,
         pk: String,

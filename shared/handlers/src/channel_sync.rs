@@ -171,9 +171,11 @@ impl ChannelSync {
     /// Pushes what each SKU should show. Returns the SKUs that failed: (sku, reason, retryable).
     ///
     /// Two sync runs of one channel can overtake each other: an older push acknowledged after a
-    /// newer one may be what the channel shows now, although the newer one was recorded. A push
-    /// whose acknowledgement finds a newer one recorded is therefore followed by a push of the
-    /// current state (a few passes at most; reconciliation is the net behind them).
+    /// newer one may be what the channel shows now, although the newer one was recorded; and a
+    /// version found "unchanged" against an acknowledgement may meet a push recorded meanwhile. A
+    /// push whose acknowledgement finds a newer one recorded, and an "unchanged" whose
+    /// acknowledgement moved, are therefore followed by a push of the current state (a few passes
+    /// at most; reconciliation is the net behind them).
     async fn sync_skus(
         &self,
         work: &BTreeMap<Sku, SkuWork>,
@@ -236,6 +238,8 @@ impl ChannelSync {
 
         let mut updates = Vec::new();
         let mut versions: HashMap<String, (u64, i64)> = HashMap::new();
+        // SKUs whose push may have landed after a newer one, or whose "unchanged" was not.
+        let mut overtaken = Vec::new();
         for sku in skus {
             let Some(listing) = listings.get(sku) else {
                 report.unmapped += 1;
@@ -266,11 +270,16 @@ impl ChannelSync {
                     quantity,
                     acknowledged_at: last.acknowledged_at,
                 };
-                store
-                    .record_acknowledged(&self.channel, sku, record)
+                if store
+                    .record_unchanged(&self.channel, sku, record, last)
                     .await
-                    .map_err(|e| e.to_string())?;
-                report.skipped_unchanged += 1;
+                    .map_err(|e| e.to_string())?
+                {
+                    report.skipped_unchanged += 1;
+                } else {
+                    // A push was recorded since the read: what the channel shows may have moved.
+                    overtaken.push(sku.clone());
+                }
                 continue;
             }
             versions.insert(sku.to_string(), (position.version, revision));
@@ -281,7 +290,7 @@ impl ChannelSync {
             ));
         }
         if updates.is_empty() {
-            return Ok(vec![]);
+            return Ok(overtaken);
         }
         let client = self.client_for(&settings).await?;
         let outcomes = client.push(&updates).await;
@@ -361,7 +370,7 @@ impl ChannelSync {
             tracing::error!(error = %e, "could not publish ChannelQuantityPushed");
         }
         if not_recorded.is_empty() {
-            return Ok(vec![]);
+            return Ok(overtaken);
         }
         // Not recorded: the same or a newer push was. Only a newer one can have been overwritten.
         let names: Vec<Sku> = not_recorded.iter().map(|(s, _)| s.clone()).collect();
@@ -369,15 +378,17 @@ impl ChannelSync {
             .sync_records(&self.channel, &names)
             .await
             .map_err(|e| e.to_string())?;
-        Ok(not_recorded
-            .into_iter()
-            .filter(|(sku, ours)| {
-                records
-                    .get(sku)
-                    .is_some_and(|r| (r.version, r.buffer_revision) > *ours)
-            })
-            .map(|(sku, _)| sku)
-            .collect())
+        overtaken.extend(
+            not_recorded
+                .into_iter()
+                .filter(|(sku, ours)| {
+                    records
+                        .get(sku)
+                        .is_some_and(|r| (r.version, r.buffer_revision) > *ours)
+                })
+                .map(|(sku, _)| sku),
+        );
+        Ok(overtaken)
     }
 
     /// Adds what this batch measured to the channel's sync health (delay, failures, queue wait).
