@@ -38,6 +38,8 @@ pub struct RuntimeOptions {
     /// The buffer recompute's interval when `schedule_interval` is unset: a local stack
     /// recomputes every 10 seconds (contract section 5) rather than every few minutes.
     pub buffer_recompute_interval: Duration,
+    /// Divides the sales-rate horizons, for demos that compress time (1: as deployed).
+    pub rate_horizon_compression: f64,
     /// Fault switch: the share of position events a channel queue loses before its sync function
     /// sees them, to prove that reconciliation repairs what events miss.
     pub drop_position_events: f64,
@@ -52,6 +54,7 @@ impl Default for RuntimeOptions {
             api_addr: None,
             schedule_interval: None,
             buffer_recompute_interval: Duration::from_secs(10),
+            rate_horizon_compression: 1.0,
             drop_position_events: 0.0,
         }
     }
@@ -107,6 +110,7 @@ impl LocalRuntime {
     ) -> Result<Self> {
         let settings = Settings {
             retry_budget: options.retry_budget,
+            rate_horizon_compression: options.rate_horizon_compression,
         };
         let requests = RequestCounter::new();
         let invocations = Invocations::default();

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 use stockguard_domain::buffer::{RiskInputs, StoredSignal};
-use stockguard_domain::decayed::{Accumulator, HORIZONS};
+use stockguard_domain::decayed::{Accumulator, Horizons};
 use stockguard_domain::delay::{ChannelHealth, LatencyHistogram, SyncWindow, bucket_of};
 use stockguard_domain::inbound::SignalKind;
 use stockguard_domain::velocity::{HOURS_PER_WEEK, HourOfWeekProfile, hour_of_week};
@@ -228,7 +228,7 @@ impl StateStore {
             };
             match get_s(&item, "sk")? {
                 POSITION => inputs.position = position_from(&item)?,
-                VELOCITY => inputs.accumulators = accumulators_from(&item),
+                VELOCITY => inputs.accumulators = accumulators_from(&item, &self.horizons),
                 BUFFERS => inputs.stored = Some(get_json(&item, "buffers")?),
                 sk => {
                     let signal = signal_from(&item)?;
@@ -550,13 +550,12 @@ impl StateStore {
     }
 }
 
-fn accumulators_from(item: &Item) -> Vec<Accumulator> {
+fn accumulators_from(item: &Item, horizons: &Horizons) -> Vec<Accumulator> {
     item.iter()
         .filter_map(|(name, v)| match v {
-            AttributeValue::N(amount) => Accumulator::parse(name, amount.parse().ok()?),
+            AttributeValue::N(amount) => Accumulator::parse(name, amount.parse().ok()?, horizons),
             _ => None,
         })
-        .filter(|a| HORIZONS.contains(&a.horizon))
         .collect()
 }
 

@@ -6,6 +6,7 @@ pub use aws_sdk_dynamodb::Client as DynamoClient;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use stockguard_domain::decayed::Horizons;
 use stockguard_domain::idempotency::IdempotencyStatus;
 use stockguard_domain::order::OrderLine;
 use stockguard_domain::reservation::{ReservationStatus, SoftHold};
@@ -59,6 +60,8 @@ pub struct SignalRecord {
 pub struct StateStore {
     pub(crate) client: Client,
     pub(crate) table: String,
+    /// The sales-rate horizons sales are recorded and read with.
+    pub(crate) horizons: Horizons,
 }
 
 impl StateStore {
@@ -66,7 +69,14 @@ impl StateStore {
         Self {
             client,
             table: table.into(),
+            horizons: Horizons::default(),
         }
+    }
+
+    /// The same store with other sales-rate horizons (a demo or test that compresses time).
+    pub fn with_horizons(mut self, horizons: Horizons) -> Self {
+        self.horizons = horizons;
+        self
     }
 
     pub fn table(&self) -> &str {
@@ -74,7 +84,7 @@ impl StateStore {
     }
 
     pub fn tx(&self) -> StateTx {
-        StateTx::new(self.table.clone())
+        StateTx::new(self.table.clone(), self.horizons)
     }
 
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, AdapterError> {

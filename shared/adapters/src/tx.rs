@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
-use stockguard_domain::decayed::{Accumulator, HORIZONS};
+use stockguard_domain::decayed::{Accumulator, Horizons};
 use stockguard_domain::idempotency::IdempotencyStatus;
 use stockguard_domain::order::OrderLine;
 use stockguard_domain::reservation::ReservationStatus;
@@ -33,6 +33,7 @@ pub struct StateTx {
     write_id: String,
     /// Units sold (with when) by this change, for the catalogue's hour-of-week profile.
     sales: Vec<(i64, Millis)>,
+    horizons: Horizons,
 }
 
 /// Net change to a position by arithmetic, for paths that must not conflict on `version`.
@@ -50,7 +51,7 @@ impl PositionDelta {
 }
 
 impl StateTx {
-    pub(crate) fn new(table: String) -> Self {
+    pub(crate) fn new(table: String, horizons: Horizons) -> Self {
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
@@ -61,6 +62,7 @@ impl StateTx {
             positions: BTreeMap::new(),
             write_id: format!("{:016x}", rand::random::<u64>()),
             sales: Vec::new(),
+            horizons,
         }
     }
 
@@ -349,7 +351,7 @@ impl StateTx {
         let mut names = HashMap::new();
         let mut values = HashMap::new();
         let mut adds = Vec::new();
-        for (i, h) in HORIZONS.iter().enumerate() {
+        for (i, h) in self.horizons.all().iter().enumerate() {
             let (epoch, amount) = h.contribution(units, at);
             names.insert(
                 format!("#a{i}"),
@@ -490,7 +492,7 @@ mod tests {
             ..Default::default()
         };
         let new = Position { on_hand: 3, ..read };
-        let mut tx = StateTx::new("t".into());
+        let mut tx = StateTx::new("t".into(), Horizons::default());
         tx.replace_position(&a, &read, &new);
         tx.shift_position(
             &b,

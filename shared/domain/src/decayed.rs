@@ -33,6 +33,52 @@ pub const LONG: Horizon = Horizon {
 };
 pub const HORIZONS: [Horizon; 2] = [SHORT, LONG];
 
+/// The two horizons a deployment uses: 15 minutes and 24 hours, or both shortened by the same
+/// factor where a demo or a test compresses time (its channel delays and schedules too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Horizons {
+    pub short: Horizon,
+    pub long: Horizon,
+}
+
+impl Default for Horizons {
+    fn default() -> Self {
+        Self {
+            short: SHORT,
+            long: LONG,
+        }
+    }
+}
+
+impl Horizons {
+    /// Both horizons and their epochs divided by `factor` (1 or less: the defaults).
+    pub fn compressed(factor: f64) -> Self {
+        let shorten = |h: Horizon| {
+            if !(factor > 1.0) {
+                return h;
+            }
+            let by = |ms: Millis| ((ms as f64 / factor).round() as Millis).max(1);
+            Horizon {
+                tau_ms: by(h.tau_ms),
+                epoch_ms: by(h.epoch_ms),
+                ..h
+            }
+        };
+        Self {
+            short: shorten(SHORT),
+            long: shorten(LONG),
+        }
+    }
+
+    pub fn all(&self) -> [Horizon; 2] {
+        [self.short, self.long]
+    }
+
+    fn by_tag(&self, tag: &str) -> Option<Horizon> {
+        self.all().into_iter().find(|h| h.tag == tag)
+    }
+}
+
 impl Horizon {
     pub fn epoch_of(&self, at: Millis) -> i64 {
         at.div_euclid(self.epoch_ms)
@@ -72,11 +118,10 @@ impl Accumulator {
         format!("{}|{channel}|{epoch}", horizon.tag)
     }
 
-    /// Reads an attribute name written by [`Accumulator::attribute`].
-    pub fn parse(attribute: &str, amount: f64) -> Option<Self> {
+    /// Reads an attribute name written by [`Accumulator::attribute`] with `horizons`.
+    pub fn parse(attribute: &str, amount: f64, horizons: &Horizons) -> Option<Self> {
         let mut parts = attribute.splitn(3, '|');
-        let tag = parts.next()?;
-        let horizon = *HORIZONS.iter().find(|h| h.tag == tag)?;
+        let horizon = horizons.by_tag(parts.next()?)?;
         let channel = parts.next()?.to_owned();
         let epoch = parts.next()?.parse().ok()?;
         Some(Self {
@@ -127,15 +172,25 @@ mod tests {
     #[test]
     fn attributes_round_trip_and_age_out() {
         let name = Accumulator::attribute(&SHORT, "amazon", 472_222);
-        let a = Accumulator::parse(&name, 2.5).unwrap();
+        let a = Accumulator::parse(&name, 2.5, &Horizons::default()).unwrap();
         assert_eq!(
             (a.channel.as_str(), a.epoch, a.amount),
             ("amazon", 472_222, 2.5)
         );
-        assert!(Accumulator::parse("x|amazon|1", 1.0).is_none());
+        assert!(Accumulator::parse("x|amazon|1", 1.0, &Horizons::default()).is_none());
         let now = 472_230 * SHORT.epoch_ms;
         assert!(SHORT.is_stale(472_222, now));
         assert!(!SHORT.is_stale(472_227, now));
+    }
+
+    #[test]
+    fn compressed_horizons_keep_their_proportions() {
+        let h = Horizons::compressed(150.0);
+        assert_eq!((h.short.tau_ms, h.short.epoch_ms), (6_000, 24_000));
+        assert_eq!(h.long.tau_ms, 576_000);
+        assert_eq!(Horizons::compressed(1.0), Horizons::default());
+        let a = Accumulator::parse("s|amazon|7", 1.0, &h).unwrap();
+        assert_eq!(a.horizon, h.short);
     }
 
     #[test]

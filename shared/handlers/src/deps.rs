@@ -1,5 +1,6 @@
 use stockguard_adapters::{AwsClients, DeadLetters, EventPublisher, StateStore, load_aws_config};
 use stockguard_domain::Millis;
+use stockguard_domain::decayed::Horizons;
 
 /// What every function needs, built once per cold start.
 #[derive(Clone)]
@@ -19,11 +20,17 @@ pub struct Settings {
     /// `maxReceiveCount`, so the function dead-letters it with a reason just before SQS would
     /// without one.
     pub retry_budget: u32,
+    /// Divides the sales-rate horizons (15 minutes, 24 hours) where a demo or a test compresses
+    /// time; 1 in a deployment.
+    pub rate_horizon_compression: f64,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { retry_budget: 5 }
+        Self {
+            retry_budget: 5,
+            rate_horizon_compression: 1.0,
+        }
     }
 }
 
@@ -68,7 +75,9 @@ impl Deps {
         settings: Settings,
     ) -> Self {
         Self {
-            store: StateStore::new(clients.dynamodb.clone(), table),
+            store: StateStore::new(clients.dynamodb.clone(), table).with_horizons(
+                Horizons::compressed(settings.rate_horizon_compression),
+            ),
             publisher: EventPublisher::new(clients.eventbridge.clone(), bus),
             dead_letters: dlq_url.map(|u| DeadLetters::new(clients.sqs.clone(), u)),
             settings,
