@@ -43,6 +43,11 @@ const MARKETPLACE_ORDERS: usize = 30;
 const MARKETPLACES: [&str; 3] = ["amazon", "walmart", "ebay"];
 /// Amazon shows a push only after processing; minutes in reality, scaled down for the demo.
 const AMAZON_DELAY_MS: u64 = 2_000;
+/// The demo runs time 150 times faster than a real sale: Amazon's 5 minutes of processing take
+/// 2 s, and so the sales-rate horizons that buffers are sized from shrink by as much (15 minutes
+/// to 6 s, 24 hours to 9.6 minutes). Without that, two seconds of lag would meet rates averaged
+/// over a quarter of an hour, a proportion no real channel has.
+const TIME_COMPRESSION: f64 = 150.0;
 const CHECKOUT_TTL_SECONDS: u64 = 3;
 const CHECKOUT_WORKERS: usize = 6;
 /// Every schedule (expiry sweep, reconciliation, buffer recompute) fires this often here.
@@ -301,7 +306,9 @@ async fn run() -> Result<bool> {
     let units: i64 = SKUS.iter().map(|(_, q)| q).sum();
     println!(
         "The sale: {CHECKOUTS} storefront checkouts ({CHECKOUT_WORKERS} shoppers at a time) race {MARKETPLACE_ORDERS} marketplace orders \
-         on amazon, walmart and ebay for {} SKUs, {units} units in all. Amazon shows a push {} s after acknowledging it.",
+         on amazon, walmart and ebay for {} SKUs, {units} units in all. Amazon shows a push {} s after acknowledging it. \
+         Time runs {TIME_COMPRESSION} times faster than in a real sale (Amazon's 5 minutes take 2 s), and so do the \
+         sales-rate horizons the buffers are sized from (15 minutes become 6 s).",
         SKUS.len(),
         AMAZON_DELAY_MS / 1000
     );
@@ -372,6 +379,7 @@ async fn run_sale(
         api_addr: Some("127.0.0.1:0".parse()?),
         // The expiry sweep runs every minute in AWS, the buffer recompute every 5: here every 2 s.
         schedule_interval: Some(SCHEDULE_INTERVAL),
+        rate_horizon_compression: TIME_COMPRESSION,
         ..Default::default()
     };
     let runtime = LocalRuntime::start(config, spec, &stack, options).await?;
