@@ -54,7 +54,7 @@ impl Horizons {
     /// Both horizons and their epochs divided by `factor` (1 or less: the defaults).
     pub fn compressed(factor: f64) -> Self {
         let shorten = |h: Horizon| {
-            if !(factor > 1.0) {
+            if factor.is_nan() || factor <= 1.0 {
                 return h;
             }
             let by = |ms: Millis| ((ms as f64 / factor).round() as Millis).max(1);
