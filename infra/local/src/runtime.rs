@@ -167,7 +167,7 @@ impl LocalRuntime {
                     };
                     Handler::Inbound {
                         detail_type: detail_type.clone(),
-                        deps,
+                        deps: Box::new(deps),
                     }
                 }
             };
@@ -272,7 +272,10 @@ struct Poller {
 
 #[derive(Clone)]
 enum Handler {
-    Inbound { detail_type: String, deps: Deps },
+    Inbound {
+        detail_type: String,
+        deps: Box<Deps>,
+    },
     ChannelSync(Arc<ChannelSync>),
 }
 
