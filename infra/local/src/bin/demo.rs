@@ -61,6 +61,8 @@ const RECEIVE_PAUSE: Duration = Duration::from_millis(300);
 const AMAZON_SAMPLES_WANTED: u64 = 5;
 const AMAZON_SAMPLES_WAIT: Duration = Duration::from_secs(20);
 const SURGE_STRENGTH: f64 = 10.0;
+/// Before the sale every SKU sells a unit on each of these: its baseline, which a signal multiplies.
+const BASELINE_ORDERS: [&str; 2] = ["walmart", "ebay"];
 const SURGE_SECONDS: i64 = 60;
 const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 
@@ -393,7 +395,17 @@ async fn run_sale(
         if i > 0 {
             tokio::time::sleep(RECEIVE_PAUSE).await;
         }
-        put(&events, &stack.bus, "erp.netsuite", "StockReceived", &json!({"event_id": format!("po-{i}"), "occurred_at": now(), "sku": sku, "quantity": q})).await?;
+        put(&events, &stack.bus, "erp.netsuite", "StockReceived", &json!({"event_id": format!("po-{i}"), "occurred_at": now(), "sku": sku, "quantity": q + BASELINE_ORDERS.len() as i64})).await?;
+    }
+    wait_until_quiet(&deps, &stack, &fakes, &skus, Duration::from_secs(30)).await?;
+    step(&format!(
+        "ordinary sales before the sale: one unit of every SKU on {}, which gives each SKU its baseline rate",
+        BASELINE_ORDERS.join(" and ")
+    ));
+    for (sku, _) in SKUS {
+        for channel in BASELINE_ORDERS {
+            put(&events, &stack.bus, &format!("marketplace.{channel}"), "OrderPlaced", &json!({"event_id": format!("before-{channel}-{sku}"), "occurred_at": now(), "order_id": format!("before-{channel}-{sku}"), "channel": channel, "lines": [{"sku": sku, "quantity": 1}]})).await?;
+        }
     }
     wait_until_quiet(&deps, &stack, &fakes, &skus, Duration::from_secs(30)).await?;
     for (sku, q) in SKUS {
