@@ -2,6 +2,7 @@
 //! service's own variable, such as `AWS_ENDPOINT_URL_DYNAMODB`), so the same code runs against the
 //! local emulator, LocalStack or AWS.
 
+pub mod access;
 pub mod buffer_store;
 pub mod channel_store;
 pub mod clients;

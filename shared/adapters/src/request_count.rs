@@ -1,8 +1,9 @@
 //! Counts the AWS requests each function makes, by service and operation: an SDK interceptor that
 //! the local runtime puts on every client of every function. The counts are what one inventory
 //! change costs in AWS (requests, DynamoDB items, EventBridge entries), measured, not estimated.
+//! It also records what each request touches (IAM action and resource), to prove the policies.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -11,6 +12,8 @@ use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterce
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
+
+use crate::access::{Access, accesses_in};
 
 /// One (function, service, operation) cell of the count.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -32,6 +35,8 @@ pub struct Tally {
 #[derive(Debug, Clone, Default)]
 pub struct RequestCounter {
     counts: Arc<Mutex<BTreeMap<RequestKey, Tally>>>,
+    /// Every (function, IAM action, resource) seen, for checking the template's policies.
+    accesses: Arc<Mutex<BTreeSet<(String, Access)>>>,
 }
 
 impl RequestCounter {
@@ -50,6 +55,11 @@ impl RequestCounter {
     /// Everything counted so far.
     pub fn snapshot(&self) -> BTreeMap<RequestKey, Tally> {
         self.counts.lock().expect("request counts").clone()
+    }
+
+    /// Every (function, access) recorded so far.
+    pub fn accesses(&self) -> BTreeSet<(String, Access)> {
+        self.accesses.lock().expect("accesses").clone()
     }
 
     fn record(&self, key: RequestKey, items: u64) {
@@ -106,7 +116,10 @@ impl Intercept for CountRequests {
             operation: metadata.name().to_owned(),
         };
         let items = items_in(metadata.name(), body);
+        let accesses = accesses_in(metadata.service(), metadata.name(), body);
         self.counter.record(key, items);
+        let mut seen = self.counter.accesses.lock().expect("accesses");
+        seen.extend(accesses.into_iter().map(|a| (self.function.clone(), a)));
         Ok(())
     }
 }

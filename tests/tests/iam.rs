@@ -1,0 +1,301 @@
+//! IAM proven by the code's own calls: a scenario drives every function of the stack on the
+//! local runtime, whose SDK interceptor records each (IAM action, resource) every function's
+//! requests need; each must be granted by that function's policy in template.yaml, resource
+//! included. The emulator does not enforce IAM, so without this a missing grant shows up only in
+//! AWS.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use serde_json::json;
+use serde_yaml::Value as Yaml;
+use stockguard_adapters::access::{Access, Resource};
+use stockguard_local::template::workspace_root;
+use stockguard_local::{RuntimeOptions, Stack};
+use stockguard_tests::channels::{FakeChannels, FakeOptions};
+use stockguard_tests::{TestStack, at, now_rfc3339};
+
+/// A resource a policy statement grants, resolved against the provisioned stack.
+#[derive(Debug, Clone, PartialEq)]
+enum Granted {
+    Table { name: String, index: Option<String> },
+    Bus(String),
+    Queue(String),
+    SecretPrefix(String),
+}
+
+#[derive(Debug, Clone)]
+struct Grant {
+    actions: Vec<String>,
+    resources: Vec<Granted>,
+}
+
+fn strings(v: &Yaml) -> Vec<&Yaml> {
+    match v {
+        Yaml::Sequence(s) => s.iter().collect(),
+        other => vec![other],
+    }
+}
+
+/// Resolves a policy `Resource` (`!GetAtt X.Arn` or `!Sub` of one) to what it names locally.
+fn resolve(resource: &Yaml, stack: &Stack) -> Granted {
+    let Yaml::Tagged(t) = resource else {
+        panic!("a policy resource is not !GetAtt or !Sub: {resource:?}");
+    };
+    let text = t.value.as_str().unwrap_or_default();
+    let (logical, rest) = match t.tag.to_string().as_str() {
+        "!GetAtt" => (text.trim_end_matches(".Arn").to_owned(), String::new()),
+        "!Sub" if text.contains(":secret:") => {
+            let prefix = text
+                .rsplit(":secret:")
+                .next()
+                .unwrap()
+                .trim_end_matches('*');
+            return Granted::SecretPrefix(prefix.to_owned());
+        }
+        "!Sub" => {
+            let inner = text.trim_start_matches("${");
+            let (logical, rest) = inner.split_once(".Arn}").expect("${X.Arn}...");
+            (logical.to_owned(), rest.to_owned())
+        }
+        other => panic!("unexpected tag {other} on a policy resource"),
+    };
+    match logical.as_str() {
+        "StateTable" => Granted::Table {
+            name: stack.table.clone(),
+            index: rest.strip_prefix("/index/").map(str::to_owned),
+        },
+        "EventBus" => Granted::Bus(stack.bus.clone()),
+        queue => Granted::Queue(
+            stack
+                .queues
+                .get(queue)
+                .unwrap_or_else(|| panic!("policy names unknown queue {queue}"))
+                .url
+                .clone(),
+        ),
+    }
+}
+
+/// Every function's grants: its policy statements, plus what SAM grants an SQS event source
+/// (the poller's receive, delete, visibility and attribute calls on its queue).
+fn grants(stack: &Stack) -> BTreeMap<String, Vec<Grant>> {
+    let template: Yaml = serde_yaml::from_str(
+        &std::fs::read_to_string(workspace_root().join("template.yaml")).unwrap(),
+    )
+    .unwrap();
+    let mut all = BTreeMap::new();
+    for (id, resource) in template["Resources"].as_mapping().unwrap() {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let props = &resource["Properties"];
+        let mut list = Vec::new();
+        for policy in props["Policies"].as_sequence().into_iter().flatten() {
+            for statement in policy["Statement"].as_sequence().into_iter().flatten() {
+                assert_eq!(statement["Effect"].as_str(), Some("Allow"));
+                list.push(Grant {
+                    actions: strings(&statement["Action"])
+                        .into_iter()
+                        .map(|a| a.as_str().unwrap().to_owned())
+                        .collect(),
+                    resources: strings(&statement["Resource"])
+                        .into_iter()
+                        .map(|r| resolve(r, stack))
+                        .collect(),
+                });
+            }
+        }
+        for event in props["Events"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+            .map(|(_, e)| e)
+        {
+            if event["Type"].as_str() == Some("SQS") {
+                list.push(Grant {
+                    actions: [
+                        "sqs:ReceiveMessage",
+                        "sqs:DeleteMessage",
+                        "sqs:ChangeMessageVisibility",
+                        "sqs:GetQueueAttributes",
+                    ]
+                    .map(str::to_owned)
+                    .to_vec(),
+                    resources: vec![resolve(&event["Properties"]["Queue"], stack)],
+                });
+            }
+        }
+        all.insert(id.as_str().unwrap().to_owned(), list);
+    }
+    all
+}
+
+fn covers(granted: &Granted, resource: &Resource) -> bool {
+    match (granted, resource) {
+        (Granted::Table { name, index }, Resource::Table { name: n, index: i }) => {
+            name == n && index == i
+        }
+        (Granted::Bus(b), Resource::Bus(n)) => b == n,
+        (Granted::Queue(q), Resource::Queue(u)) => q == u,
+        (Granted::SecretPrefix(p), Resource::Secret(id)) => id.starts_with(p.as_str()),
+        _ => false,
+    }
+}
+
+/// The recorded accesses no grant of their function covers.
+fn violations(
+    accesses: &BTreeSet<(String, Access)>,
+    grants: &BTreeMap<String, Vec<Grant>>,
+) -> Vec<String> {
+    accesses
+        .iter()
+        .filter(|(function, access)| {
+            !grants.get(function).is_some_and(|gs| {
+                gs.iter().any(|g| {
+                    g.actions.contains(&access.action)
+                        && g.resources.iter().any(|r| covers(r, &access.resource))
+                })
+            })
+        })
+        .map(|(f, a)| format!("{f}: {} on {:?}", a.action, a.resource))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_call_every_function_makes_is_granted_by_its_policy() {
+    let stack = TestStack::new().await;
+    let fakes = FakeChannels::start(FakeOptions::default()).await.unwrap();
+    fakes
+        .amazon
+        .update_settings(|s| s.amazon_processing_delay_ms = 0);
+    stack
+        .configure_channels_with(&fakes, |_| {}, &["IAM-1", "IAM-2"])
+        .await;
+    let rt = stack
+        .start_runtime(RuntimeOptions {
+            api_addr: Some("127.0.0.1:0".parse().unwrap()),
+            // The sweeper, the reconciliation and the buffer recompute all run in the scenario.
+            schedule_interval: Some(Duration::from_secs(1)),
+            ..Default::default()
+        })
+        .await;
+    let api = format!("http://{}", rt.api_addr.unwrap());
+    let http = reqwest::Client::new();
+    let put = |source: &'static str, detail_type: &'static str, detail: serde_json::Value| {
+        let stack = &stack;
+        async move { stack.put_event(source, detail_type, &detail).await }
+    };
+    let now = now_rfc3339;
+    put(
+        "erp.test",
+        "StockReceived",
+        json!({"event_id": "iam-r1", "occurred_at": now(), "sku": "IAM-1", "quantity": 20}),
+    )
+    .await;
+    put(
+        "erp.test",
+        "StockReceived",
+        json!({"event_id": "iam-r2", "occurred_at": now(), "sku": "IAM-2", "quantity": 10}),
+    )
+    .await;
+    put(
+        "erp.test",
+        "StockCounted",
+        json!({"event_id": "iam-c1", "occurred_at": now(), "sku": "IAM-2", "on_hand": 12}),
+    )
+    .await;
+    put("erp.test", "StockAdjusted", json!({"event_id": "iam-a1", "occurred_at": now(), "sku": "IAM-1", "delta": -1, "reason": "damage"})).await;
+    put("storefront.web", "ReservationRequested", json!({"event_id": "iam-q1", "occurred_at": now(), "reservation_id": "iam-res-1", "channel": "storefront", "lines": [{"sku": "IAM-1", "quantity": 1}]})).await;
+    put("storefront.web", "ReservationRequested", json!({"event_id": "iam-q2", "occurred_at": now(), "reservation_id": "iam-res-2", "channel": "storefront", "lines": [{"sku": "IAM-2", "quantity": 1}]})).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    put("storefront.web", "ReservationConfirmed", json!({"event_id": "iam-q3", "occurred_at": now(), "reservation_id": "iam-res-1", "order_id": "iam-web-1"})).await;
+    put(
+        "storefront.web",
+        "ReservationReleased",
+        json!({"event_id": "iam-q4", "occurred_at": now(), "reservation_id": "iam-res-2"}),
+    )
+    .await;
+    put("marketplace.walmart", "OrderPlaced", json!({"event_id": "iam-o1", "occurred_at": now(), "order_id": "iam-o1", "channel": "walmart", "lines": [{"sku": "IAM-1", "quantity": 2}]})).await;
+    put("marketplace.ebay", "OrderPlaced", json!({"event_id": "iam-o2", "occurred_at": now(), "order_id": "iam-o2", "channel": "ebay", "lines": [{"sku": "IAM-2", "quantity": 1}]})).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    put(
+        "wms.main",
+        "OrderShipped",
+        json!({"event_id": "iam-s1", "occurred_at": now(), "order_id": "iam-o1"}),
+    )
+    .await;
+    put(
+        "wms.main",
+        "OrderCancelled",
+        json!({"event_id": "iam-x1", "occurred_at": now(), "order_id": "iam-o2"}),
+    )
+    .await;
+    put("wms.main", "ReturnReceived", json!({"event_id": "iam-t1", "occurred_at": now(), "return_id": "iam-rma-1", "sku": "IAM-1", "quantity": 1, "restock": true})).await;
+    put("storefront.analytics", "DemandSignal", json!({"event_id": "iam-d1", "occurred_at": now(), "sku": "IAM-1", "signal": "add_to_cart_surge", "strength": 2.0, "expires_at": at(60_000)})).await;
+    // Bad input: dead-lettered by the function with its reason.
+    put(
+        "erp.test",
+        "StockReceived",
+        json!({"event_id": "iam-bad", "occurred_at": now(), "sku": "IAM-1", "quantity": -5}),
+    )
+    .await;
+    // The reservations API, and a hold left to expire for the sweeper.
+    let hold = |id: &str, ttl: u32| json!({"reservation_id": id, "channel": "storefront", "lines": [{"sku": "IAM-1", "quantity": 1}], "ttl_seconds": ttl});
+    for (id, ttl) in [("iam-api-1", 900), ("iam-api-2", 900), ("iam-api-3", 1)] {
+        let r = http
+            .post(format!("{api}/v1/reservations"))
+            .json(&hold(id, ttl))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{id}");
+    }
+    let r = http
+        .post(format!("{api}/v1/reservations/iam-api-1/confirm"))
+        .json(&json!({"order_id": "iam-api-order"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http
+        .delete(format!("{api}/v1/reservations/iam-api-2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for path in ["availability", "buffers"] {
+        let r = http
+            .get(format!("{api}/v1/{path}/IAM-1"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    tokio::time::sleep(Duration::from_secs(6)).await;
+
+    let accesses = rt.requests.accesses();
+    let grants = grants(&stack.stack);
+    let called: BTreeSet<&String> = accesses.iter().map(|(f, _)| f).collect();
+    let silent: Vec<&String> = grants.keys().filter(|f| !called.contains(f)).collect();
+    assert!(silent.is_empty(), "the scenario never ran: {silent:?}");
+    let missing = violations(&accesses, &grants);
+    assert!(
+        missing.is_empty(),
+        "calls no policy grants:\n{}",
+        missing.join("\n")
+    );
+
+    // The check can fail: without one grant the reconciliation actually needs, it does.
+    let mut without = grants.clone();
+    for g in without.get_mut("ReconcileChannelsFunction").unwrap() {
+        g.actions.retain(|a| a != "dynamodb:DeleteItem");
+    }
+    let found = violations(&accesses, &without);
+    assert!(
+        found
+            .iter()
+            .any(|v| v.starts_with("ReconcileChannelsFunction: dynamodb:DeleteItem")),
+        "{found:?}"
+    );
+}
