@@ -349,3 +349,27 @@ fn api_gateway_routes_every_documented_operation_of_the_reservations_api() {
     documented.sort();
     assert_eq!(routed, documented);
 }
+
+/// The functions dead-letter a message with its reason on its last delivery: their retry budget
+/// and every queue's `maxReceiveCount` are the same parameter, so SQS never moves a message to a
+/// dead-letter queue (without a reason) before the function's budget is spent.
+#[test]
+fn every_queue_redrives_after_the_functions_own_retry_budget() {
+    let t = template();
+    let is_budget = |v: &serde_yaml::Value| {
+        matches!(v, serde_yaml::Value::Tagged(tag)
+            if tag.tag == "!Ref" && tag.value.as_str() == Some("RetryBudget"))
+    };
+    assert!(is_budget(
+        &t["Globals"]["Function"]["Environment"]["Variables"]["STOCKGUARD_RETRY_BUDGET"]
+    ));
+    let mut queues = 0;
+    for (id, r) in t["Resources"].as_mapping().unwrap() {
+        let redrive = &r["Properties"]["RedrivePolicy"];
+        if r["Type"].as_str() == Some("AWS::SQS::Queue") && !redrive.is_null() {
+            queues += 1;
+            assert!(is_budget(&redrive["maxReceiveCount"]), "{id:?}");
+        }
+    }
+    assert!(queues >= 15, "{queues} queues with a redrive policy");
+}

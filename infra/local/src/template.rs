@@ -138,7 +138,7 @@ impl StackSpec {
                         .ok_or_else(|| anyhow!("{id}: Name must be !Ref a parameter"))?;
                     bus = Some((id, name));
                 }
-                "AWS::SQS::Queue" => queues.push(parse_queue(&id, &props)?),
+                "AWS::SQS::Queue" => queues.push(parse_queue(&id, &props, &parameters)?),
                 "AWS::Events::Rule" => rules.push(parse_rule(&id, &props)?),
                 "AWS::Serverless::Function" => {
                     functions.push(parse_function(&id, res, &props, globals, &parameters)?)
@@ -298,7 +298,11 @@ fn key_pairs(v: &Value, list: &str, a: &str, b: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn parse_queue(id: &str, props: &Value) -> Result<QueueSpec> {
+fn parse_queue(
+    id: &str,
+    props: &Value,
+    parameters: &BTreeMap<String, String>,
+) -> Result<QueueSpec> {
     let redrive = match props.get("RedrivePolicy") {
         None => None,
         Some(r) => {
@@ -306,7 +310,7 @@ fn parse_queue(id: &str, props: &Value) -> Result<QueueSpec> {
                 .get("deadLetterTargetArn")
                 .and_then(arn_target)
                 .ok_or_else(|| anyhow!("{id}: deadLetterTargetArn must be !GetAtt Q.Arn"))?;
-            let max = int(r.get("maxReceiveCount"))
+            let max = int_or_parameter(r.get("maxReceiveCount"), parameters)
                 .ok_or_else(|| anyhow!("{id}: maxReceiveCount missing"))?;
             Some((dlq, max))
         }
@@ -436,10 +440,7 @@ fn parse_function(
             maximum_concurrency: p
                 .get("ScalingConfig")
                 .and_then(|s| s.get("MaximumConcurrency"))
-                .and_then(|v| match ref_target(v) {
-                    Some(param) => parameters.get(&param).and_then(|d| d.parse().ok()),
-                    None => int(Some(v)),
-                })
+                .and_then(|v| int_or_parameter(Some(v), parameters))
                 .map(|n| n.max(1) as usize),
         });
     }
@@ -452,6 +453,14 @@ fn parse_function(
         schedule,
         memory_mb,
     })
+}
+
+/// A number, or `!Ref` of a parameter (its default).
+fn int_or_parameter(v: Option<&Value>, parameters: &BTreeMap<String, String>) -> Option<i64> {
+    match ref_target(v?) {
+        Some(param) => parameters.get(&param).and_then(|d| d.parse().ok()),
+        None => int(v),
+    }
 }
 
 /// A plain string, or `!Sub` with `${Parameter}`s replaced by their defaults.
