@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use stockguard_tests::{TestStack, at, now_rfc3339, of_type, unique};
+use stockguard_tests::{TestStack, at, envelope, now_rfc3339, of_type, unique};
 
 async fn receive(stack: &TestStack, sku: &str, quantity: i64) {
     stack
@@ -375,4 +375,61 @@ async fn a_position_read_back_names_the_change_that_wrote_it_last() {
         .unwrap();
     assert_eq!(read[&sku].1.as_deref(), Some(second_id.as_str()));
     assert_eq!(read[&sku].0.version, 2);
+}
+
+/// DynamoDB takes at most 100 items in a transaction. A 25-line cart sent with `sequence` (25
+/// sequence items and its idempotency record besides the reservation) over SKUs whose stock sits
+/// in expired holds must still be decided: the releases that do not fit alongside it are made
+/// first, each in its own transaction, as the expiry sweeper would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_cart_with_sequence_over_expired_holds_fits_dynamodbs_transaction_limit() {
+    let stack = TestStack::new().await;
+    let sku = |i: usize| format!("TXL-{i:02}");
+    for i in 0..25 {
+        stack.apply("StockReceived", json!({"event_id": unique("rcv"), "occurred_at": now_rfc3339(), "sku": sku(i), "quantity": 1})).await;
+    }
+    // The stock of 15 SKUs is held by checkouts that walked away.
+    for i in 0..15 {
+        stack
+            .apply(
+                "ReservationRequested",
+                json!({"event_id": unique("hold"), "occurred_at": now_rfc3339(),
+            "reservation_id": format!("walked-{i}"), "channel": "storefront", "ttl_seconds": 1,
+            "lines": [{"sku": sku(i), "quantity": 1}]}),
+            )
+            .await;
+    }
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let lines: Vec<_> = (0..25)
+        .map(|i| json!({"sku": sku(i), "quantity": 1}))
+        .collect();
+    let cart = json!({"event_id": unique("cart"), "occurred_at": now_rfc3339(), "sequence": 1,
+        "reservation_id": "full-cart", "channel": "storefront", "lines": lines});
+    let resp = stack
+        .run_batch(
+            "ReservationRequested",
+            &[(envelope("erp.test", "ReservationRequested", &cart), 1)],
+        )
+        .await;
+    assert!(resp.batch_item_failures.is_empty(), "{resp:?}");
+    let decided = |e: &[Value]| {
+        e.iter()
+            .find(|e| {
+                e["detail"]["reservation_id"] == "full-cart"
+                    && matches!(
+                        e["detail-type"].as_str(),
+                        Some("ReservationAccepted" | "ReservationRejected")
+                    )
+            })
+            .cloned()
+    };
+    let events = stack
+        .await_published(Duration::from_secs(5), |e| decided(e).is_some())
+        .await;
+    let answer = decided(&events).expect("the cart was neither accepted nor rejected");
+    assert_eq!(answer["detail-type"], "ReservationAccepted", "{answer}");
+    for i in 0..25 {
+        let p = stack.position(&sku(i)).await;
+        assert_eq!((p.soft_reserved, p.available()), (1, 0), "{}", sku(i));
+    }
 }

@@ -13,7 +13,7 @@ use stockguard_domain::{ChannelName, Millis, Position, Sku};
 use crate::buffer_store::{HEALTH_SK_PREFIX, StoredBuffers, StoredHealth};
 use crate::error::{AdapterError, classify};
 use crate::items::*;
-use crate::store::{StateStore, position_from};
+use crate::store::{StateStore, UNPROCESSED_ATTEMPTS, position_from};
 
 pub(crate) const CHANNELS_PK: &str = "CHANNELS";
 const RECONCILE_PK: &str = "RECONCILE";
@@ -388,6 +388,13 @@ impl StateStore {
                     .unwrap_or_default();
                 attempt += 1;
                 if !requests.is_empty() {
+                    if attempt >= UNPROCESSED_ATTEMPTS {
+                        return Err(AdapterError::transient(format!(
+                            "BatchWriteItem: {} listings still unprocessed after {attempt} attempts (throttled); \
+                             importing again writes them",
+                            requests.len()
+                        )));
+                    }
                     tokio::time::sleep(std::time::Duration::from_millis(20 << attempt.min(6)))
                         .await;
                 }

@@ -64,6 +64,10 @@ pub struct StateStore {
     pub(crate) horizons: Horizons,
 }
 
+/// Attempts at a batch call whose unprocessed part keeps coming back (DynamoDB throttling) before
+/// the caller gets a retryable error rather than waiting without end.
+pub(crate) const UNPROCESSED_ATTEMPTS: u32 = 8;
+
 impl StateStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
@@ -169,6 +173,11 @@ impl StateStore {
                     .filter(|k| !k.keys().is_empty());
                 if request.is_some() {
                     attempt += 1;
+                    if attempt >= UNPROCESSED_ATTEMPTS {
+                        return Err(AdapterError::transient(format!(
+                            "BatchGetItem: keys still unprocessed after {attempt} attempts (throttled)"
+                        )));
+                    }
                     tokio::time::sleep(std::time::Duration::from_millis(10 << attempt.min(6)))
                         .await;
                 }

@@ -179,7 +179,9 @@ async fn plan(deps: &Deps, event: &InboundEvent, now: Millis) -> Result<Effect, 
             .await
         }
         Command::ReservationRequested(request) => {
-            let (_, effect) = reservations::plan_reserve(deps, request, now).await?;
+            // The idempotency record and, with a sequence, one item per SKU join the transaction.
+            let reserved = 1 + event.common.sequence.map_or(0, |_| request.lines.len());
+            let (_, effect) = reservations::plan_reserve(deps, request, now, reserved).await?;
             Ok(effect)
         }
         Command::ReservationConfirmed {

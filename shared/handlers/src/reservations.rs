@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use serde_json::json;
 use stockguard_adapters::store::ReservationRecord;
-use stockguard_adapters::tx::PositionDelta;
+use stockguard_adapters::tx::{MAX_TX_ITEMS, PositionDelta};
 use stockguard_domain::idempotency::payload_hash;
 use stockguard_domain::inbound::SURGE_TTL_SECONDS;
 use stockguard_domain::order::OrderLine;
@@ -22,8 +22,6 @@ use stockguard_domain::{EntityId, Line, Millis, Notification, ReservationRequest
 use crate::deps::{Deps, now_ms};
 use crate::effect::{Effect, MAX_ATTEMPTS, Written, backoff, contended, publish_outcome};
 use crate::error::ApplyError;
-
-const TX_ITEM_LIMIT: usize = stockguard_adapters::tx::MAX_TX_ITEMS - 1; // one left for idempotency
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReserveAnswer {
@@ -46,11 +44,53 @@ pub fn request_hash(req: &ReservationRequest) -> String {
     )
 }
 
+/// Plans a reservation whose transaction leaves `reserved_items` of DynamoDB's 100 to the caller
+/// (an idempotency record, sequence items). Expired holds are released inside the same
+/// transaction when a line needs their units; those that do not fit are released first, each in
+/// its own transaction as the expiry sweeper would, and the reservation is planned again.
 pub(crate) async fn plan_reserve(
     deps: &Deps,
     req: &ReservationRequest,
     now: Millis,
+    reserved_items: usize,
 ) -> Result<(ReserveAnswer, Effect), ApplyError> {
+    let limit = MAX_TX_ITEMS.saturating_sub(reserved_items);
+    // Each round releases at least one lapsed reservation for good, so few rounds are needed.
+    for _ in 0..RELEASE_ROUNDS {
+        match plan_reserve_within(deps, req, now, limit).await? {
+            Planned::Decided(answer, effect) => return Ok((answer, effect)),
+            Planned::ReleaseFirst(lapsed) => {
+                for id in &lapsed {
+                    let cause = Cause {
+                        event_id: format!("sweep:expire:{id}"),
+                        detail_type: "ReservationExpired".into(),
+                        occurred_at: now,
+                    };
+                    commit_planned(deps, &cause, |at| Box::pin(plan_expire(deps, id, at))).await?;
+                }
+            }
+        }
+    }
+    Err(ApplyError::Transient(format!(
+        "reservation {}: lapsed holds kept needing release after {RELEASE_ROUNDS} rounds",
+        req.reservation_id
+    )))
+}
+
+const RELEASE_ROUNDS: usize = 4;
+
+enum Planned {
+    Decided(ReserveAnswer, Effect),
+    /// Short only because these lapsed reservations did not fit in the transaction.
+    ReleaseFirst(Vec<EntityId>),
+}
+
+async fn plan_reserve_within(
+    deps: &Deps,
+    req: &ReservationRequest,
+    now: Millis,
+    limit: usize,
+) -> Result<Planned, ApplyError> {
     let hash = request_hash(req);
     if let Some(existing) = deps.store.reservation(&req.reservation_id).await? {
         if existing.request_hash != hash {
@@ -67,7 +107,7 @@ pub(crate) async fn plan_reserve(
             lines: existing.lines,
             repeat: true,
         };
-        return Ok((answer, Effect::new(deps, "repeat")));
+        return Ok(Planned::Decided(answer, Effect::new(deps, "repeat")));
     }
     let skus: Vec<Sku> = req.lines.iter().map(|l| l.sku.clone()).collect();
     let (positions, surging) = deps.store.positions_and_surges(&skus, now).await?;
@@ -81,6 +121,7 @@ pub(crate) async fn plan_reserve(
     let mut releases: Vec<ReservationRecord> = Vec::new();
     let mut released: HashMap<Sku, i64> = HashMap::new();
     let mut items = 2 + 2 * req.lines.len();
+    let mut did_not_fit: Vec<EntityId> = Vec::new();
     for (line, &avail) in req.lines.iter().zip(&available) {
         let needed = line.quantity - avail - released.get(&line.sku).copied().unwrap_or(0);
         if needed <= 0 {
@@ -98,8 +139,9 @@ pub(crate) async fn plan_reserve(
                 continue;
             }
             let cost = 1 + 2 * record.lines.len();
-            if items + cost > TX_ITEM_LIMIT {
-                break;
+            if items + cost > limit {
+                did_not_fit.push(record.id);
+                continue;
             }
             items += cost;
             for l in &record.lines {
@@ -115,6 +157,9 @@ pub(crate) async fn plan_reserve(
         .map(|(l, a)| a + released.get(&l.sku).copied().unwrap_or(0))
         .collect();
     if let Err(shortfalls) = decide_reservation(&req.lines, &takeable) {
+        if !did_not_fit.is_empty() {
+            return Ok(Planned::ReleaseFirst(did_not_fit));
+        }
         let mut effect = Effect::new(deps, "insufficient_stock");
         effect
             .notifications
@@ -124,7 +169,10 @@ pub(crate) async fn plan_reserve(
                 "insufficient_stock",
                 &shortfalls,
             ));
-        return Ok((ReserveAnswer::Insufficient { shortfalls }, effect));
+        return Ok(Planned::Decided(
+            ReserveAnswer::Insufficient { shortfalls },
+            effect,
+        ));
     }
 
     let ttl_seconds = if req.ttl_defaulted && !surging.is_empty() {
@@ -173,7 +221,7 @@ pub(crate) async fn plan_reserve(
             &req.lines,
             expires_at,
         ));
-    Ok((
+    Ok(Planned::Decided(
         ReserveAnswer::Held {
             expires_at,
             lines: req.lines.clone(),
@@ -493,7 +541,11 @@ fn api_cause(operation: &str, reservation_id: &EntityId, detail_type: &str) -> C
 /// `POST /v1/reservations`.
 pub async fn reserve(deps: &Deps, req: &ReservationRequest) -> Result<ReserveAnswer, ApplyError> {
     let cause = api_cause("reserve", &req.reservation_id, "ReservationRequested");
-    let answer = commit_planned(deps, &cause, |now| Box::pin(plan_reserve(deps, req, now))).await?;
+    // The reservation record is this path's idempotency: nothing else joins the transaction.
+    let answer = commit_planned(deps, &cause, |now| {
+        Box::pin(plan_reserve(deps, req, now, 0))
+    })
+    .await?;
     if let ReserveAnswer::Held {
         expires_at,
         lines,
