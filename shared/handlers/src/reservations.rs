@@ -58,7 +58,7 @@ pub(crate) async fn plan_reserve(
     // Each round releases at least one lapsed reservation for good, so few rounds are needed.
     for _ in 0..RELEASE_ROUNDS {
         match plan_reserve_within(deps, req, now, limit).await? {
-            Planned::Decided(answer, effect) => return Ok((answer, effect)),
+            Planned::Decided(decided) => return Ok(*decided),
             Planned::ReleaseFirst(lapsed) => {
                 for id in &lapsed {
                     let cause = Cause {
@@ -80,7 +80,7 @@ pub(crate) async fn plan_reserve(
 const RELEASE_ROUNDS: usize = 4;
 
 enum Planned {
-    Decided(ReserveAnswer, Effect),
+    Decided(Box<(ReserveAnswer, Effect)>),
     /// Short only because these lapsed reservations did not fit in the transaction.
     ReleaseFirst(Vec<EntityId>),
 }
@@ -107,7 +107,10 @@ async fn plan_reserve_within(
             lines: existing.lines,
             repeat: true,
         };
-        return Ok(Planned::Decided(answer, Effect::new(deps, "repeat")));
+        return Ok(Planned::Decided(Box::new((
+            answer,
+            Effect::new(deps, "repeat"),
+        ))));
     }
     let skus: Vec<Sku> = req.lines.iter().map(|l| l.sku.clone()).collect();
     let (positions, surging) = deps.store.positions_and_surges(&skus, now).await?;
@@ -169,10 +172,10 @@ async fn plan_reserve_within(
                 "insufficient_stock",
                 &shortfalls,
             ));
-        return Ok(Planned::Decided(
+        return Ok(Planned::Decided(Box::new((
             ReserveAnswer::Insufficient { shortfalls },
             effect,
-        ));
+        ))));
     }
 
     let ttl_seconds = if req.ttl_defaulted && !surging.is_empty() {
@@ -221,14 +224,14 @@ async fn plan_reserve_within(
             &req.lines,
             expires_at,
         ));
-    Ok(Planned::Decided(
+    Ok(Planned::Decided(Box::new((
         ReserveAnswer::Held {
             expires_at,
             lines: req.lines.clone(),
             repeat: false,
         },
         effect,
-    ))
+    ))))
 }
 
 /// Deletes a held reservation's holds and moves it to `to` (released, expired); the caller adds
