@@ -510,3 +510,73 @@ async fn an_unchanged_version_is_recorded_only_against_the_acknowledgement_it_wa
     );
     assert_eq!(acknowledged(&stack, "amazon", "UNCH-1").await, Some((3, 3)));
 }
+
+/// A channel that cannot be synced as configured fails its sync loudly (the batch is retried and,
+/// after its budget, dead-lettered with the reason); it never pushes with a guess.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_that_cannot_run_as_configured_fails_loudly_and_pushes_nothing() {
+    let stack = TestStack::new().await;
+    let fakes = fakes().await;
+    stack
+        .configure_channels(&fakes, BufferPolicy::default(), &["CONF-1"])
+        .await;
+    receive(&stack, "CONF-1", 10).await;
+    let shopify = ChannelName::parse("shopify").unwrap();
+    let good = stack.deps.store.channel(&shopify).await.unwrap().unwrap();
+    let secrets = aws_sdk_secretsmanager::Client::new(&stack.config);
+    let empty_secret = format!("stockguard/{}empty", stack.stack.prefix);
+    secrets
+        .create_secret()
+        .name(&empty_secret)
+        .secret_string("{}")
+        .send()
+        .await
+        .unwrap();
+    let dynamodb = aws_sdk_dynamodb::Client::new(&stack.config);
+    let mut no_token = good.clone();
+    no_token.credentials = empty_secret.clone();
+    let mut unknown_kind = good.clone();
+    unknown_kind.kind = "etsy".into();
+    for (case, settings) in [
+        ("a secret without its token", no_token),
+        ("an unknown kind", unknown_kind),
+    ] {
+        stack.deps.store.put_channel(&settings).await.unwrap();
+        let before = fakes.shopify.stats().push_calls;
+        let (response, report) = sync_for(&stack, "shopify")
+            .handle_batch(batch(&[position_event("CONF-1", 1)]))
+            .await;
+        assert_eq!((report.pushed, report.failed), (0, 1), "{case}: {report:?}");
+        assert_eq!(response.batch_item_failures.len(), 1, "{case}: retried");
+        assert_eq!(
+            fakes.shopify.stats().push_calls,
+            before,
+            "{case}: nothing pushed"
+        );
+    }
+    // A buffer percent that is not a number is not read as 0%.
+    stack.deps.store.put_channel(&good).await.unwrap();
+    dynamodb
+        .update_item()
+        .table_name(&stack.stack.table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("CHANNELS".into()),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("shopify".into()),
+        )
+        .update_expression("SET buffer_percent = :p")
+        .expression_attribute_values(
+            ":p",
+            aws_sdk_dynamodb::types::AttributeValue::S("ten".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (_, report) = sync_for(&stack, "shopify")
+        .handle_batch(batch(&[position_event("CONF-1", 1)]))
+        .await;
+    assert_eq!((report.pushed, report.failed), (0, 1), "{report:?}");
+}

@@ -457,30 +457,9 @@ impl StateStore {
         sku: &Sku,
         rec: SyncRecord,
     ) -> Result<bool, AdapterError> {
-        let mut item = key(sync_pk(channel), sku.as_str());
-        item.insert("acked_version".into(), n(rec.version));
-        item.insert("acked_quantity".into(), n(rec.quantity));
-        item.insert("acked_at".into(), n(rec.acknowledged_at));
-        item.insert("acked_buffer_revision".into(), n(rec.buffer_revision));
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(
-                "attribute_not_exists(pk) OR acked_version < :v OR (acked_version = :v AND \
-                 (attribute_not_exists(acked_buffer_revision) OR acked_buffer_revision < :r))",
-            )
-            .expression_attribute_values(":v", n(rec.version))
-            .expression_attribute_values(":r", n(rec.buffer_revision))
-            .send()
-            .await
-            .map_err(|e| classify("PutItem", e));
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.is_condition_failed() => Ok(false),
-            Err(e) => Err(e),
-        }
+        let newer = "attribute_not_exists(pk) OR acked_version < :v OR (acked_version = :v AND \
+                     (attribute_not_exists(acked_buffer_revision) OR acked_buffer_revision < :r))";
+        self.put_sync_record(channel, sku, &rec, newer, &rec).await
     }
 
     /// Records a newer version whose quantity the channel already shows, only if the
@@ -493,24 +472,37 @@ impl StateStore {
         rec: SyncRecord,
         read: &SyncRecord,
     ) -> Result<bool, AdapterError> {
+        let same = if read.buffer_revision == 0 {
+            "acked_version = :v AND \
+             (attribute_not_exists(acked_buffer_revision) OR acked_buffer_revision = :r)"
+        } else {
+            "acked_version = :v AND acked_buffer_revision = :r"
+        };
+        self.put_sync_record(channel, sku, &rec, same, read).await
+    }
+
+    /// Puts `rec` under `condition`, whose `:v` and `:r` are `against`'s version and revision.
+    async fn put_sync_record(
+        &self,
+        channel: &ChannelName,
+        sku: &Sku,
+        rec: &SyncRecord,
+        condition: &str,
+        against: &SyncRecord,
+    ) -> Result<bool, AdapterError> {
         let mut item = key(sync_pk(channel), sku.as_str());
         item.insert("acked_version".into(), n(rec.version));
         item.insert("acked_quantity".into(), n(rec.quantity));
         item.insert("acked_at".into(), n(rec.acknowledged_at));
         item.insert("acked_buffer_revision".into(), n(rec.buffer_revision));
-        let revision = if read.buffer_revision == 0 {
-            "(attribute_not_exists(acked_buffer_revision) OR acked_buffer_revision = :r)"
-        } else {
-            "acked_buffer_revision = :r"
-        };
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression(format!("acked_version = :v AND {revision}"))
-            .expression_attribute_values(":v", n(read.version))
-            .expression_attribute_values(":r", n(read.buffer_revision))
+            .condition_expression(condition)
+            .expression_attribute_values(":v", n(against.version))
+            .expression_attribute_values(":r", n(against.buffer_revision))
             .send()
             .await
             .map_err(|e| classify("PutItem", e));

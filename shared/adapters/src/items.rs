@@ -113,12 +113,15 @@ pub fn get_opt_i64(item: &Item, name: &str) -> Result<Option<i64>, AdapterError>
     }
 }
 
+/// A number attribute, if present; present but not a number is an error (never a silent 0).
 pub fn get_opt_f64(item: &Item, name: &str) -> Result<Option<f64>, AdapterError> {
+    let bad = |v: &dyn std::fmt::Debug| {
+        AdapterError::permanent(format!("attribute `{name}` is not a number: {v:?}"))
+    };
     match item.get(name) {
-        Some(AttributeValue::N(v)) => v.parse().map(Some).map_err(|_| {
-            AdapterError::permanent(format!("attribute `{name}` is not a number: {v}"))
-        }),
-        _ => Ok(None),
+        None | Some(AttributeValue::Null(_)) => Ok(None),
+        Some(AttributeValue::N(v)) => v.parse().map(Some).map_err(|_| bad(v)),
+        Some(other) => Err(bad(other)),
     }
 }
 

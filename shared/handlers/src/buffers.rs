@@ -275,7 +275,10 @@ impl BufferRecompute {
             {
                 Ok(listings) => match (listings.get(&probe.sku), sync.client_for(settings).await) {
                     (Some(listing), Ok(client)) => {
-                        client.read_shown(&to_channel_listing(listing)).await.ok()
+                        match to_channel_listing(&settings.kind, listing) {
+                            Ok(l) => client.read_shown(&l).await.ok(),
+                            Err(_) => None,
+                        }
                     }
                     _ => None,
                 },

@@ -14,8 +14,8 @@ use serde_json::Value;
 use stockguard_adapters::buffer_store::{Probe, SyncSample};
 use stockguard_adapters::channel_store::{ChannelSettings, SyncContext, SyncRecord};
 use stockguard_channels::{
-    AmazonConfig, ChannelClient, ChannelConfig, EbayConfig, Listing, PushOutcome, QuantityUpdate,
-    ShopifyConfig, WalmartConfig,
+    AmazonConfig, ChannelClient, ChannelConfig, ChannelKind, EbayConfig, Listing, PushOutcome,
+    QuantityUpdate, ShopifyConfig, UnknownChannelKind, WalmartConfig,
 };
 use stockguard_domain::channel::{ListingMapping, shows_on_acknowledge};
 use stockguard_domain::outbound::SOURCE_SYNC;
@@ -285,7 +285,7 @@ impl ChannelSync {
             versions.insert(sku.to_string(), (position.version, revision));
             updates.push(QuantityUpdate::new(
                 sku.as_str(),
-                to_channel_listing(listing),
+                to_channel_listing(&settings.kind, listing)?,
                 quantity,
             ));
         }
@@ -442,24 +442,49 @@ impl ChannelSync {
             })?;
         let creds: Value = serde_json::from_str(secret.secret_string().unwrap_or("{}"))
             .map_err(|e| format!("secret {} is not JSON: {e}", settings.credentials))?;
-        let field = |name: &str| creds[name].as_str().unwrap_or_default().to_owned();
-        let config: ChannelConfig = match settings.kind.as_str() {
-            "shopify" => ShopifyConfig::new(&settings.endpoint, field("access_token")).into(),
-            "amazon" => AmazonConfig::new(
+        // Missing credentials or ids are an error: a call with empty ones would only be refused.
+        let field = |name: &str| {
+            creds[name]
+                .as_str()
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    format!(
+                        "secret {} has no `{name}`, which a {} channel needs",
+                        settings.credentials, settings.kind
+                    )
+                })
+        };
+        let setting = |value: &Option<String>, option: &str| {
+            value.clone().filter(|v| !v.is_empty()).ok_or_else(|| {
+                format!(
+                    "channel {} has no {option}: set it with `stockguard channels set {} --{option} ...`",
+                    settings.name, settings.name
+                )
+            })
+        };
+        let kind: ChannelKind = settings
+            .kind
+            .parse()
+            .map_err(|e: UnknownChannelKind| format!("channel {}: {e}", settings.name))?;
+        let config: ChannelConfig = match kind {
+            ChannelKind::Shopify => {
+                ShopifyConfig::new(&settings.endpoint, field("access_token")?).into()
+            }
+            ChannelKind::Amazon => AmazonConfig::new(
                 &settings.endpoint,
-                field("access_token"),
-                settings.seller_id.clone().unwrap_or_default(),
-                settings.marketplace_id.clone().unwrap_or_default(),
+                field("access_token")?,
+                setting(&settings.seller_id, "seller-id")?,
+                setting(&settings.marketplace_id, "marketplace-id")?,
             )
             .into(),
-            "walmart" => WalmartConfig::new(
+            ChannelKind::Walmart => WalmartConfig::new(
                 &settings.endpoint,
-                field("client_id"),
-                field("client_secret"),
+                field("client_id")?,
+                field("client_secret")?,
             )
             .into(),
-            "ebay" => EbayConfig::new(&settings.endpoint, field("access_token")).into(),
-            other => return Err(format!("channel kind {other} has no adapter")),
+            ChannelKind::Ebay => EbayConfig::new(&settings.endpoint, field("access_token")?).into(),
         };
         let client = Arc::new(ChannelClient::new(config).map_err(|e| e.to_string())?);
         *cached = Some((settings.clone(), client.clone()));
@@ -474,25 +499,30 @@ impl ChannelSync {
     }
 }
 
-pub fn to_channel_listing(l: &ListingMapping) -> Listing {
+/// The channel's item for a listing, shaped by the channel's kind (not its name: a channel named
+/// `amazon-eu` is an Amazon channel). An unknown kind is an error, never a guess.
+pub fn to_channel_listing(kind: &str, l: &ListingMapping) -> Result<Listing, String> {
     let or_empty = |v: &Option<String>| v.clone().unwrap_or_default();
-    match l.channel.as_str() {
-        "shopify" => Listing::Shopify {
+    let kind: ChannelKind = kind
+        .parse()
+        .map_err(|e: UnknownChannelKind| e.to_string())?;
+    Ok(match kind {
+        ChannelKind::Shopify => Listing::Shopify {
             inventory_item_id: l.listing_id.clone(),
             location_id: or_empty(&l.location_id),
         },
-        "amazon" => Listing::Amazon {
+        ChannelKind::Amazon => Listing::Amazon {
             seller_sku: l.listing_id.clone(),
             product_type: or_empty(&l.product_type),
         },
-        "ebay" => Listing::Ebay {
+        ChannelKind::Ebay => Listing::Ebay {
             sku: l.listing_id.clone(),
             offer_id: or_empty(&l.offer_id),
         },
-        _ => Listing::Walmart {
+        ChannelKind::Walmart => Listing::Walmart {
             sku: l.listing_id.clone(),
         },
-    }
+    })
 }
 
 /// The SKU of a position change (or of a buffer change) and when its producer event occurred.

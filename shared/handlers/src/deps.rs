@@ -75,9 +75,8 @@ impl Deps {
         settings: Settings,
     ) -> Self {
         Self {
-            store: StateStore::new(clients.dynamodb.clone(), table).with_horizons(
-                Horizons::compressed(settings.rate_horizon_compression),
-            ),
+            store: StateStore::new(clients.dynamodb.clone(), table)
+                .with_horizons(Horizons::compressed(settings.rate_horizon_compression)),
             publisher: EventPublisher::new(clients.eventbridge.clone(), bus),
             dead_letters: dlq_url.map(|u| DeadLetters::new(clients.sqs.clone(), u)),
             settings,

@@ -151,7 +151,14 @@ impl ChannelSync {
                     report.in_flight += 1;
                     continue;
                 }
-                let reported = match client.read_shown(&to_channel_listing(listing)).await {
+                let channel_listing = match to_channel_listing(&settings.kind, listing) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        report.errors.push(format!("{} {sku}: {e}", self.channel));
+                        continue;
+                    }
+                };
+                let reported = match client.read_shown(&channel_listing).await {
                     Ok(q) => q,
                     Err(e) => {
                         report.errors.push(format!(
@@ -177,7 +184,7 @@ impl ChannelSync {
                         repaired: false,
                     });
                     repairs.push((
-                        QuantityUpdate::new(sku.as_str(), to_channel_listing(listing), expected),
+                        QuantityUpdate::new(sku.as_str(), channel_listing, expected),
                         (position.version, revision),
                     ));
                 } else if unacknowledged {
