@@ -6,7 +6,21 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
+/// The namespace when `STOCKGUARD_METRICS_NAMESPACE` is unset or empty (the local runtime, tests).
 pub const NAMESPACE: &str = "stockguard";
+
+/// The CloudWatch namespace the metrics go to: `STOCKGUARD_METRICS_NAMESPACE`, which the template
+/// sets per stack (so two stacks in one account never feed each other's alarms), else
+/// [`NAMESPACE`].
+pub fn namespace() -> &'static str {
+    static CHOSEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CHOSEN.get_or_init(|| {
+        std::env::var("STOCKGUARD_METRICS_NAMESPACE")
+            .ok()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| NAMESPACE.to_owned())
+    })
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {
@@ -76,7 +90,7 @@ impl Metrics {
         let mut doc = Map::new();
         doc.insert(
             "_aws".into(),
-            json!({"Timestamp": timestamp_ms, "CloudWatchMetrics": [{"Namespace": NAMESPACE, "Dimensions": dimension_sets, "Metrics": definitions}]}),
+            json!({"Timestamp": timestamp_ms, "CloudWatchMetrics": [{"Namespace": namespace(), "Dimensions": dimension_sets, "Metrics": definitions}]}),
         );
         for (k, v) in &self.dimensions {
             doc.insert(k.clone(), json!(v));
