@@ -18,10 +18,14 @@ use stockguard_tests::{TestStack, at, now_rfc3339};
 /// A resource a policy statement grants, resolved against the provisioned stack.
 #[derive(Debug, Clone, PartialEq)]
 enum Granted {
-    Table { name: String, index: Option<String> },
+    Table {
+        name: String,
+        index: Option<String>,
+    },
     Bus(String),
     Queue(String),
-    SecretPrefix(String),
+    /// Secrets whose ARN's name part (after `:secret:`) matches this IAM pattern (`*`, `?`).
+    Secrets(String),
 }
 
 #[derive(Debug, Clone)]
@@ -46,12 +50,12 @@ fn resolve(resource: &Yaml, stack: &Stack) -> Granted {
     let (logical, rest) = match t.tag.to_string().as_str() {
         "!GetAtt" => (text.trim_end_matches(".Arn").to_owned(), String::new()),
         "!Sub" if text.contains(":secret:") => {
-            let prefix = text
-                .rsplit(":secret:")
-                .next()
-                .unwrap()
-                .trim_end_matches('*');
-            return Granted::SecretPrefix(prefix.to_owned());
+            let pattern = text.rsplit(":secret:").next().unwrap();
+            assert!(
+                !pattern.contains("${"),
+                "a secret pattern the test cannot resolve: {text}"
+            );
+            return Granted::Secrets(pattern.to_owned());
         }
         "!Sub" => {
             let inner = text.trim_start_matches("${");
@@ -138,9 +142,61 @@ fn covers(granted: &Granted, resource: &Resource) -> bool {
         }
         (Granted::Bus(b), Resource::Bus(n)) => b == n,
         (Granted::Queue(q), Resource::Queue(u)) => q == u,
-        (Granted::SecretPrefix(p), Resource::Secret(id)) => id.starts_with(p.as_str()),
+        (Granted::Secrets(pattern), Resource::Secret(id)) => {
+            iam_match(pattern.as_bytes(), secret_arn_name(id).as_bytes())
+        }
         _ => false,
     }
+}
+
+/// The name part of the ARN IAM sees for a secret a request names by `id`: Secrets Manager ends
+/// a secret's ARN with its name, a hyphen and six random characters.
+fn secret_arn_name(id: &str) -> String {
+    match id.split_once(":secret:") {
+        Some((_, name)) => name.to_owned(),
+        None => format!("{id}-Ab12Cd"),
+    }
+}
+
+/// IAM's resource matching: `*` any run of characters, `?` any one character.
+fn iam_match(pattern: &[u8], text: &[u8]) -> bool {
+    match (pattern.split_first(), text.split_first()) {
+        (None, _) => text.is_empty(),
+        (Some((b'*', rest)), _) => {
+            iam_match(rest, text) || (!text.is_empty() && iam_match(pattern, &text[1..]))
+        }
+        (Some((p, rest)), Some((t, text_rest))) if *p == b'?' || p == t => {
+            iam_match(rest, text_rest)
+        }
+        _ => false,
+    }
+}
+
+#[test]
+fn secret_patterns_match_as_iam_matches_them() {
+    let shopify = "stockguard/channels/shopify-*";
+    for (id, covered) in [
+        ("stockguard/channels/shopify", true),
+        ("stockguard/channels/shopify-2", true),
+        ("stockguard/channels/shopify-t0a1b2c3d", true),
+        (
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:stockguard/channels/shopify-Ab12Cd",
+            true,
+        ),
+        ("stockguard/channels/ebay", false),
+        ("stockguard/channels/shopifyx", false),
+        ("stockguard/shopify", false),
+    ] {
+        assert_eq!(
+            covers(
+                &Granted::Secrets(shopify.into()),
+                &Resource::Secret(id.into())
+            ),
+            covered,
+            "{id}"
+        );
+    }
+    assert!(iam_match(b"a?c", b"abc") && !iam_match(b"a?c", b"ac"));
 }
 
 /// The recorded accesses no grant of their function covers.
@@ -279,6 +335,22 @@ async fn every_call_every_function_makes_is_granted_by_its_policy() {
     let called: BTreeSet<&String> = accesses.iter().map(|(f, _)| f).collect();
     let silent: Vec<&String> = grants.keys().filter(|f| !called.contains(f)).collect();
     assert!(silent.is_empty(), "the scenario never ran: {silent:?}");
+    // Every function that reads channel credentials did so, so its secret grant is proven.
+    for function in [
+        "ShopifySyncFunction",
+        "AmazonSyncFunction",
+        "WalmartSyncFunction",
+        "EbaySyncFunction",
+        "ReconcileChannelsFunction",
+        "RecomputeBuffersFunction",
+    ] {
+        assert!(
+            accesses
+                .iter()
+                .any(|(f, a)| f == function && a.action == "secretsmanager:GetSecretValue"),
+            "{function} read no secret in the scenario"
+        );
+    }
     let missing = violations(&accesses, &grants);
     assert!(
         missing.is_empty(),
@@ -296,6 +368,30 @@ async fn every_call_every_function_makes_is_granted_by_its_policy() {
         found
             .iter()
             .any(|v| v.starts_with("ReconcileChannelsFunction: dynamodb:DeleteItem")),
+        "{found:?}"
+    );
+
+    // Each channel's sync function reads its own channel's secret, which another channel's grant
+    // does not cover: given ebay's grant, shopify's function is refused.
+    let ebay_secret = grants["EbaySyncFunction"]
+        .iter()
+        .flat_map(|g| &g.resources)
+        .find(|r| matches!(r, Granted::Secrets(_)))
+        .cloned()
+        .expect("ebay's sync function is granted its secret");
+    let mut swapped = grants.clone();
+    for g in swapped.get_mut("ShopifySyncFunction").unwrap() {
+        for r in &mut g.resources {
+            if matches!(r, Granted::Secrets(_)) {
+                *r = ebay_secret.clone();
+            }
+        }
+    }
+    let found = violations(&accesses, &swapped);
+    assert!(
+        found
+            .iter()
+            .any(|v| v.starts_with("ShopifySyncFunction: secretsmanager:GetSecretValue")),
         "{found:?}"
     );
 }

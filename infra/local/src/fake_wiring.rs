@@ -53,9 +53,19 @@ pub fn fake<'a>(fakes: &'a FakeChannels, kind: &str) -> &'a FakeChannel {
     }
 }
 
-/// Configures the four channels against `fakes`: secret `stockguard/{prefix}{kind}` holding the
-/// fakes' credentials, the channel enabled with dynamic buffers at their defaults, then
-/// `customise(settings)` for what a caller wants otherwise.
+/// The secret holding a channel's credentials in a stack provisioned with `prefix`: named as a
+/// deployed stack names it (`stockguard/channels/<channel>`, which that channel's sync function
+/// alone may read), with the prefix as a suffix so stacks sharing an emulator keep apart.
+pub fn secret_name(prefix: &str, kind: &str) -> String {
+    match prefix.trim_end_matches('-') {
+        "" => format!("stockguard/channels/{kind}"),
+        stack => format!("stockguard/channels/{kind}-{stack}"),
+    }
+}
+
+/// Configures the four channels against `fakes`: credentials in the secret [`secret_name`]
+/// holding the fakes' credentials, the channel enabled with dynamic buffers at their defaults,
+/// then `customise(settings)` for what a caller wants otherwise.
 pub async fn configure_fake_channels(
     config: &aws_config::SdkConfig,
     store: &StateStore,
@@ -65,7 +75,7 @@ pub async fn configure_fake_channels(
 ) -> Result<()> {
     let secrets = aws_sdk_secretsmanager::Client::new(config);
     for kind in KINDS {
-        let name = format!("stockguard/{prefix}{kind}");
+        let name = secret_name(prefix, kind);
         let creds = serde_json::json!({"access_token": "test-token", "client_id": "test-client-id", "client_secret": "test-client-secret"});
         secrets
             .create_secret()
