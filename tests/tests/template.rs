@@ -242,7 +242,9 @@ fn alarms_watch_emitted_metrics_and_every_dead_letter_queue() {
             continue;
         }
         let p = &res["Properties"];
-        if p["Namespace"].as_str() == Some("AWS/SQS") {
+        if p["Namespace"].as_str() == Some("AWS/SQS")
+            && p["MetricName"].as_str() == Some("ApproximateNumberOfMessagesVisible")
+        {
             let dim = &p["Dimensions"][0]["Value"];
             let serde_yaml::Value::Tagged(tag) = dim else {
                 panic!("DLQ alarm dimension must be !GetAtt")
@@ -255,11 +257,17 @@ fn alarms_watch_emitted_metrics_and_every_dead_letter_queue() {
                     .to_owned(),
             );
         }
-        if let Some(m) = p["MetricName"].as_str() {
+        // The functions' own metrics: those outside the AWS/ namespaces.
+        let theirs = |ns: &serde_yaml::Value| !ns.as_str().is_some_and(|n| n.starts_with("AWS/"));
+        if let Some(m) = p["MetricName"].as_str().filter(|_| theirs(&p["Namespace"])) {
             watched.push(m.to_owned());
         }
         for m in p["Metrics"].as_sequence().into_iter().flatten() {
-            if let Some(name) = m["MetricStat"]["Metric"]["MetricName"].as_str() {
+            let metric = &m["MetricStat"]["Metric"];
+            if let Some(name) = metric["MetricName"]
+                .as_str()
+                .filter(|_| theirs(&metric["Namespace"]))
+            {
                 watched.push(name.to_owned());
             }
         }
@@ -275,10 +283,7 @@ fn alarms_watch_emitted_metrics_and_every_dead_letter_queue() {
     ] {
         assert!(watched.iter().any(|w| w == name), "an alarm watches {name}");
     }
-    for w in watched
-        .iter()
-        .filter(|w| *w != "ApproximateNumberOfMessagesVisible")
-    {
+    for w in &watched {
         assert!(
             emitted.contains(&w.as_str()),
             "alarm on {w}, which nothing emits"
@@ -372,4 +377,678 @@ fn every_queue_redrives_after_the_functions_own_retry_budget() {
         }
     }
     assert!(queues >= 15, "{queues} queues with a redrive policy");
+}
+
+type Yaml = serde_yaml::Value;
+
+/// The value under tag `!{tag}` (`Ref`, `GetAtt`, `Sub`, `If`), if `v` is one.
+fn tagged<'a>(v: &'a Yaml, tag: &str) -> Option<&'a Yaml> {
+    match v {
+        Yaml::Tagged(t) if t.tag == tag => Some(&t.value),
+        _ => None,
+    }
+}
+
+fn is_ref(v: &Yaml, target: &str) -> bool {
+    tagged(v, "Ref").and_then(Yaml::as_str) == Some(target)
+}
+
+/// `!GetAtt X.Arn` → X.
+fn arn_of(v: &Yaml) -> Option<String> {
+    tagged(v, "GetAtt")?
+        .as_str()?
+        .strip_suffix(".Arn")
+        .map(str::to_owned)
+}
+
+fn resources_of<'a>(t: &'a Yaml, kind: &str) -> Vec<(String, &'a Yaml)> {
+    t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(kind))
+        .map(|(id, r)| (id.as_str().unwrap().to_owned(), r))
+        .collect()
+}
+
+fn parsed(yaml: &str) -> Yaml {
+    serde_yaml::from_str(yaml).unwrap()
+}
+
+/// The dashboard's body as JSON, each `${X}` of its `!Sub` written `<X>`.
+fn dashboard(t: &Yaml) -> Value {
+    let (_, d) = resources_of(t, "AWS::CloudWatch::Dashboard").remove(0);
+    let body = tagged(&d["Properties"]["DashboardBody"], "Sub")
+        .and_then(Yaml::as_str)
+        .expect("the dashboard body is one !Sub string");
+    let mut text = String::new();
+    let mut rest = body;
+    while let Some(start) = rest.find("${") {
+        let end = start + rest[start..].find('}').unwrap();
+        text.push_str(&rest[..start]);
+        text.push_str(&format!("<{}>", &rest[start + 2..end]));
+        rest = &rest[end + 1..];
+    }
+    text.push_str(rest);
+    serde_json::from_str(&text).expect("the dashboard body is JSON")
+}
+
+/// The state outlives the stack, a replacement, and a DeleteTable by hand; its key is the
+/// operator's when they name one.
+#[test]
+fn the_state_table_is_retained_protected_recoverable_and_optionally_customer_keyed() {
+    let t = template();
+    let table = &t["Resources"]["StateTable"];
+    assert_eq!(table["DeletionPolicy"].as_str(), Some("Retain"));
+    assert_eq!(table["UpdateReplacePolicy"].as_str(), Some("Retain"));
+    let p = &table["Properties"];
+    assert_eq!(p["DeletionProtectionEnabled"].as_bool(), Some(true));
+    assert_eq!(
+        p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(
+        t["Parameters"]["TableKmsKeyArn"]["Default"].as_str(),
+        Some("")
+    );
+    assert_eq!(
+        t["Conditions"]["HasTableKmsKey"],
+        parsed(r#"!Not [!Equals [!Ref TableKmsKeyArn, ""]]"#)
+    );
+    let sse = &p["SSESpecification"];
+    assert_eq!(
+        sse["SSEEnabled"],
+        parsed("!If [HasTableKmsKey, true, false]")
+    );
+    assert_eq!(
+        sse["SSEType"],
+        parsed("!If [HasTableKmsKey, KMS, !Ref AWS::NoValue]")
+    );
+    assert_eq!(
+        sse["KMSMasterKeyId"],
+        parsed("!If [HasTableKmsKey, !Ref TableKmsKeyArn, !Ref AWS::NoValue]")
+    );
+}
+
+/// Every function logs JSON to a group of its own that keeps logs `LogRetentionDays`, at the
+/// level `LogLevel` sets for Lambda and for the functions' tracing filter alike.
+#[test]
+fn every_function_logs_to_its_own_group_at_the_stacks_retention_and_level() {
+    let t = template();
+    let retention = &t["Parameters"]["LogRetentionDays"];
+    assert_eq!(retention["Default"].as_i64(), Some(30));
+    // The values CloudWatch Logs accepts for RetentionInDays.
+    let valid = [
+        1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+        2922, 3288, 3653,
+    ];
+    for v in retention["AllowedValues"].as_sequence().unwrap() {
+        assert!(valid.contains(&v.as_i64().unwrap()), "{v:?}");
+    }
+    let globals = &t["Globals"]["Function"];
+    let logging = &globals["LoggingConfig"];
+    assert_eq!(logging["LogFormat"].as_str(), Some("JSON"));
+    assert!(is_ref(&logging["ApplicationLogLevel"], "LogLevel"));
+    assert!(["DEBUG", "INFO", "WARN"].contains(&logging["SystemLogLevel"].as_str().unwrap()));
+    assert!(is_ref(
+        &globals["Environment"]["Variables"]["RUST_LOG"],
+        "LogLevel"
+    ));
+    let level = &t["Parameters"]["LogLevel"];
+    assert_eq!(level["Default"].as_str(), Some("INFO"));
+    for v in level["AllowedValues"].as_sequence().unwrap() {
+        let v = v.as_str().unwrap();
+        // What Lambda accepts as ApplicationLogLevel, and what the functions' filter reads from
+        // AWS_LAMBDA_LOG_LEVEL and RUST_LOG.
+        assert!(
+            ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"].contains(&v),
+            "{v}"
+        );
+        assert!(
+            v.parse::<tracing_subscriber::filter::LevelFilter>().is_ok(),
+            "{v}"
+        );
+        assert!(tracing_subscriber::EnvFilter::try_new(v).is_ok(), "{v}");
+        // Lambda files the metric lines (no level, no timestamp) as INFO: a level above it
+        // would drop them.
+        assert!(
+            v.parse::<tracing_subscriber::filter::LevelFilter>()
+                .unwrap()
+                >= tracing_subscriber::filter::LevelFilter::INFO,
+            "{v} drops the metric lines"
+        );
+    }
+    let groups = resources_of(&t, "AWS::Logs::LogGroup");
+    let mut used = Vec::new();
+    for (id, f) in resources_of(&t, "AWS::Serverless::Function") {
+        let group = tagged(&f["Properties"]["LoggingConfig"]["LogGroup"], "Ref")
+            .and_then(Yaml::as_str)
+            .unwrap_or_else(|| panic!("{id} names no log group"));
+        let (_, g) = groups
+            .iter()
+            .find(|(gid, _)| gid == group)
+            .unwrap_or_else(|| panic!("{id}: no log group {group}"));
+        assert!(
+            is_ref(&g["Properties"]["RetentionInDays"], "LogRetentionDays"),
+            "{group}"
+        );
+        let name = tagged(&g["Properties"]["LogGroupName"], "Sub")
+            .and_then(Yaml::as_str)
+            .unwrap();
+        assert!(
+            name.contains("${AWS::StackName}") && name.ends_with(&id),
+            "{name}"
+        );
+        assert!(!used.contains(&group), "{group} is shared");
+        used.push(group);
+    }
+    assert_eq!(
+        used.len(),
+        groups.len(),
+        "every log group serves a function"
+    );
+}
+
+/// Every alarm reaches someone: the operator's topic or the stack's own, on ALARM and on OK.
+#[test]
+fn every_alarm_notifies_the_given_or_created_topic_when_it_fires_and_clears() {
+    let t = template();
+    let actions = parsed("[!If [CreateAlarmTopic, !Ref AlarmTopic, !Ref AlarmTopicArn]]");
+    let alarms = resources_of(&t, "AWS::CloudWatch::Alarm");
+    assert!(alarms.len() >= 75, "{} alarms", alarms.len());
+    for (id, a) in &alarms {
+        assert_eq!(a["Properties"]["AlarmActions"], actions, "{id}");
+        assert_eq!(a["Properties"]["OKActions"], actions, "{id}");
+    }
+    assert_eq!(
+        t["Conditions"]["CreateAlarmTopic"],
+        parsed(r#"!Equals [!Ref AlarmTopicArn, ""]"#)
+    );
+    let topic = &t["Resources"]["AlarmTopic"];
+    assert_eq!(topic["Type"].as_str(), Some("AWS::SNS::Topic"));
+    assert_eq!(topic["Condition"].as_str(), Some("CreateAlarmTopic"));
+    let (_, sub) = resources_of(&t, "AWS::SNS::Subscription").remove(0);
+    assert_eq!(sub["Condition"].as_str(), Some("SubscribeAlarmEmail"));
+    assert_eq!(
+        t["Conditions"]["SubscribeAlarmEmail"],
+        parsed(r#"!And [!Condition CreateAlarmTopic, !Not [!Equals [!Ref AlarmEmail, ""]]]"#)
+    );
+    assert_eq!(sub["Properties"]["Protocol"].as_str(), Some("email"));
+    assert!(is_ref(&sub["Properties"]["Endpoint"], "AlarmEmail"));
+    assert!(is_ref(&sub["Properties"]["TopicArn"], "AlarmTopic"));
+    for p in ["AlarmTopicArn", "AlarmEmail"] {
+        assert_eq!(t["Parameters"][p]["Default"].as_str(), Some(""), "{p}");
+    }
+    let described = t["Parameters"]["AlarmTopicArn"]["Description"]
+        .as_str()
+        .unwrap();
+    assert!(
+        described.contains("every alarm") && !described.contains("dead-letter"),
+        "{described}"
+    );
+}
+
+/// The alarms an AWS engineer expects besides the pipeline's own: every function's errors and
+/// throttles (the scheduled ones included), every source queue's backlog, the API's 5xx.
+#[test]
+fn every_function_queue_and_the_api_have_alarms_on_their_aws_metrics() {
+    let t = template();
+    let alarms = resources_of(&t, "AWS::CloudWatch::Alarm");
+    let watching =
+        |namespace: &str, metric: &str, dimension: &str, check: &dyn Fn(&Yaml) -> bool| {
+            alarms.iter().any(|(_, a)| {
+                let p = &a["Properties"];
+                p["Namespace"].as_str() == Some(namespace)
+                    && p["MetricName"].as_str() == Some(metric)
+                    && p["Dimensions"].as_sequence().is_some_and(|d| {
+                        d.len() == 1
+                            && d[0]["Name"].as_str() == Some(dimension)
+                            && check(&d[0]["Value"])
+                    })
+            })
+        };
+    let functions = resources_of(&t, "AWS::Serverless::Function");
+    assert_eq!(functions.len(), 19);
+    for (id, _) in &functions {
+        for metric in ["Errors", "Throttles"] {
+            assert!(
+                watching("AWS/Lambda", metric, "FunctionName", &|v| is_ref(v, id)),
+                "no {metric} alarm for {id}"
+            );
+        }
+    }
+    // The queues functions read (those with a redrive policy): an age alarm each, at a threshold
+    // above what retries alone reach (SQS stops counting a message after its third receive).
+    let threshold = &t["Parameters"]["QueueAgeAlarmSeconds"];
+    let mut sources = 0;
+    for (id, q) in resources_of(&t, "AWS::SQS::Queue") {
+        if q["Properties"]["RedrivePolicy"].is_null() {
+            continue;
+        }
+        sources += 1;
+        let visibility = q["Properties"]["VisibilityTimeout"].as_i64().unwrap();
+        assert!(
+            threshold["Default"].as_i64().unwrap() > 3 * visibility,
+            "QueueAgeAlarmSeconds fires on retries of {id}"
+        );
+        let alarm = alarms.iter().find(|(_, a)| {
+            let p = &a["Properties"];
+            p["MetricName"].as_str() == Some("ApproximateAgeOfOldestMessage")
+                && tagged(&p["Dimensions"][0]["Value"], "GetAtt").and_then(Yaml::as_str)
+                    == Some(&format!("{id}.QueueName"))
+        });
+        let (_, alarm) = alarm.unwrap_or_else(|| panic!("{id} has no age alarm"));
+        assert!(is_ref(
+            &alarm["Properties"]["Threshold"],
+            "QueueAgeAlarmSeconds"
+        ));
+    }
+    assert_eq!(sources, 15, "11 inbound and 4 channel sync queues");
+    let api_5xx = alarms.iter().any(|(_, a)| {
+        a["Properties"]["Metrics"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .any(|m| {
+                let metric = &m["MetricStat"]["Metric"];
+                metric["Namespace"].as_str() == Some("AWS/ApiGateway")
+                    && metric["MetricName"].as_str() == Some("5xx")
+                    && metric["Dimensions"][0]["Name"].as_str() == Some("ApiId")
+                    && is_ref(&metric["Dimensions"][0]["Value"], "ReservationsApi")
+            })
+    });
+    assert!(api_5xx, "no alarm on the reservations API's 5xx");
+}
+
+/// One look shows everything: every alarm, and the queues, functions, API and table.
+#[test]
+fn the_dashboard_shows_every_alarm_and_the_aws_metrics() {
+    let t = template();
+    let body = dashboard(&t);
+    let widgets = body["widgets"].as_array().unwrap();
+    let on_dashboard: Vec<&str> = widgets
+        .iter()
+        .flat_map(|w| w["properties"]["alarms"].as_array().into_iter().flatten())
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    for (id, _) in resources_of(&t, "AWS::CloudWatch::Alarm") {
+        assert!(
+            on_dashboard.contains(&format!("<{id}.Arn>").as_str()),
+            "{id} is not on the dashboard"
+        );
+    }
+    let metrics: Vec<&Value> = widgets
+        .iter()
+        .flat_map(|w| w["properties"]["metrics"].as_array().into_iter().flatten())
+        .collect();
+    let drawn = |namespace: &str, metric: &str, value: &str| {
+        metrics
+            .iter()
+            .any(|m| m[0] == namespace && m[1] == metric && m[3].as_str() == Some(value))
+    };
+    for (id, q) in resources_of(&t, "AWS::SQS::Queue") {
+        let metric = if id.ends_with("DLQ") {
+            "ApproximateNumberOfMessagesVisible"
+        } else {
+            assert!(!q["Properties"]["RedrivePolicy"].is_null(), "{id}");
+            "ApproximateAgeOfOldestMessage"
+        };
+        assert!(
+            drawn("AWS/SQS", metric, &format!("<{id}.QueueName>")),
+            "{id}"
+        );
+    }
+    for (id, _) in resources_of(&t, "AWS::Serverless::Function") {
+        for metric in ["Errors", "Throttles", "Duration"] {
+            assert!(
+                drawn("AWS/Lambda", metric, &format!("<{id}>")),
+                "{metric} of {id}"
+            );
+        }
+    }
+    for metric in ["Count", "4xx", "5xx", "Latency"] {
+        assert!(
+            drawn("AWS/ApiGateway", metric, "<ReservationsApi>"),
+            "{metric}"
+        );
+    }
+    for metric in [
+        "ConsumedReadCapacityUnits",
+        "ConsumedWriteCapacityUnits",
+        "ReadThrottleEvents",
+        "WriteThrottleEvents",
+    ] {
+        assert!(drawn("AWS/DynamoDB", metric, "<StateTable>"), "{metric}");
+    }
+}
+
+/// Two stacks in one account keep apart: metrics in a namespace per stack (the alarms and the
+/// dashboard read the one the functions write), and every name a resource is given carries the
+/// stack's name.
+#[test]
+fn names_metrics_and_schedules_are_scoped_by_stack() {
+    let t = template();
+    let namespace = tagged(
+        &t["Globals"]["Function"]["Environment"]["Variables"]["STOCKGUARD_METRICS_NAMESPACE"],
+        "Sub",
+    )
+    .and_then(Yaml::as_str)
+    .expect("the functions are given their metrics namespace");
+    assert!(namespace.contains("${AWS::StackName}"), "{namespace}");
+    let metrics_source =
+        std::fs::read_to_string(workspace_root().join("shared/handlers/src/metrics.rs")).unwrap();
+    assert!(metrics_source.contains("\"STOCKGUARD_METRICS_NAMESPACE\""));
+    let mut custom = 0;
+    for (id, a) in resources_of(&t, "AWS::CloudWatch::Alarm") {
+        let p = &a["Properties"];
+        let namespaces = std::iter::once(&p["Namespace"]).chain(
+            p["Metrics"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .map(|m| &m["MetricStat"]["Metric"]["Namespace"]),
+        );
+        for ns in namespaces.filter(|ns| !ns.is_null()) {
+            if ns.as_str().is_some_and(|n| n.starts_with("AWS/")) {
+                continue;
+            }
+            custom += 1;
+            assert_eq!(
+                tagged(ns, "Sub").and_then(Yaml::as_str),
+                Some(namespace),
+                "{id}"
+            );
+        }
+    }
+    assert!(custom >= 7, "{custom} custom-metric alarm namespaces");
+    let on_dashboard = namespace.replace("${", "<").replace('}', ">");
+    for w in dashboard(&t)["widgets"].as_array().unwrap() {
+        for m in w["properties"]["metrics"].as_array().into_iter().flatten() {
+            let ns = m[0].as_str().unwrap();
+            assert!(ns.starts_with("AWS/") || ns == on_dashboard, "{ns}");
+        }
+    }
+
+    assert_eq!(
+        t["Parameters"]["EventBusName"]["Default"].as_str(),
+        Some("")
+    );
+    assert_eq!(
+        t["Resources"]["EventBus"]["Properties"]["Name"],
+        parsed("!If [HasEventBusName, !Ref EventBusName, !Ref AWS::StackName]")
+    );
+    // Every physical name the template sets depends on the stack's name.
+    let naming = [
+        "Name",
+        "DashboardName",
+        "LogGroupName",
+        "TableName",
+        "QueueName",
+        "FunctionName",
+        "TopicName",
+        "ArchiveName",
+        "RoleName",
+        "AlarmName",
+    ];
+    for (id, r) in t["Resources"].as_mapping().unwrap() {
+        for key in naming {
+            let v = &r["Properties"][key];
+            if !v.is_null() {
+                let text = serde_yaml::to_string(v).unwrap();
+                assert!(text.contains("AWS::StackName"), "{id:?}.{key} = {text}");
+            }
+        }
+        for (name, e) in r["Properties"]["Events"].as_mapping().into_iter().flatten() {
+            if e["Type"].as_str() == Some("ScheduleV2") {
+                // SAM names a schedule after its function unless told not to.
+                assert_eq!(
+                    e["Properties"]["OmitName"].as_bool(),
+                    Some(true),
+                    "{id:?}.{name:?}"
+                );
+            }
+        }
+    }
+}
+
+/// A reconciliation or buffer recompute never runs beside another of its kind.
+#[test]
+fn reconciliation_and_buffer_recompute_run_one_at_a_time() {
+    let t = template();
+    for (id, f) in resources_of(&t, "AWS::Serverless::Function") {
+        let binary = f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
+        if !["reconcile-channels", "recompute-buffers"].contains(&binary) {
+            continue;
+        }
+        let p = &f["Properties"];
+        assert_eq!(p["ReservedConcurrentExecutions"].as_i64(), Some(1), "{id}");
+        // A run held back (or failed) is dropped, not queued behind the one running.
+        assert_eq!(
+            p["EventInvokeConfig"]["MaximumRetryAttempts"].as_i64(),
+            Some(0),
+            "{id}"
+        );
+        assert!(
+            p["EventInvokeConfig"]["MaximumEventAgeInSeconds"]
+                .as_i64()
+                .unwrap()
+                <= 300,
+            "{id}"
+        );
+    }
+}
+
+/// Inbound events are archived as producers sent them, for as long as `ArchiveRetentionDays`
+/// says; stockguard's own events are not.
+#[tokio::test]
+async fn inbound_events_are_archived_and_stockguards_own_are_not() {
+    let t = template();
+    let (_, archive) = resources_of(&t, "AWS::Events::Archive").remove(0);
+    let p = &archive["Properties"];
+    assert_eq!(arn_of(&p["SourceArn"]).as_deref(), Some("EventBus"));
+    assert!(is_ref(&p["RetentionDays"], "ArchiveRetentionDays"));
+    // The default covers the days an applied event_id is remembered, within which a replay
+    // applies nothing twice.
+    assert_eq!(
+        t["Parameters"]["ArchiveRetentionDays"]["Default"].as_i64(),
+        Some(stockguard_adapters::tx::RETENTION_DAYS)
+    );
+    let pattern: Value = serde_json::to_value(&p["EventPattern"]).unwrap();
+    let stack = TestStack::new().await;
+    let inbound = &stack
+        .spec
+        .rules
+        .iter()
+        .find(|r| r.logical_id == "StockReceivedRule")
+        .unwrap()
+        .pattern;
+    assert_eq!(
+        pattern["source"], inbound["source"],
+        "the archive takes what the inbound rules take"
+    );
+    // The archive as the template declares it, on the test stack's bus in the emulator.
+    let name = format!("{}inbound", stack.stack.prefix);
+    stack
+        .events
+        .create_archive()
+        .archive_name(&name)
+        .event_source_arn(&stack.stack.bus_arn)
+        .event_pattern(pattern.to_string())
+        .send()
+        .await
+        .unwrap();
+    stack
+        .put_event("erp.netsuite", "StockReceived", &serde_json::json!({}))
+        .await;
+    stack
+        .put_event("marketplace.amazon", "OrderPlaced", &serde_json::json!({}))
+        .await;
+    stack
+        .put_event(
+            "stockguard.core",
+            "InventoryPositionChanged",
+            &serde_json::json!({}),
+        )
+        .await;
+    stack
+        .put_event(
+            "storefront.analytics",
+            "DemandSignal",
+            &serde_json::json!({}),
+        )
+        .await;
+    let archived = stack
+        .events
+        .describe_archive()
+        .archive_name(&name)
+        .send()
+        .await
+        .unwrap()
+        .event_count;
+    assert_eq!(
+        archived, 3,
+        "the three producers' events, not stockguard's own"
+    );
+}
+
+/// Each channel's sync function reads only its own channel's credentials.
+#[test]
+fn channel_sync_functions_read_only_their_own_channels_secret() {
+    let t = template();
+    let mut channels = 0;
+    for (id, f) in resources_of(&t, "AWS::Serverless::Function") {
+        let secrets: Vec<String> = f["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .flat_map(|p| p["Statement"].as_sequence().into_iter().flatten())
+            .filter(|s| s["Action"].as_str() == Some("secretsmanager:GetSecretValue"))
+            .flat_map(|s| match &s["Resource"] {
+                Yaml::Sequence(r) => r.clone(),
+                r => vec![r.clone()],
+            })
+            .map(|r| {
+                let sub = tagged(&r, "Sub").and_then(Yaml::as_str).unwrap().to_owned();
+                sub.rsplit(":secret:").next().unwrap().to_owned()
+            })
+            .collect();
+        assert!(
+            !secrets.iter().any(|s| s == "stockguard/*"),
+            "{id} may read every stockguard secret"
+        );
+        if let Some(channel) =
+            f["Properties"]["Environment"]["Variables"]["STOCKGUARD_CHANNEL"].as_str()
+        {
+            channels += 1;
+            assert_eq!(
+                secrets,
+                vec![format!("stockguard/channels/{channel}-*")],
+                "{id}"
+            );
+        }
+    }
+    assert_eq!(channels, 4);
+}
+
+/// EventBridge may send to a queue only for stockguard's rules that target it (for the rule
+/// delivery dead-letter queue: the rules that dead-letter to it).
+#[test]
+fn every_queue_policy_admits_only_the_rules_that_deliver_to_it() {
+    let t = template();
+    let rules = resources_of(&t, "AWS::Events::Rule");
+    let policies = resources_of(&t, "AWS::SQS::QueuePolicy");
+    assert_eq!(policies.len(), 16);
+    for (id, policy) in policies {
+        let p = &policy["Properties"];
+        let queue = tagged(&p["Queues"][0], "Ref")
+            .and_then(Yaml::as_str)
+            .unwrap()
+            .to_owned();
+        let mut expected: Vec<String> = rules
+            .iter()
+            .filter(|(_, r)| {
+                r["Properties"]["Targets"]
+                    .as_sequence()
+                    .unwrap()
+                    .iter()
+                    .any(|target| {
+                        arn_of(&target["Arn"]).as_deref() == Some(queue.as_str())
+                            || arn_of(&target["DeadLetterConfig"]["Arn"]).as_deref()
+                                == Some(queue.as_str())
+                    })
+            })
+            .map(|(rid, _)| rid.clone())
+            .collect();
+        expected.sort();
+        assert!(!expected.is_empty(), "{id}");
+        for statement in p["PolicyDocument"]["Statement"].as_sequence().unwrap() {
+            let sources = &statement["Condition"]["ArnEquals"]["aws:SourceArn"];
+            let mut admitted: Vec<String> = match sources {
+                Yaml::Sequence(s) => s.iter().filter_map(arn_of).collect(),
+                other => arn_of(other).into_iter().collect(),
+            };
+            admitted.sort();
+            assert_eq!(admitted, expected, "{id}");
+        }
+    }
+}
+
+/// What an operator needs from the stack is in its outputs.
+#[test]
+fn outputs_name_every_dead_letter_queue_the_api_and_the_alarm_topic() {
+    let t = template();
+    let outputs = t["Outputs"].as_mapping().unwrap();
+    let output = |pred: &dyn Fn(&Yaml) -> bool| outputs.iter().any(|(_, o)| pred(&o["Value"]));
+    for (id, _) in resources_of(&t, "AWS::SQS::Queue") {
+        if id.ends_with("DLQ") {
+            assert!(output(&|v| is_ref(v, &id)), "no output for {id}");
+        }
+    }
+    assert!(output(&|v| is_ref(v, "ReservationsApi")), "API id");
+    assert!(
+        output(&|v| tagged(v, "Sub")
+            .and_then(Yaml::as_str)
+            .is_some_and(|s| s.contains(":execute-api:") && s.ends_with(":${ReservationsApi}"))),
+        "API ARN"
+    );
+    assert_eq!(
+        t["Outputs"]["AlarmTopicArn"]["Value"],
+        parsed("!If [CreateAlarmTopic, !Ref AlarmTopic, !Ref AlarmTopicArn]")
+    );
+}
+
+/// Every parameter and output says what it is, and so does every resource whose type can.
+#[test]
+fn every_parameter_output_and_describable_resource_has_a_description() {
+    let t = template();
+    let described = |v: &Yaml| v.as_str().is_some_and(|s| s.trim().len() > 10);
+    for section in ["Parameters", "Outputs"] {
+        for (id, v) in t[section].as_mapping().unwrap() {
+            assert!(described(&v["Description"]), "{section}.{id:?}");
+        }
+    }
+    let mut resources = 0;
+    for (id, r) in t["Resources"].as_mapping().unwrap() {
+        let p = &r["Properties"];
+        let description = match r["Type"].as_str().unwrap() {
+            "AWS::CloudWatch::Alarm" => &p["AlarmDescription"],
+            "AWS::Serverless::Function"
+            | "AWS::Events::Rule"
+            | "AWS::Events::EventBus"
+            | "AWS::Events::Archive"
+            | "AWS::Serverless::HttpApi" => &p["Description"],
+            _ => continue,
+        };
+        resources += 1;
+        assert!(described(description), "{id:?}");
+        for (name, e) in p["Events"].as_mapping().into_iter().flatten() {
+            if e["Type"].as_str() == Some("ScheduleV2") {
+                assert!(
+                    described(&e["Properties"]["Description"]),
+                    "{id:?}.{name:?}"
+                );
+            }
+        }
+    }
+    assert!(resources > 100, "{resources}");
 }

@@ -78,12 +78,18 @@ pub struct FunctionSpec {
     pub memory_mb: u32,
 }
 
+/// The stack name the local runtime stands in for `AWS::StackName` (its one stack).
+pub const LOCAL_STACK_NAME: &str = "stockguard";
+
 #[derive(Debug, Clone)]
 pub struct StackSpec {
+    /// Every parameter's default, and the pseudo parameter `AWS::StackName` as
+    /// [`LOCAL_STACK_NAME`].
     pub parameters: BTreeMap<String, String>,
     pub table: TableSpec,
     pub bus_logical_id: String,
-    /// The parameter that names the bus.
+    /// The parameter (or pseudo parameter) whose value names the bus, the template's conditions
+    /// evaluated on the defaults.
     pub bus_name_parameter: String,
     pub queues: Vec<QueueSpec>,
     pub rules: Vec<RuleSpec>,
@@ -116,6 +122,12 @@ impl StackSpec {
                 parameters.insert(name, default);
             }
         }
+        parameters.insert("AWS::StackName".to_owned(), LOCAL_STACK_NAME.to_owned());
+        let conditions = doc
+            .get("Conditions")
+            .and_then(Value::as_mapping)
+            .cloned()
+            .unwrap_or_default();
         let globals = doc.get("Globals").and_then(|g| g.get("Function"));
         let resources = doc
             .get("Resources")
@@ -134,8 +146,11 @@ impl StackSpec {
                 "AWS::Events::EventBus" => {
                     let name = props
                         .get("Name")
-                        .and_then(ref_target)
-                        .ok_or_else(|| anyhow!("{id}: Name must be !Ref a parameter"))?;
+                        .ok_or_else(|| anyhow!("{id}: no Name"))
+                        .and_then(|n| named_by(n, &conditions, &parameters))
+                        .with_context(|| {
+                            format!("{id}: Name must be !Ref a parameter, or !If between them")
+                        })?;
                     bus = Some((id, name));
                 }
                 "AWS::SQS::Queue" => queues.push(parse_queue(&id, &props, &parameters)?),
@@ -221,6 +236,109 @@ pub fn arn_target(v: &Value) -> Option<String> {
             s.strip_suffix(".Arn").map(str::to_owned)
         }
         _ => None,
+    }
+}
+
+/// The parameter a value takes: `!Ref P`, or `!If [Condition, a, b]` of such values with the
+/// condition evaluated on the defaults.
+fn named_by(
+    v: &Value,
+    conditions: &serde_yaml::Mapping,
+    parameters: &BTreeMap<String, String>,
+) -> Result<String> {
+    if let Some(target) = ref_target(v) {
+        return if parameters.contains_key(&target) {
+            Ok(target)
+        } else {
+            Err(anyhow!("!Ref {target} is not a parameter"))
+        };
+    }
+    match intrinsic(v) {
+        Some((f, Value::Sequence(args))) if f == "If" && args.len() == 3 => {
+            let name = args[0]
+                .as_str()
+                .ok_or_else(|| anyhow!("!If names no condition"))?;
+            let branch = if condition(name, conditions, parameters, 0)? {
+                &args[1]
+            } else {
+                &args[2]
+            };
+            named_by(branch, conditions, parameters)
+        }
+        _ => Err(anyhow!("unsupported value {v:?}")),
+    }
+}
+
+/// An intrinsic function as (name without `!` or `Fn::`, argument), in short or long form.
+fn intrinsic(v: &Value) -> Option<(String, &Value)> {
+    match v {
+        Value::Mapping(m) if m.len() == 1 => {
+            let (k, arg) = m.iter().next()?;
+            let k = k.as_str()?;
+            let name = k.strip_prefix("Fn::").or((k == "Condition").then_some(k))?;
+            Some((name.to_owned(), arg))
+        }
+        _ => tag_of(v),
+    }
+}
+
+/// Evaluates the template condition `name` on the parameters' defaults.
+fn condition(
+    name: &str,
+    conditions: &serde_yaml::Mapping,
+    parameters: &BTreeMap<String, String>,
+    depth: usize,
+) -> Result<bool> {
+    if depth > 16 {
+        bail!("condition {name} refers to itself");
+    }
+    let body = conditions
+        .get(name)
+        .ok_or_else(|| anyhow!("no condition {name}"))?;
+    evaluate(body, conditions, parameters, depth + 1)
+        .with_context(|| format!("evaluating condition {name}"))
+}
+
+fn evaluate(
+    v: &Value,
+    conditions: &serde_yaml::Mapping,
+    parameters: &BTreeMap<String, String>,
+    depth: usize,
+) -> Result<bool> {
+    let Some((function, arg)) = intrinsic(v) else {
+        bail!("unsupported condition {v:?}");
+    };
+    let args = arg.as_sequence().map(Vec::as_slice).unwrap_or_default();
+    match (function.as_str(), args) {
+        ("Equals", [a, b]) => Ok(scalar(a, parameters)? == scalar(b, parameters)?),
+        ("Not", [c]) => Ok(!evaluate(c, conditions, parameters, depth)?),
+        ("And", all) => all.iter().try_fold(true, |acc, c| {
+            Ok(acc && evaluate(c, conditions, parameters, depth)?)
+        }),
+        ("Or", any) => any.iter().try_fold(false, |acc, c| {
+            Ok(acc || evaluate(c, conditions, parameters, depth)?)
+        }),
+        ("Condition", _) => match arg.as_str() {
+            Some(name) => condition(name, conditions, parameters, depth),
+            None => bail!("!Condition names no condition"),
+        },
+        _ => bail!("unsupported condition {v:?}"),
+    }
+}
+
+/// A literal, or `!Ref` of a parameter (its default), as text.
+fn scalar(v: &Value, parameters: &BTreeMap<String, String>) -> Result<String> {
+    if let Some(target) = ref_target(v) {
+        return parameters
+            .get(&target)
+            .cloned()
+            .ok_or_else(|| anyhow!("!Ref {target} is not a parameter"));
+    }
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        other => bail!("unsupported value {other:?}"),
     }
 }
 
@@ -496,8 +614,10 @@ mod tests {
     #[test]
     fn reads_the_projects_template() {
         let spec = StackSpec::load_default().unwrap();
-        assert_eq!(spec.bus_name_parameter, "EventBusName");
-        assert_eq!(spec.parameters["EventBusName"], "stockguard");
+        // EventBusName is empty by default: the bus takes the stack's name.
+        assert_eq!(spec.parameters["EventBusName"], "");
+        assert_eq!(spec.bus_name_parameter, "AWS::StackName");
+        assert_eq!(spec.parameters[&spec.bus_name_parameter], LOCAL_STACK_NAME);
         assert_eq!(spec.table.ttl_attribute.as_deref(), Some("ttl"));
         assert_eq!(
             parse_rate("rate(1 minute)"),
@@ -527,5 +647,77 @@ mod tests {
                 queue.redrive.as_ref().unwrap().0
             );
         }
+    }
+
+    const MINIMAL: &str = r#"
+Parameters:
+  BusName: { Type: String, Default: "" }
+  Budget: { Type: Number, Default: 4 }
+Conditions:
+  HasBusName: !Not [!Equals [!Ref BusName, ""]]
+  Both: !And [!Condition HasBusName, !Equals [!Ref Budget, 4]]
+  Either: { "Fn::Or": [{ Condition: HasBusName }, { "Fn::Equals": [{ Ref: Budget }, "4"] }] }
+Resources:
+  Table:
+    Type: AWS::DynamoDB::Table
+    DeletionPolicy: Retain
+    Properties:
+      KeySchema: [{ AttributeName: pk, KeyType: HASH }]
+      AttributeDefinitions: [{ AttributeName: pk, AttributeType: S }]
+      SSESpecification: { SSEEnabled: !If [HasBusName, true, false] }
+  Bus:
+    Type: AWS::Events::EventBus
+    Properties:
+      Name: !If [HasBusName, !Ref BusName, !Ref AWS::StackName]
+  Archive:
+    Type: AWS::Events::Archive
+    Properties: { SourceArn: !GetAtt Bus.Arn, EventPattern: { source: [x] } }
+  Topic: { Type: AWS::SNS::Topic, Condition: HasBusName }
+  Logs: { Type: AWS::Logs::LogGroup, Properties: { RetentionInDays: 30 } }
+  Alarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties: { MetricName: Errors, Namespace: AWS/Lambda, Threshold: 0 }
+  Dlq: { Type: AWS::SQS::Queue }
+  Queue:
+    Type: AWS::SQS::Queue
+    Properties:
+      RedrivePolicy: { deadLetterTargetArn: !GetAtt Dlq.Arn, maxReceiveCount: !Ref Budget }
+"#;
+
+    #[test]
+    fn evaluates_conditions_on_the_defaults_and_ignores_what_it_does_not_emulate() {
+        let spec = StackSpec::parse(MINIMAL).unwrap();
+        assert_eq!(spec.bus_name_parameter, "AWS::StackName");
+        assert_eq!(spec.parameters["AWS::StackName"], LOCAL_STACK_NAME);
+        assert_eq!(
+            spec.queues.len(),
+            2,
+            "the archive, topic, log group and alarm are skipped"
+        );
+        assert!(spec.rules.is_empty(), "an archive is not a rule");
+        assert_eq!(
+            spec.queue("Queue").unwrap().redrive,
+            Some(("Dlq".into(), 4))
+        );
+
+        let named = StackSpec::parse(&MINIMAL.replace(r#"Default: """#, "Default: shop")).unwrap();
+        assert_eq!(named.bus_name_parameter, "BusName");
+
+        let doc: Value = serde_yaml::from_str(MINIMAL).unwrap();
+        let conditions = doc["Conditions"].as_mapping().unwrap();
+        let mut parameters = BTreeMap::from([("BusName".to_owned(), String::new())]);
+        parameters.insert("Budget".into(), "4".into());
+        assert!(!condition("HasBusName", conditions, &parameters, 0).unwrap());
+        assert!(!condition("Both", conditions, &parameters, 0).unwrap());
+        assert!(condition("Either", conditions, &parameters, 0).unwrap());
+        parameters.insert("BusName".into(), "shop".into());
+        assert!(condition("Both", conditions, &parameters, 0).unwrap());
+        assert!(condition("Missing", conditions, &parameters, 0).is_err());
+
+        let unsupported = MINIMAL.replace(
+            "!If [HasBusName, !Ref BusName, !Ref AWS::StackName]",
+            "!Sub x",
+        );
+        assert!(StackSpec::parse(&unsupported).is_err());
     }
 }
