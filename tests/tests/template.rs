@@ -769,9 +769,10 @@ fn names_metrics_and_schedules_are_scoped_by_stack() {
         }
     }
 
+    // The bus keeps the name producers are given; a second stack sets its own (or empty).
     assert_eq!(
         t["Parameters"]["EventBusName"]["Default"].as_str(),
-        Some("")
+        Some("stockguard")
     );
     assert_eq!(
         t["Resources"]["EventBus"]["Properties"]["Name"],
