@@ -3,97 +3,260 @@
 use std::io::Write;
 
 use anyhow::{Context, Result, anyhow, bail};
+use serde::Serialize;
 use stockguard_adapters::StateStore;
 use stockguard_adapters::channel_store::ChannelSettings;
-use stockguard_domain::buffer::{BufferMode, DynamicPolicy};
+use stockguard_domain::buffer::BufferMode;
 use stockguard_domain::channel::{BufferPolicy, CHANNEL_KINDS};
 use stockguard_domain::{ChannelName, Sku};
 
-use crate::SetChannel;
+use crate::report::{Report, emit};
 use crate::table::{buffer_text, duration_text, write_table};
+use crate::{SetChannel, Terminal};
 
 /// The secret name a new channel gets when `--credentials` is not given.
 pub fn default_credentials(name: &ChannelName) -> String {
     format!("stockguard/channels/{name}")
 }
 
-/// A table of every configured channel.
-pub async fn list(store: &StateStore, out: &mut impl Write) -> Result<()> {
-    let mut channels = store.channels().await.context("reading channels")?;
-    if channels.is_empty() {
+/// `channels list`: every configured channel, by name.
+#[derive(Debug, Serialize)]
+pub struct ChannelList {
+    pub channels: Vec<ChannelRow>,
+}
+
+/// One row of `channels list`: the table's columns.
+#[derive(Debug, Serialize)]
+pub struct ChannelRow {
+    pub name: String,
+    pub kind: String,
+    pub enabled: bool,
+    pub mode: String,
+    pub buffer_units: i64,
+    pub buffer_percent: f64,
+    pub risk_target: f64,
+    pub min_buffer: i64,
+    pub max_buffer: Option<i64>,
+    /// 0: the low-stock rule is off.
+    pub low_stock_units: i64,
+    pub low_stock_max_delay_ms: i64,
+    pub maximum: Option<i64>,
+    pub endpoint: String,
+    pub credentials: String,
+}
+
+impl ChannelRow {
+    fn of(c: &ChannelSettings) -> Self {
+        Self {
+            name: c.name.to_string(),
+            kind: c.kind.clone(),
+            enabled: c.enabled,
+            mode: c.buffer_mode.as_str().into(),
+            buffer_units: c.buffer.units,
+            buffer_percent: c.buffer.percent,
+            risk_target: c.dynamic.risk_target,
+            min_buffer: c.dynamic.min_units,
+            max_buffer: c.dynamic.max_units,
+            low_stock_units: c.dynamic.low_stock_units,
+            low_stock_max_delay_ms: c.dynamic.low_stock_max_delay_ms,
+            maximum: c.maximum,
+            endpoint: c.endpoint.clone(),
+            credentials: c.credentials.clone(),
+        }
+    }
+}
+
+impl Report for ChannelList {
+    fn write_text(&self, out: &mut impl Write) -> std::io::Result<()> {
+        if self.channels.is_empty() {
+            return writeln!(
+                out,
+                "No channels are configured. Add one with \
+                 `stockguard channels set NAME --kind KIND --endpoint URL`."
+            );
+        }
+        let none = || "-".to_owned();
+        let rows: Vec<[String; 13]> = self
+            .channels
+            .iter()
+            .map(|c| {
+                [
+                    c.name.clone(),
+                    c.kind.clone(),
+                    yes_no(c.enabled).into(),
+                    c.mode.clone(),
+                    c.buffer_units.to_string(),
+                    c.buffer_percent.to_string(),
+                    c.risk_target.to_string(),
+                    c.min_buffer.to_string(),
+                    c.max_buffer.map_or_else(none, |m| m.to_string()),
+                    low_stock_cell(c.low_stock_units, c.low_stock_max_delay_ms),
+                    c.maximum.map_or_else(none, |m| m.to_string()),
+                    c.endpoint.clone(),
+                    c.credentials.clone(),
+                ]
+            })
+            .collect();
+        write_table(
+            out,
+            [
+                "NAME",
+                "KIND",
+                "ENABLED",
+                "MODE",
+                "BUFFER UNITS",
+                "BUFFER %",
+                "RISK TARGET",
+                "MIN BUFFER",
+                "MAX BUFFER",
+                "LOW STOCK",
+                "MAXIMUM",
+                "ENDPOINT",
+                "CREDENTIALS",
+            ],
+            &rows,
+        )?;
         writeln!(
             out,
-            "No channels are configured. Add one with \
-             `stockguard channels set NAME --kind KIND --endpoint URL`."
-        )?;
-        return Ok(());
+            "\nMODE says which buffer applies: static holds back BUFFER UNITS + BUFFER %; dynamic \
+             sizes it from sales elsewhere and the channel's delay (RISK TARGET, MIN BUFFER, MAX \
+             BUFFER, LOW STOCK)."
+        )
     }
+}
+
+/// A table of every configured channel.
+pub async fn list(store: &StateStore, out: &mut impl Write, terminal: Terminal) -> Result<()> {
+    let mut channels = store.channels().await.context("reading channels")?;
     channels.sort_by(|a, b| a.name.cmp(&b.name));
-    let none = || "-".to_owned();
-    let rows: Vec<[String; 13]> = channels
-        .iter()
-        .map(|c| {
-            [
-                c.name.to_string(),
-                c.kind.clone(),
-                yes_no(c.enabled).into(),
-                c.buffer_mode.as_str().into(),
-                c.buffer.units.to_string(),
-                c.buffer.percent.to_string(),
-                c.dynamic.risk_target.to_string(),
-                c.dynamic.min_units.to_string(),
-                c.dynamic.max_units.map_or_else(none, |m| m.to_string()),
-                low_stock_cell(&c.dynamic),
-                c.maximum.map_or_else(none, |m| m.to_string()),
-                c.endpoint.clone(),
-                c.credentials.clone(),
-            ]
-        })
-        .collect();
-    write_table(
-        out,
-        [
-            "NAME",
-            "KIND",
-            "ENABLED",
-            "MODE",
-            "BUFFER UNITS",
-            "BUFFER %",
-            "RISK TARGET",
-            "MIN BUFFER",
-            "MAX BUFFER",
-            "LOW STOCK",
-            "MAXIMUM",
-            "ENDPOINT",
-            "CREDENTIALS",
-        ],
-        &rows,
-    )?;
-    writeln!(
-        out,
-        "\nMODE says which buffer applies: static holds back BUFFER UNITS + BUFFER %; dynamic \
-         sizes it from sales elsewhere and the channel's delay (RISK TARGET, MIN BUFFER, MAX \
-         BUFFER, LOW STOCK)."
-    )?;
-    Ok(())
+    let report = ChannelList {
+        channels: channels.iter().map(ChannelRow::of).collect(),
+    };
+    emit(out, terminal, &report)
 }
 
 /// "off", or "5 (>60s)": at 5 available or fewer, channels slower than 60 s show 0.
-fn low_stock_cell(d: &DynamicPolicy) -> String {
-    if d.low_stock_units == 0 {
+fn low_stock_cell(units: i64, max_delay_ms: i64) -> String {
+    if units == 0 {
         "off".into()
     } else {
-        format!(
-            "{} (>{})",
-            d.low_stock_units,
-            duration_text(d.low_stock_max_delay_ms)
-        )
+        format!("{units} (>{})", duration_text(max_delay_ms))
+    }
+}
+
+/// `channels set NAME`: the channel as stored after the change, and notes on what it means.
+#[derive(Debug, Serialize)]
+pub struct ChannelSet {
+    pub created: bool,
+    pub channel: ChannelDetail,
+    pub notes: Vec<String>,
+}
+
+/// Every setting of a channel, as `channels set` shows them.
+#[derive(Debug, Serialize)]
+pub struct ChannelDetail {
+    pub name: String,
+    pub kind: String,
+    pub enabled: bool,
+    pub endpoint: String,
+    pub credentials: String,
+    pub buffer_mode: String,
+    pub buffer_units: i64,
+    pub buffer_percent: f64,
+    pub risk_target: f64,
+    pub min_buffer: i64,
+    pub max_buffer: Option<i64>,
+    pub low_stock_units: i64,
+    pub low_stock_max_delay_ms: i64,
+    pub maximum: Option<i64>,
+    pub seller_id: Option<String>,
+    pub marketplace_id: Option<String>,
+}
+
+impl ChannelDetail {
+    fn of(c: &ChannelSettings) -> Self {
+        Self {
+            name: c.name.to_string(),
+            kind: c.kind.clone(),
+            enabled: c.enabled,
+            endpoint: c.endpoint.clone(),
+            credentials: c.credentials.clone(),
+            buffer_mode: c.buffer_mode.as_str().into(),
+            buffer_units: c.buffer.units,
+            buffer_percent: c.buffer.percent,
+            risk_target: c.dynamic.risk_target,
+            min_buffer: c.dynamic.min_units,
+            max_buffer: c.dynamic.max_units,
+            low_stock_units: c.dynamic.low_stock_units,
+            low_stock_max_delay_ms: c.dynamic.low_stock_max_delay_ms,
+            maximum: c.maximum,
+            seller_id: c.seller_id.clone(),
+            marketplace_id: c.marketplace_id.clone(),
+        }
+    }
+}
+
+impl Report for ChannelSet {
+    fn write_text(&self, out: &mut impl Write) -> std::io::Result<()> {
+        writeln!(
+            out,
+            "{} channel {}:",
+            if self.created { "Created" } else { "Updated" },
+            self.channel.name
+        )?;
+        write_settings(out, &self.channel)?;
+        for note in &self.notes {
+            writeln!(out, "note: {note}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `channels set NAME --sku SKU`: the SKU's buffer override as stored.
+#[derive(Debug, Serialize)]
+pub struct OverrideSet {
+    pub created: bool,
+    pub channel: String,
+    pub sku: String,
+    pub buffer_units: i64,
+    pub buffer_percent: f64,
+    /// The channel's own buffer, which every other SKU gets.
+    pub channel_buffer_units: i64,
+    pub channel_buffer_percent: f64,
+    pub notes: Vec<String>,
+}
+
+impl Report for OverrideSet {
+    fn write_text(&self, out: &mut impl Write) -> std::io::Result<()> {
+        writeln!(
+            out,
+            "{} buffer override for {} on channel {}:",
+            if self.created { "Created" } else { "Updated" },
+            self.sku,
+            self.channel
+        )?;
+        writeln!(out, "  buffer units    {}", self.buffer_units)?;
+        writeln!(out, "  buffer percent  {}", self.buffer_percent)?;
+        writeln!(
+            out,
+            "  (the channel's own buffer, {}, applies to every other SKU)",
+            buffer_text(self.channel_buffer_units, self.channel_buffer_percent)
+        )?;
+        for note in &self.notes {
+            writeln!(out, "note: {note}")?;
+        }
+        Ok(())
     }
 }
 
 /// Creates or updates a channel, or with `--sku` sets a per-SKU buffer override; then prints
 /// what is stored.
-pub async fn set(store: &StateStore, args: &SetChannel, out: &mut impl Write) -> Result<()> {
+pub async fn set(
+    store: &StateStore,
+    args: &SetChannel,
+    out: &mut impl Write,
+    terminal: Terminal,
+) -> Result<()> {
     let name = &args.name;
     let existing = store
         .channel(name)
@@ -106,7 +269,7 @@ pub async fn set(store: &StateStore, args: &SetChannel, out: &mut impl Write) ->
                  add it first with `stockguard channels set {name} --kind KIND --endpoint URL`"
             );
         };
-        return set_override(store, &channel, sku, args, out).await;
+        return set_override(store, &channel, sku, args, out, terminal).await;
     }
 
     let created = existing.is_none();
@@ -158,12 +321,7 @@ pub async fn set(store: &StateStore, args: &SetChannel, out: &mut impl Write) ->
         .with_context(|| format!("reading channel {name} back"))?
         .ok_or_else(|| anyhow!("channel {name} was stored but cannot be read back"))?;
 
-    writeln!(
-        out,
-        "{} channel {name}:",
-        if created { "Created" } else { "Updated" }
-    )?;
-    write_settings(out, &stored)?;
+    let mut notes = Vec::new();
     let switched_to_static = stored.buffer_mode == BufferMode::Static
         && (created || previous_mode != BufferMode::Static);
     if args.buffer_mode.is_none() && static_given(args) && switched_to_static {
@@ -172,38 +330,38 @@ pub async fn set(store: &StateStore, args: &SetChannel, out: &mut impl Write) ->
         } else {
             "it was dynamic"
         };
-        writeln!(
-            out,
-            "note: --buffer-units/--buffer-percent switched channel {name} to static buffers \
+        notes.push(format!(
+            "--buffer-units/--buffer-percent switched channel {name} to static buffers \
              ({was}); `--buffer-mode dynamic` switches it back"
-        )?;
+        ));
     } else if stored.buffer_mode == BufferMode::Static && dynamic_given(args) {
-        writeln!(
-            out,
-            "note: channel {name} uses static buffers; the dynamic settings apply once it is \
+        notes.push(format!(
+            "channel {name} uses static buffers; the dynamic settings apply once it is \
              switched with `--buffer-mode dynamic`"
-        )?;
+        ));
     } else if stored.buffer_mode == BufferMode::Dynamic && static_given(args) {
-        writeln!(
-            out,
-            "note: channel {name} uses dynamic buffers; --buffer-units/--buffer-percent apply \
+        notes.push(format!(
+            "channel {name} uses dynamic buffers; --buffer-units/--buffer-percent apply \
              once it is switched with `--buffer-mode static`"
-        )?;
+        ));
     }
     if created && args.credentials.is_none() {
-        writeln!(
-            out,
-            "note: credentials default to the secret {}; pass --credentials to use another",
+        notes.push(format!(
+            "credentials default to the secret {}; pass --credentials to use another",
             stored.credentials
-        )?;
+        ));
     }
     if stored.kind == "amazon" && (stored.seller_id.is_none() || stored.marketplace_id.is_none()) {
-        writeln!(
-            out,
-            "note: amazon channels need --seller-id and --marketplace-id to push quantities"
-        )?;
+        notes.push(
+            "amazon channels need --seller-id and --marketplace-id to push quantities".into(),
+        );
     }
-    Ok(())
+    let report = ChannelSet {
+        created,
+        channel: ChannelDetail::of(&stored),
+        notes,
+    };
+    emit(out, terminal, &report)
 }
 
 /// Whether the static buffer's options are given.
@@ -294,6 +452,7 @@ async fn set_override(
     sku: &Sku,
     args: &SetChannel,
     out: &mut impl Write,
+    terminal: Terminal,
 ) -> Result<()> {
     let name = &channel.name;
     if args.buffer_units.is_none() && args.buffer_percent.is_none() {
@@ -324,74 +483,68 @@ async fn set_override(
         .with_context(|| format!("reading the buffer override of {sku} on {name} back"))?
         .remove(sku)
         .ok_or_else(|| anyhow!("the override of {sku} on {name} was stored but cannot be read"))?;
-    writeln!(
-        out,
-        "{} buffer override for {sku} on channel {name}:",
-        if existing.is_some() {
-            "Updated"
-        } else {
-            "Created"
-        }
-    )?;
-    writeln!(out, "  buffer units    {}", stored.units)?;
-    writeln!(out, "  buffer percent  {}", stored.percent)?;
-    writeln!(
-        out,
-        "  (the channel's own buffer, {}, applies to every other SKU)",
-        buffer_text(channel.buffer.units, channel.buffer.percent)
-    )?;
+    let mut notes = Vec::new();
     if channel.buffer_mode == BufferMode::Dynamic {
-        writeln!(
-            out,
-            "note: channel {name} uses dynamic buffers; SKU overrides are static buffers and \
+        notes.push(format!(
+            "channel {name} uses dynamic buffers; SKU overrides are static buffers and \
              apply once it is switched with `stockguard channels set {name} --buffer-mode static`"
-        )?;
+        ));
     }
-    Ok(())
+    let report = OverrideSet {
+        created: existing.is_none(),
+        channel: name.to_string(),
+        sku: sku.to_string(),
+        buffer_units: stored.units,
+        buffer_percent: stored.percent,
+        channel_buffer_units: channel.buffer.units,
+        channel_buffer_percent: channel.buffer.percent,
+        notes,
+    };
+    emit(out, terminal, &report)
 }
 
-fn write_settings(out: &mut impl Write, c: &ChannelSettings) -> std::io::Result<()> {
+fn write_settings(out: &mut impl Write, c: &ChannelDetail) -> std::io::Result<()> {
     let none = || "-".to_owned();
     // The policy of the other mode is kept; it says so.
-    let (for_static, for_dynamic) = match c.buffer_mode {
-        BufferMode::Static => ("", "  (used in dynamic mode)"),
-        BufferMode::Dynamic => ("  (used in static mode)", ""),
+    let (for_static, for_dynamic) = if c.buffer_mode == BufferMode::Static.as_str() {
+        ("", "  (used in dynamic mode)")
+    } else {
+        ("  (used in static mode)", "")
     };
-    let d = &c.dynamic;
     let fields = [
         ("kind", c.kind.clone()),
         ("enabled", yes_no(c.enabled).into()),
         ("endpoint", c.endpoint.clone()),
         ("credentials", c.credentials.clone()),
-        ("buffer mode", c.buffer_mode.as_str().into()),
-        ("buffer units", format!("{}{for_static}", c.buffer.units)),
+        ("buffer mode", c.buffer_mode.clone()),
+        ("buffer units", format!("{}{for_static}", c.buffer_units)),
         (
             "buffer percent",
-            format!("{}{for_static}", c.buffer.percent),
+            format!("{}{for_static}", c.buffer_percent),
         ),
-        ("risk target", format!("{}{for_dynamic}", d.risk_target)),
-        ("min buffer", format!("{}{for_dynamic}", d.min_units)),
+        ("risk target", format!("{}{for_dynamic}", c.risk_target)),
+        ("min buffer", format!("{}{for_dynamic}", c.min_buffer)),
         (
             "max buffer",
             format!(
                 "{}{for_dynamic}",
-                d.max_units.map_or_else(none, |m| m.to_string())
+                c.max_buffer.map_or_else(none, |m| m.to_string())
             ),
         ),
         (
             "low stock units",
-            if d.low_stock_units == 0 {
+            if c.low_stock_units == 0 {
                 format!("0 (off){for_dynamic}")
             } else {
-                format!("{}{for_dynamic}", d.low_stock_units)
+                format!("{}{for_dynamic}", c.low_stock_units)
             },
         ),
         (
             "low stock delay",
             format!(
                 "{} ms ({}){for_dynamic}",
-                d.low_stock_max_delay_ms,
-                duration_text(d.low_stock_max_delay_ms)
+                c.low_stock_max_delay_ms,
+                duration_text(c.low_stock_max_delay_ms)
             ),
         ),
         ("maximum", c.maximum.map_or_else(none, |m| m.to_string())),

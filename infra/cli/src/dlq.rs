@@ -1,11 +1,12 @@
 //! `stockguard dlq list` and `stockguard dlq redrive QUEUE`: what is in the dead-letter queues and
 //! why, and moving it back once the cause is fixed.
 //!
-//! The stack's queues are found by name. The local runtime names each queue the stack prefix plus
-//! its template logical id (`StockReceivedDLQ`, `ShopifySyncDLQ`, `RuleDeliveryDLQ`) and the state
-//! table the same way (`StateTable`), so the prefix is the table's name without `StateTable`.
-//! CloudFormation names them `<stack>-<logical id>-<suffix>`, which the same rule covers; any other
-//! naming needs `--queue-prefix`.
+//! With `--stack-name`, the dead-letter queues are the ones the stack's outputs name
+//! (`<LogicalId>DLQUrl`). Otherwise they are found by name. The local runtime names each queue the
+//! stack prefix plus its template logical id (`StockReceivedDLQ`, `ShopifySyncDLQ`,
+//! `RuleDeliveryDLQ`) and the state table the same way (`StateTable`), so the prefix is the
+//! table's name without `StateTable`. CloudFormation names them `<stack>-<logical id>-<suffix>`,
+//! which the same rule covers; any other naming needs `--queue-prefix`.
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -13,24 +14,27 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, Message, MessageSystemAttributeName,
     QueueAttributeName,
 };
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
 use serde_json::Value;
 use stockguard_domain::types::format_timestamp;
 
+use crate::errors::{aws_error, sdk_error_text};
+use crate::report::{Report, emit};
 use crate::table::{plural, write_indented_table, write_table};
 use crate::{Connection, RedriveArgs, Terminal};
 
 pub const FINDING_QUEUES_HELP: &str = "\
-The stack's dead-letter queues are the SQS queues whose names start with its queue prefix and end
-with DLQ (or DLQ-<suffix>, as CloudFormation names them). The prefix is the state table's name
-without its logical id StateTable: empty for `make local-up`, `<stack>-` for a SAM stack whose
-table CloudFormation named `<stack>-StateTable-<suffix>`. A stack whose table or queues are named
-some other way needs --queue-prefix (or STOCKGUARD_QUEUE_PREFIX).";
+With --stack-name, the stack's dead-letter queues are those its outputs name (<LogicalId>DLQUrl).
+Otherwise they are the SQS queues whose names start with its queue prefix and end with DLQ (or
+DLQ-<suffix>, as CloudFormation names them). The prefix is the state table's name without its
+logical id StateTable: empty for `make local-up`, `<stack>-` for a SAM stack whose table
+CloudFormation named `<stack>-StateTable-<suffix>`. A stack whose table or queues are named some
+other way needs --queue-prefix (or STOCKGUARD_QUEUE_PREFIX), which also wins over the outputs.";
 
 pub const REDRIVE_HELP: &str = "\
 Messages go back to the queue whose redrive policy names the dead-letter queue, or to --to.
@@ -56,21 +60,6 @@ const MOVE_HIDDEN_SECONDS: i32 = 60;
 const RECEIVE_MAX: usize = 10;
 /// Empty receives in a row after which a queue whose counters still show messages is left alone.
 const EMPTY_RECEIVES: u32 = 3;
-
-/// An SQS call failed.
-#[derive(Debug, thiserror::Error)]
-#[error("SQS {action} failed: {message}")]
-pub struct SqsError {
-    pub action: &'static str,
-    pub message: String,
-}
-
-fn sqs_error<E: std::error::Error + 'static>(action: &'static str) -> impl FnOnce(E) -> SqsError {
-    move |e| SqsError {
-        action,
-        message: DisplayErrorContext(e).to_string(),
-    }
-}
 
 /// Why a dead-letter command could not do what it was asked.
 #[derive(Debug, thiserror::Error)]
@@ -194,7 +183,7 @@ async fn queues_named(sqs: &Client, prefix: &str) -> Result<Vec<Queue>> {
     let mut pages = request.into_paginator().send();
     let mut queues = Vec::new();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(sqs_error("ListQueues"))?;
+        let page = page.map_err(aws_error("SQS ListQueues"))?;
         queues.extend(
             page.queue_urls
                 .unwrap_or_default()
@@ -216,6 +205,34 @@ async fn dead_letter_queues(sqs: &Client, prefix: &str) -> Result<Vec<(String, Q
     Ok(queues)
 }
 
+/// How the stack's dead-letter queues were found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// Named by the stack's outputs.
+    Outputs,
+    /// By name, with this prefix.
+    Prefix(String),
+}
+
+/// The stack's dead-letter queues with their logical ids, in logical-id order: those its outputs
+/// name, or else (or with `--queue-prefix`) those found by name.
+async fn stack_dead_letter_queues(
+    connection: &Connection,
+    explicit_prefix: Option<&str>,
+) -> Result<(Vec<(String, Queue)>, Found)> {
+    let named = &connection.stack.dead_letter_queues;
+    if explicit_prefix.is_none() && !named.is_empty() {
+        let queues = named
+            .iter()
+            .map(|(id, url)| (id.clone(), Queue::from_url(url.clone())))
+            .collect();
+        return Ok((queues, Found::Outputs));
+    }
+    let prefix = queue_prefix(&connection.table, explicit_prefix)?;
+    let queues = dead_letter_queues(&connection.sqs, &prefix).await?;
+    Ok((queues, Found::Prefix(prefix)))
+}
+
 /// The URL of the queue named exactly `name`, if there is one.
 async fn queue_url(sqs: &Client, name: &str) -> Result<Option<String>> {
     match sqs.get_queue_url().queue_name(name).send().await {
@@ -229,7 +246,7 @@ async fn queue_url(sqs: &Client, name: &str) -> Result<Option<String>> {
         {
             Ok(None)
         }
-        Err(e) => Err(sqs_error("GetQueueUrl")(e).into()),
+        Err(e) => Err(aws_error("SQS GetQueueUrl")(e).into()),
     }
 }
 
@@ -261,10 +278,14 @@ async fn find_queue(sqs: &Client, prefix: &str, wanted: &str) -> Result<Queue> {
     .into())
 }
 
-/// The dead-letter queue `wanted`: one of the stack's by full name or logical id, or else any
-/// queue of that exact name.
-async fn find_dead_letter_queue(sqs: &Client, prefix: &str, wanted: &str) -> Result<Queue> {
-    let queues = dead_letter_queues(sqs, prefix).await?;
+/// The dead-letter queue `wanted`: one of the stack's `queues` by full name or logical id, or
+/// else any queue of that exact name.
+async fn find_dead_letter_queue(
+    sqs: &Client,
+    queues: Vec<(String, Queue)>,
+    prefix: &str,
+    wanted: &str,
+) -> Result<Queue> {
     if let Some((_, q)) = queues
         .iter()
         .find(|(id, q)| q.name == wanted || id == wanted)
@@ -295,7 +316,7 @@ async fn source_queue(sqs: &Client, dlq: &Queue) -> Result<Queue> {
         .send();
     let mut sources = Vec::new();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(sqs_error("ListDeadLetterSourceQueues"))?;
+        let page = page.map_err(aws_error("SQS ListDeadLetterSourceQueues"))?;
         sources.extend(page.queue_urls.into_iter().map(Queue::from_url));
     }
     match sources.len() {
@@ -329,7 +350,7 @@ async fn depth(sqs: &Client, queue: &Queue) -> Result<Depth> {
         .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
         .send()
         .await
-        .map_err(sqs_error("GetQueueAttributes"))?
+        .map_err(aws_error("SQS GetQueueAttributes"))?
         .attributes
         .unwrap_or_default();
     let count = |name: &QueueAttributeName| {
@@ -344,101 +365,152 @@ async fn depth(sqs: &Client, queue: &Queue) -> Result<Depth> {
     })
 }
 
-/// A table of the stack's dead-letter queues with their depths, then, for each one holding
-/// messages, the first [`PEEK`] of them with the reason they failed. Peeking hides a message for
-/// a moment and then makes it visible again, so nothing is consumed.
+/// `dlq list`: each dead-letter queue's depth and its first messages.
+#[derive(Debug, Serialize)]
+pub struct DlqList {
+    pub queues: Vec<DlqQueue>,
+    #[serde(skip)]
+    pub found: Found,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DlqQueue {
+    pub queue: String,
+    pub logical_id: String,
+    pub url: String,
+    /// Waiting to be received.
+    pub messages: u64,
+    /// Received by someone and not yet deleted or made visible again.
+    pub in_flight: u64,
+    /// The first [`PEEK`] messages, with why they failed.
+    pub first_messages: Vec<DeadLetter>,
+    /// Set when peeked messages could not be made visible again at once.
+    pub note: Option<String>,
+}
+
+impl Report for DlqList {
+    fn write_text(&self, out: &mut impl Write) -> std::io::Result<()> {
+        if self.queues.is_empty() {
+            let prefix = match &self.found {
+                Found::Prefix(prefix) => prefix.as_str(),
+                Found::Outputs => "",
+            };
+            return writeln!(
+                out,
+                "No dead-letter queues: no queue is named {prefix}...DLQ. If the stack's queues \
+                 are named differently, give their prefix with --queue-prefix."
+            );
+        }
+        let rows: Vec<[String; 3]> = self
+            .queues
+            .iter()
+            .map(|q| {
+                [
+                    q.queue.clone(),
+                    q.messages.to_string(),
+                    q.in_flight.to_string(),
+                ]
+            })
+            .collect();
+        write_table(out, ["QUEUE", "MESSAGES", "IN FLIGHT"], &rows)?;
+        for q in &self.queues {
+            if q.messages == 0 && q.in_flight == 0 {
+                continue;
+            }
+            writeln!(out)?;
+            if let Some(note) = &q.note {
+                writeln!(out, "({note})")?;
+            }
+            if q.first_messages.is_empty() {
+                writeln!(
+                    out,
+                    "{}: none to show; {} in flight (being read or moved)",
+                    q.queue,
+                    plural(q.in_flight as usize, "message")
+                )?;
+                continue;
+            }
+            let total = (q.messages + q.in_flight).max(q.first_messages.len() as u64);
+            writeln!(
+                out,
+                "{}: the first {} of {}",
+                q.queue,
+                q.first_messages.len(),
+                plural(total as usize, "message")
+            )?;
+            let dash = || "-".to_owned();
+            let rows: Vec<[String; 4]> = q
+                .first_messages
+                .iter()
+                .map(|letter| {
+                    [
+                        letter.reason_code.clone().unwrap_or_else(dash),
+                        letter.event.clone(),
+                        letter.dead_lettered_at.clone().unwrap_or_else(dash),
+                        letter
+                            .reason
+                            .clone()
+                            .unwrap_or_else(|| "(no reason recorded)".into()),
+                    ]
+                })
+                .collect();
+            write_indented_table(
+                out,
+                "  ",
+                ["REASON CODE", "EVENT", "DEAD-LETTERED AT", "REASON"],
+                &rows,
+            )?;
+        }
+        if self
+            .queues
+            .iter()
+            .all(|q| q.messages == 0 && q.in_flight == 0)
+        {
+            writeln!(out, "\nEvery dead-letter queue is empty.")?;
+        }
+        Ok(())
+    }
+}
+
+/// The stack's dead-letter queues with their depths, then, for each one holding messages, the
+/// first [`PEEK`] of them with the reason they failed. Peeking hides a message for a moment and
+/// then makes it visible again, so nothing is consumed.
 pub async fn list(
     connection: &Connection,
     queue_prefix_option: Option<&str>,
     out: &mut impl Write,
+    terminal: Terminal,
 ) -> Result<()> {
     let sqs = &connection.sqs;
-    let prefix = queue_prefix(&connection.table, queue_prefix_option)?;
-    let queues = dead_letter_queues(sqs, &prefix).await?;
-    if queues.is_empty() {
-        writeln!(
-            out,
-            "No dead-letter queues: no queue is named {prefix}...DLQ. If the stack's queues are \
-             named differently, give their prefix with --queue-prefix."
-        )?;
-        return Ok(());
-    }
-    let mut depths = Vec::with_capacity(queues.len());
-    for (_, queue) in &queues {
-        depths.push(depth(sqs, queue).await?);
-    }
-    let rows: Vec<[String; 3]> = queues
-        .iter()
-        .zip(&depths)
-        .map(|((_, q), d)| {
-            [
-                q.name.clone(),
-                d.visible.to_string(),
-                d.in_flight.to_string(),
-            ]
-        })
-        .collect();
-    write_table(out, ["QUEUE", "MESSAGES", "IN FLIGHT"], &rows)?;
-
-    for ((_, queue), d) in queues.iter().zip(&depths) {
-        if d.visible == 0 && d.in_flight == 0 {
-            continue;
-        }
-        writeln!(out)?;
-        let peeked = if d.visible > 0 {
-            peek(sqs, queue, PEEK, out).await?
+    let (queues, found) = stack_dead_letter_queues(connection, queue_prefix_option).await?;
+    let mut listed = Vec::with_capacity(queues.len());
+    for (logical_id, queue) in queues {
+        let d = depth(sqs, &queue).await?;
+        let (peeked, note) = if d.visible > 0 {
+            peek(sqs, &queue, PEEK).await?
         } else {
-            Vec::new()
+            (Vec::new(), None)
         };
-        if peeked.is_empty() {
-            writeln!(
-                out,
-                "{}: none to show; {} in flight (being read or moved)",
-                queue.name,
-                plural(d.in_flight as usize, "message")
-            )?;
-            continue;
-        }
-        let total = (d.visible + d.in_flight).max(peeked.len() as u64);
-        writeln!(
-            out,
-            "{}: the first {} of {}",
-            queue.name,
-            peeked.len(),
-            plural(total as usize, "message")
-        )?;
-        let rows: Vec<[String; 4]> = peeked
-            .iter()
-            .map(|m| {
-                let letter = DeadLetter::of(m);
-                [
-                    letter.reason_code,
-                    letter.event,
-                    letter.sent_at,
-                    letter.reason,
-                ]
-            })
-            .collect();
-        write_indented_table(
-            out,
-            "  ",
-            ["REASON CODE", "EVENT", "DEAD-LETTERED AT", "REASON"],
-            &rows,
-        )?;
+        listed.push(DlqQueue {
+            queue: queue.name,
+            logical_id,
+            url: queue.url,
+            messages: d.visible,
+            in_flight: d.in_flight,
+            first_messages: peeked.iter().map(DeadLetter::of).collect(),
+            note,
+        });
     }
-    if depths.iter().all(|d| d.visible == 0 && d.in_flight == 0) {
-        writeln!(out, "\nEvery dead-letter queue is empty.")?;
-    }
-    Ok(())
+    let report = DlqList {
+        queues: listed,
+        found,
+    };
+    emit(out, terminal, &report)
 }
 
-/// Receives up to `limit` messages of `queue` and makes them visible again at once.
-async fn peek(
-    sqs: &Client,
-    queue: &Queue,
-    limit: usize,
-    out: &mut impl Write,
-) -> Result<Vec<Message>> {
+/// Receives up to `limit` messages of `queue` and makes them visible again at once; the note says
+/// when that failed.
+async fn peek(sqs: &Client, queue: &Queue, limit: usize) -> Result<(Vec<Message>, Option<String>)> {
     let mut seen = HashSet::new();
     let mut messages: Vec<Message> = Vec::new();
     // A short poll samples some of the queue's servers, so one receive may return fewer
@@ -457,7 +529,7 @@ async fn peek(
             .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
             .send()
             .await
-            .map_err(sqs_error("ReceiveMessage"))?
+            .map_err(aws_error("SQS ReceiveMessage"))?
             .messages
             .unwrap_or_default();
         if received.is_empty() {
@@ -469,15 +541,14 @@ async fn peek(
             }
         }
     }
-    if let Err(e) = show_again(sqs, queue, &messages).await {
-        writeln!(
-            out,
-            "(the peeked messages of {} could not be made visible again, so they stay hidden for \
-             up to {PEEK_HIDDEN_SECONDS} s: {e:#})",
+    let note = show_again(sqs, queue, &messages).await.err().map(|e| {
+        format!(
+            "the peeked messages of {} could not be made visible again, so they stay hidden for \
+             up to {PEEK_HIDDEN_SECONDS} s: {e:#}",
             queue.name
-        )?;
-    }
-    Ok(messages)
+        )
+    });
+    Ok((messages, note))
 }
 
 async fn show_again(sqs: &Client, queue: &Queue, messages: &[Message]) -> Result<()> {
@@ -504,7 +575,7 @@ async fn show_again(sqs: &Client, queue: &Queue, messages: &[Message]) -> Result
             .set_entries(Some(entries))
             .send()
             .await
-            .map_err(sqs_error("ChangeMessageVisibilityBatch"))?;
+            .map_err(aws_error("SQS ChangeMessageVisibilityBatch"))?;
         if let Some(failed) = result.failed.first() {
             anyhow::bail!(
                 "{} of them: {}",
@@ -516,14 +587,16 @@ async fn show_again(sqs: &Client, queue: &Queue, messages: &[Message]) -> Result
     Ok(())
 }
 
-/// A dead letter as `dlq list` shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A dead letter as `dlq list` shows it; `None` is shown as `-` (the reason as "(no reason
+/// recorded)").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DeadLetter {
-    pub reason_code: String,
+    pub message_id: String,
+    pub reason_code: Option<String>,
     /// The event's detail-type, event_id and the SKU, reservation or order it is about.
     pub event: String,
-    pub sent_at: String,
-    pub reason: String,
+    pub dead_lettered_at: Option<String>,
+    pub reason: Option<String>,
 }
 
 impl DeadLetter {
@@ -542,22 +615,19 @@ impl DeadLetter {
             .attributes()
             .and_then(|a| a.get(&MessageSystemAttributeName::SentTimestamp))
             .and_then(|v| v.parse().ok())
-            .map_or_else(|| "-".to_owned(), format_timestamp);
+            .map(format_timestamp);
         Self {
-            reason_code: attribute("reason_code")
-                .or_else(|| attribute("ERROR_CODE"))
-                .unwrap_or_else(|| "-".into()),
+            message_id: message.message_id().unwrap_or_default().to_owned(),
+            reason_code: attribute("reason_code").or_else(|| attribute("ERROR_CODE")),
             event: event_summary(message.body().unwrap_or_default()),
-            sent_at,
-            reason: attribute("reason")
-                .or_else(|| {
-                    let message = attribute("ERROR_MESSAGE")?;
-                    Some(match attribute("TARGET_ARN") {
-                        Some(arn) => format!("{message} (for {})", arn.rsplit(':').next()?),
-                        None => message,
-                    })
+            dead_lettered_at: sent_at,
+            reason: attribute("reason").or_else(|| {
+                let message = attribute("ERROR_MESSAGE")?;
+                Some(match attribute("TARGET_ARN") {
+                    Some(arn) => format!("{message} (for {})", arn.rsplit(':').next()?),
+                    None => message,
                 })
-                .unwrap_or_else(|| "(no reason recorded)".into()),
+            }),
         }
     }
 }
@@ -608,9 +678,56 @@ fn excerpt(text: &str, max: usize) -> String {
 }
 
 /// A message that could not be moved.
-struct Failure {
-    message_id: String,
-    what: String,
+#[derive(Debug, Serialize)]
+pub struct Failure {
+    pub message_id: String,
+    pub what: String,
+}
+
+/// `dlq redrive QUEUE`: what was moved where, and what was not.
+#[derive(Debug, Serialize)]
+pub struct Redriven {
+    pub from: String,
+    pub to: String,
+    pub moved: usize,
+    pub failed: Vec<Failure>,
+    /// Messages in flight (being read elsewhere) when the redrive started, which it may not
+    /// have moved.
+    pub in_flight_at_start: u64,
+}
+
+impl Report for Redriven {
+    fn write_text(&self, out: &mut impl Write) -> std::io::Result<()> {
+        for f in &self.failed {
+            writeln!(out, "message {}: {}", f.message_id, f.what)?;
+        }
+        if self.moved == 0 && self.failed.is_empty() {
+            writeln!(out, "{} has no messages to move.", self.from)?;
+        } else {
+            writeln!(
+                out,
+                "Moved {} from {} to {}.",
+                plural(self.moved, "message"),
+                self.from,
+                self.to
+            )?;
+        }
+        if self.in_flight_at_start > 0 {
+            writeln!(
+                out,
+                "{} of {} {} in flight (being read elsewhere) when the redrive started and may \
+                 not have been moved; `stockguard dlq list` shows what is left.",
+                plural(self.in_flight_at_start as usize, "message"),
+                self.from,
+                if self.in_flight_at_start == 1 {
+                    "was"
+                } else {
+                    "were"
+                }
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// Moves every message of the dead-letter queue `args.queue` back to its source queue (or
@@ -624,8 +741,13 @@ pub async fn redrive(
     terminal: Terminal,
 ) -> Result<()> {
     let sqs = &connection.sqs;
-    let prefix = queue_prefix(&connection.table, queue_prefix_option)?;
-    let dlq = find_dead_letter_queue(sqs, &prefix, &args.queue).await?;
+    let (queues, found) = stack_dead_letter_queues(connection, queue_prefix_option).await?;
+    // Other queues (--to) are found by name: the stack's prefix, where the table's name tells it.
+    let prefix = match found {
+        Found::Prefix(prefix) => prefix,
+        Found::Outputs => queue_prefix(&connection.table, None).unwrap_or_default(),
+    };
+    let dlq = find_dead_letter_queue(sqs, queues, &prefix, &args.queue).await?;
     let target = match &args.to {
         Some(to) => find_queue(sqs, &prefix, to).await?,
         None => source_queue(sqs, &dlq).await?,
@@ -635,14 +757,7 @@ pub async fn redrive(
     }
     let before = depth(sqs, &dlq).await?;
 
-    let bar = ProgressBar::with_draw_target(
-        Some(before.visible),
-        if terminal.progress {
-            ProgressDrawTarget::stdout()
-        } else {
-            ProgressDrawTarget::hidden()
-        },
-    );
+    let bar = ProgressBar::with_draw_target(Some(before.visible), terminal.progress_target());
     if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} messages ({eta} left)") {
         bar.set_style(style);
     }
@@ -650,37 +765,21 @@ pub async fn redrive(
     bar.finish_and_clear();
     let (moved, failures) = moved?;
 
-    for f in &failures {
-        writeln!(out, "message {}: {}", f.message_id, f.what)?;
-    }
-    if moved == 0 && failures.is_empty() {
-        writeln!(out, "{} has no messages to move.", dlq.name)?;
-    } else {
-        writeln!(
-            out,
-            "Moved {} from {} to {}.",
-            plural(moved, "message"),
-            dlq.name,
-            target.name
-        )?;
-    }
-    if before.in_flight > 0 {
-        writeln!(
-            out,
-            "{} of {} {} in flight (being read elsewhere) when the redrive started and may not \
-             have been moved; `stockguard dlq list` shows what is left.",
-            plural(before.in_flight as usize, "message"),
-            dlq.name,
-            if before.in_flight == 1 { "was" } else { "were" }
-        )?;
-    }
-    if failures.is_empty() {
+    let report = Redriven {
+        from: dlq.name.clone(),
+        to: target.name.clone(),
+        moved,
+        failed: failures,
+        in_flight_at_start: before.in_flight,
+    };
+    emit(out, terminal, &report)?;
+    if report.failed.is_empty() {
         Ok(())
     } else {
         Err(DlqError::Incomplete {
             dlq: dlq.name,
             moved,
-            failed: failures.len(),
+            failed: report.failed.len(),
         }
         .into())
     }
@@ -714,7 +813,7 @@ async fn move_messages(
             .wait_time_seconds(1)
             .send()
             .await
-            .map_err(sqs_error("ReceiveMessage"))
+            .map_err(aws_error("SQS ReceiveMessage"))
             .with_context(|| stopped(moved))?
             .messages
             .unwrap_or_default();
@@ -759,7 +858,7 @@ async fn move_one(sqs: &Client, dlq: &Queue, target: &Queue, m: &Message) -> Res
                 "not sent to {}, left in {}: {}",
                 target.name,
                 dlq.name,
-                DisplayErrorContext(e)
+                sdk_error_text(&e)
             )
         })?;
     sqs.delete_message()
@@ -773,7 +872,7 @@ async fn move_one(sqs: &Client, dlq: &Queue, target: &Queue, m: &Message) -> Res
                  functions apply each event_id once): {}",
                 target.name,
                 dlq.name,
-                DisplayErrorContext(e)
+                sdk_error_text(&e)
             )
         })?;
     Ok(())

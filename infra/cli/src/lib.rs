@@ -1,13 +1,17 @@
 //! The `stockguard` operations CLI (contract sections 4 and 5). Every command is a plain async function
-//! that takes the stack's connection (state store, queues) and writes its report to a
-//! `&mut impl Write`, so tests run the same code as the binary and read what it printed.
+//! that takes the stack's connection (state store, queues, bus) and writes its report to a
+//! `&mut impl Write`, as text or as JSON, so tests run the same code as the binary and read what
+//! it printed.
 
 pub mod buffers;
 pub mod channels;
 pub mod dlq;
+pub mod errors;
 pub mod listings;
 pub mod position;
 pub mod reconcile;
+pub mod replay;
+pub mod report;
 pub mod stack;
 mod table;
 
@@ -22,12 +26,25 @@ use stockguard_domain::buffer::BufferMode;
 use stockguard_domain::channel::CHANNEL_KINDS;
 use stockguard_domain::{ChannelName, Sku};
 
-pub use stack::Stack;
+pub use stack::{Stack, Target};
 
 const STACK_HELP: &str = "\
-Stack: STOCKGUARD_TABLE, STOCKGUARD_BUS, AWS_REGION and AWS_ENDPOINT_URL from the environment, or,
-when STOCKGUARD_TABLE is unset, .local/stack.json (written by `make local-up`) in the current
-directory or one of its parents.";
+Which stack, first that applies:
+  1. --stack-name NAME: the outputs of that CloudFormation stack (DescribeStacks) name the state
+     table, the event bus, the dead-letter queues and the archive.
+  2. STOCKGUARD_TABLE (with STOCKGUARD_BUS, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_DYNAMODB and
+     AWS_REGION) from the environment.
+  3. Without --profile: .local/stack.json (written by `make local-up`) in the current directory
+     or one of its parents.
+Credentials and region: --profile (an SSO, credential_process, role or key profile of
+~/.aws/config) else AWS_PROFILE or the SDK's default chain; --region else AWS_REGION, the
+profile's region, or the stack file's. AWS_ENDPOINT_URL points the clients at an emulator.
+--json prints one JSON document on stdout with what the text would show; errors stay one line on
+stderr, and the exit status is non-zero.
+
+Examples:
+  stockguard --profile prod --region eu-west-1 --stack-name stockguard channels list
+  stockguard dlq list --json --stack-name stockguard";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -38,6 +55,11 @@ directory or one of its parents.";
     after_help = STACK_HELP
 )]
 pub struct Cli {
+    /// Print one JSON document on stdout instead of tables and sentences.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(flatten)]
+    pub target: Target,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -60,6 +82,10 @@ pub enum Command {
     /// Run one channel reconciliation now: compare what every channel shows with what it should,
     /// repair the differences, and print the drift table.
     Reconcile,
+    /// Replay the archived inbound events of a time window onto the stack's bus and follow the
+    /// replay until it ends. Events already applied change nothing.
+    #[command(after_help = replay::REPLAY_HELP)]
+    Replay(replay::ReplayArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -236,23 +262,50 @@ pub struct RedriveArgs {
     pub to: Option<String>,
 }
 
-/// What the commands talk to: the stack's state store and its queues.
+/// What the commands talk to: the stack's state store, its queues and its bus.
 #[derive(Clone)]
 pub struct Connection {
     pub store: StateStore,
     pub sqs: aws_sdk_sqs::Client,
+    pub events: aws_sdk_eventbridge::Client,
     /// The state table's name, from which the queue names are derived.
     pub table: String,
     /// The event bus, where reconciliation publishes `DriftDetected`.
     pub bus: Option<String>,
     pub config: aws_config::SdkConfig,
+    /// The stack, with what its outputs name (dead-letter queues, archive).
+    pub stack: Stack,
 }
 
-/// Options of the terminal, not of the command.
+impl Connection {
+    /// The stack's event bus, or what to do to name it.
+    pub fn event_bus(&self) -> Result<&str> {
+        match self.bus.as_deref() {
+            Some(bus) => Ok(bus),
+            None => self.stack.bus(),
+        }
+    }
+}
+
+/// How the report is written, not what the command does.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Terminal {
-    /// Draw progress bars (only when stdout is a terminal).
+    /// Draw progress bars: on stdout for text, on stderr with `--json` (the binary sets it when
+    /// that stream is a terminal).
     pub progress: bool,
+    /// One JSON document instead of text (`--json`).
+    pub json: bool,
+}
+
+impl Terminal {
+    /// Where progress bars are drawn: never on the stdout of a JSON report.
+    pub fn progress_target(&self) -> indicatif::ProgressDrawTarget {
+        match (self.progress, self.json) {
+            (false, _) => indicatif::ProgressDrawTarget::hidden(),
+            (true, false) => indicatif::ProgressDrawTarget::stdout(),
+            (true, true) => indicatif::ProgressDrawTarget::stderr(),
+        }
+    }
 }
 
 /// Runs one command against the stack of `connection`, writing its report to `out`.
@@ -264,38 +317,48 @@ pub async fn run(
 ) -> Result<()> {
     let store = &connection.store;
     match command {
-        Command::Channels(ChannelsCommand::List) => channels::list(store, out).await,
-        Command::Channels(ChannelsCommand::Set(args)) => channels::set(store, args, out).await,
+        Command::Channels(ChannelsCommand::List) => channels::list(store, out, terminal).await,
+        Command::Channels(ChannelsCommand::Set(args)) => {
+            channels::set(store, args, out, terminal).await
+        }
         Command::Listings(ListingsCommand::Import(args)) => {
             listings::import(store, &args.file, out, terminal).await
         }
-        Command::Position(args) => position::show(store, &args.sku, out).await,
+        Command::Position(args) => position::show(store, &args.sku, out, terminal).await,
         Command::Buffers(BuffersCommand::Explain(args)) => {
-            buffers::explain(connection, &args.sku, out).await
+            buffers::explain(connection, &args.sku, out, terminal).await
         }
         Command::Dlq(args) => {
             let prefix = args.queue_prefix.as_deref();
             match &args.command {
-                DlqCommand::List => dlq::list(connection, prefix, out).await,
+                DlqCommand::List => dlq::list(connection, prefix, out, terminal).await,
                 DlqCommand::Redrive(redrive) => {
                     dlq::redrive(connection, prefix, redrive, out, terminal).await
                 }
             }
         }
-        Command::Reconcile => reconcile::run(connection, out).await,
+        Command::Reconcile => reconcile::run(connection, out, terminal).await,
+        Command::Replay(args) => replay::run(connection, args, out, terminal).await,
     }
 }
 
-/// The state store and queues of `stack`, from one AWS configuration.
+/// The state store, queues and bus of `stack`, from one AWS configuration.
 pub async fn connect(stack: &Stack) -> Result<Connection> {
     let config = stack.aws_config().await?;
-    Ok(Connection {
+    Ok(connect_with(stack, config))
+}
+
+/// [`connect`] with the configuration already loaded ([`Stack::locate`]'s).
+pub fn connect_with(stack: &Stack, config: aws_config::SdkConfig) -> Connection {
+    Connection {
         store: StateStore::new(aws_sdk_dynamodb::Client::new(&config), stack.table.clone()),
         sqs: aws_sdk_sqs::Client::new(&config),
+        events: aws_sdk_eventbridge::Client::new(&config),
         table: stack.table.clone(),
         bus: stack.event_bus.clone(),
         config,
-    })
+        stack: stack.clone(),
+    }
 }
 
 fn parse_channel_name(raw: &str) -> Result<ChannelName, String> {
@@ -398,5 +461,63 @@ mod tests {
             Some("sg-")
         );
         assert!(Cli::try_parse_from(["stockguard", "dlq", "redrive"]).is_err());
+    }
+
+    #[test]
+    fn the_stack_and_output_options_go_before_or_after_the_command() {
+        for args in [
+            &[
+                "--json",
+                "--profile",
+                "ops",
+                "--region",
+                "eu-west-1",
+                "--stack-name",
+                "sg",
+                "channels",
+                "list",
+            ][..],
+            &[
+                "channels",
+                "list",
+                "--stack-name",
+                "sg",
+                "--region",
+                "eu-west-1",
+                "--profile",
+                "ops",
+                "--json",
+            ],
+        ] {
+            let cli =
+                Cli::try_parse_from(std::iter::once("stockguard").chain(args.iter().copied()))
+                    .unwrap();
+            assert!(cli.json);
+            assert_eq!(
+                cli.target,
+                Target {
+                    profile: Some("ops".into()),
+                    region: Some("eu-west-1".into()),
+                    stack_name: Some("sg".into()),
+                }
+            );
+        }
+        assert!(Cli::try_parse_from(["stockguard", "--stack-name", "", "reconcile"]).is_err());
+    }
+
+    #[test]
+    fn the_help_states_the_order_in_which_the_stack_is_found() {
+        let help = Cli::command().render_long_help().to_string();
+        let order = [
+            "1. --stack-name",
+            "2. STOCKGUARD_TABLE",
+            "3. Without --profile",
+        ];
+        let at: Vec<usize> = order.iter().map(|s| help.find(s).expect(s)).collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{help}");
+        assert!(replay::REPLAY_HELP.contains(&format!(
+            "remembers them for {} days",
+            stockguard_adapters::tx::RETENTION_DAYS
+        )));
     }
 }

@@ -6,12 +6,14 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
 use stockguard_adapters::StateStore;
 use stockguard_domain::ChannelName;
 use stockguard_domain::channel::{ListingMapping, RejectedRow, parse_listings_csv};
 
 use crate::Terminal;
+use crate::report::{Report, emit};
 use crate::table::plural;
 
 /// Rows per write, the most one BatchWriteItem takes.
@@ -37,8 +39,65 @@ pub enum ImportRefused {
     },
 }
 
-/// Imports a listings CSV. A refused file prints each rejected row as `line N: reason` and
-/// returns [`ImportRefused`]; otherwise the rows are stored and a per-channel summary printed.
+/// `listings import FILE`: how many listings were stored per channel, or the rows that refused
+/// the file.
+#[derive(Debug, Serialize)]
+pub struct ImportReport {
+    pub file: String,
+    pub stored: usize,
+    pub channels: Vec<ChannelCount>,
+    /// Each rejected row; any one means nothing was stored.
+    pub rejected: Vec<Rejected>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChannelCount {
+    pub channel: String,
+    pub listings: usize,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Rejected {
+    pub line: usize,
+    pub reason: String,
+}
+
+impl Report for ImportReport {
+    fn write_text(&self, out: &mut impl Write) -> std::io::Result<()> {
+        if !self.rejected.is_empty() {
+            for r in &self.rejected {
+                writeln!(out, "line {}: {}", r.line, r.reason)?;
+            }
+            return Ok(());
+        }
+        if self.stored == 0 {
+            return writeln!(
+                out,
+                "{} has no rows after its header; nothing to store.",
+                self.file
+            );
+        }
+        writeln!(
+            out,
+            "Stored {} from {}:",
+            plural(self.stored, "listing"),
+            self.file
+        )?;
+        for c in &self.channels {
+            let note = if c.enabled {
+                ""
+            } else {
+                "  (channel disabled)"
+            };
+            writeln!(out, "  {:<10} {}{note}", c.channel, c.listings)?;
+        }
+        Ok(())
+    }
+}
+
+/// Imports a listings CSV. A refused file reports each rejected row (`line N: reason`) and
+/// returns [`ImportRefused`]; otherwise the rows are stored and a per-channel summary reported.
 pub async fn import(
     store: &StateStore,
     file: &Path,
@@ -50,9 +109,19 @@ pub async fn import(
     let rows = match parse_listings_csv(&text) {
         Ok(rows) => rows,
         Err(rejected) => {
-            for r in &rejected {
-                writeln!(out, "line {}: {}", r.line, r.reason)?;
-            }
+            let report = ImportReport {
+                file: name.clone(),
+                stored: 0,
+                channels: Vec::new(),
+                rejected: rejected
+                    .iter()
+                    .map(|r| Rejected {
+                        line: r.line,
+                        reason: r.reason.clone(),
+                    })
+                    .collect(),
+            };
+            emit(out, terminal, &report)?;
             return Err(ImportRefused::Rejected {
                 file: name,
                 rows: rejected,
@@ -61,11 +130,13 @@ pub async fn import(
         }
     };
     if rows.is_empty() {
-        writeln!(
-            out,
-            "{name} has no rows after its header; nothing to store."
-        )?;
-        return Ok(());
+        let report = ImportReport {
+            file: name,
+            stored: 0,
+            channels: Vec::new(),
+            rejected: Vec::new(),
+        };
+        return emit(out, terminal, &report);
     }
 
     let mut per_channel: BTreeMap<ChannelName, usize> = BTreeMap::new();
@@ -89,22 +160,24 @@ pub async fn import(
 
     store_rows(store, &rows, terminal).await?;
 
-    writeln!(out, "Stored {} from {name}:", plural(rows.len(), "listing"))?;
-    for (channel, n) in &per_channel {
-        let disabled = channels.iter().any(|c| &c.name == channel && !c.enabled);
-        let note = if disabled { "  (channel disabled)" } else { "" };
-        writeln!(out, "  {:<10} {n}{note}", channel.as_str())?;
-    }
-    Ok(())
+    let report = ImportReport {
+        file: name,
+        stored: rows.len(),
+        channels: per_channel
+            .iter()
+            .map(|(channel, n)| ChannelCount {
+                channel: channel.to_string(),
+                listings: *n,
+                enabled: !channels.iter().any(|c| &c.name == channel && !c.enabled),
+            })
+            .collect(),
+        rejected: Vec::new(),
+    };
+    emit(out, terminal, &report)
 }
 
 async fn store_rows(store: &StateStore, rows: &[ListingMapping], terminal: Terminal) -> Result<()> {
-    let target = if terminal.progress {
-        ProgressDrawTarget::stdout()
-    } else {
-        ProgressDrawTarget::hidden()
-    };
-    let bar = ProgressBar::with_draw_target(Some(rows.len() as u64), target);
+    let bar = ProgressBar::with_draw_target(Some(rows.len() as u64), terminal.progress_target());
     if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} listings ({eta} left)") {
         bar.set_style(style);
     }

@@ -4,45 +4,34 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use stockguard_adapters::AdapterError;
-use stockguard_cli::dlq::SqsError;
-use stockguard_cli::stack::is_local_endpoint;
-use stockguard_cli::{Cli, Stack, Terminal, connect, run};
+use stockguard_cli::errors::error_line;
+use stockguard_cli::{Cli, Stack, Terminal, connect_with, run};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let stack = match Stack::discover() {
-        Ok(stack) => stack,
+    let (stack, config) = match Stack::locate(&cli.target).await {
+        Ok(found) => found,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("{}", error_line(&e, None, cli.target.profile.as_deref()));
             return ExitCode::FAILURE;
         }
     };
     let terminal = Terminal {
-        progress: std::io::stdout().is_terminal(),
+        progress: if cli.json {
+            std::io::stderr().is_terminal()
+        } else {
+            std::io::stdout().is_terminal()
+        },
+        json: cli.json,
     };
-    let result = match connect(&stack).await {
-        Ok(connection) => run(&connection, &cli.command, &mut std::io::stdout(), terminal).await,
-        Err(e) => Err(e),
-    };
-    match result {
+    let connection = connect_with(&stack, config);
+    match run(&connection, &cli.command, &mut std::io::stdout(), terminal).await {
         Ok(()) => ExitCode::SUCCESS,
         // `stockguard ... | head`: the reader has what it wanted.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            if e.chain()
-                .any(|c| c.is::<AdapterError>() || c.is::<SqsError>())
-            {
-                let local = stack.endpoint_url.as_deref().is_some_and(is_local_endpoint);
-                let hint = if local {
-                    "; is it up? `make local-up` starts the local stack"
-                } else {
-                    ""
-                };
-                eprintln!("(stack: {stack}{hint})");
-            }
+            eprintln!("{}", error_line(&e, Some(&stack), None));
             ExitCode::FAILURE
         }
     }

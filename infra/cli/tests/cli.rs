@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::Command as Process;
 
 use clap::Parser;
+use serde_json::Value;
 use stockguard_adapters::StateStore;
 use stockguard_adapters::channel_store::{ChannelSettings, SyncRecord};
 use stockguard_cli::dlq::DlqError;
@@ -18,9 +19,9 @@ use stockguard_handlers::deps::now_ms;
 use stockguard_tests::serde_json::json;
 use stockguard_tests::{TestStack, at, envelope, now_rfc3339, unique};
 
-async fn connection_of(stack: &TestStack) -> Connection {
+async fn connection_of(test: &TestStack) -> Connection {
     let mut stack = Stack::explicit(
-        &stack.stack.table,
+        &test.stack.table,
         std::env::var("AWS_ENDPOINT_URL").ok(),
         std::env::var("AWS_REGION").ok(),
     );
@@ -29,12 +30,24 @@ async fn connection_of(stack: &TestStack) -> Connection {
     connect(&stack).await.expect("connecting to the test stack")
 }
 
+/// [`connection_of`] with the stack's bus, as STOCKGUARD_BUS or the stack's outputs name it.
+async fn connection_with_bus(test: &TestStack) -> Connection {
+    let mut connection = connection_of(test).await;
+    connection.bus = Some(test.stack.bus.clone());
+    connection.stack.event_bus = Some(test.stack.bus.clone());
+    connection
+}
+
 /// Runs `stockguard ARGS` in-process: what it printed, and how it ended.
 async fn sg(connection: &Connection, args: &[&str]) -> (String, anyhow::Result<()>) {
     let cli = Cli::try_parse_from(std::iter::once("stockguard").chain(args.iter().copied()))
         .unwrap_or_else(|e| panic!("stockguard {args:?}: {e}"));
     let mut out = Vec::new();
-    let result = run(connection, &cli.command, &mut out, Terminal::default()).await;
+    let terminal = Terminal {
+        progress: false,
+        json: cli.json,
+    };
+    let result = run(connection, &cli.command, &mut out, terminal).await;
     (String::from_utf8(out).expect("output is UTF-8"), result)
 }
 
@@ -45,6 +58,20 @@ async fn ok(connection: &Connection, args: &[&str]) -> String {
         panic!("stockguard {args:?} failed: {e:#}\n{out}");
     }
     out
+}
+
+/// Runs `stockguard --json ARGS`, which must succeed, and parses what it printed: one JSON
+/// document and nothing else.
+async fn json_of(connection: &Connection, args: &[&str]) -> Value {
+    let (out, result) = sg(connection, &[&["--json"], args].concat()).await;
+    if let Err(e) = result {
+        panic!("stockguard --json {args:?} failed: {e:#}\n{out}");
+    }
+    parse_one_document(&out)
+}
+
+fn parse_one_document(out: &str) -> Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("not one JSON document ({e}):\n{out}"))
 }
 
 fn csv_file(body: &str) -> PathBuf {
@@ -1594,6 +1621,17 @@ async fn reconcile_prints_the_drift_table_and_repairs() {
     );
     let out = ok(&connection, &["reconcile"]).await;
     assert!(out.contains("No drift"), "{out}");
+    let run = json_of(&connection, &["reconcile"]).await;
+    assert_eq!(
+        (
+            &run["channels"],
+            &run["checked"],
+            &run["drift"],
+            &run["errors"]
+        ),
+        (&json!(4), &json!(4), &json!([]), &json!([])),
+        "{run}"
+    );
 }
 
 #[tokio::test]
@@ -1631,4 +1669,823 @@ async fn the_binary_finds_every_endpoint_in_the_stack_file() {
     );
     assert!(stdout.contains("available      0"), "{stdout}");
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+// --json: every command prints one JSON document holding what its text shows.
+
+#[tokio::test]
+async fn channels_json_holds_what_the_tables_show() {
+    let stack = TestStack::new().await;
+    let conn = connection_of(&stack).await;
+    assert_eq!(
+        json_of(&conn, &["channels", "list"]).await,
+        json!({"channels": []})
+    );
+
+    let set = json_of(
+        &conn,
+        &[
+            "channels",
+            "set",
+            "amazon",
+            "--kind",
+            "amazon",
+            "--endpoint",
+            "https://sp.example.com",
+            "--max-buffer",
+            "20",
+            "--low-stock-units",
+            "5",
+        ],
+    )
+    .await;
+    assert_eq!(set["created"], true, "{set}");
+    let channel = &set["channel"];
+    assert_eq!(channel["name"], "amazon");
+    assert_eq!(channel["buffer_mode"], "dynamic");
+    assert_eq!(channel["max_buffer"], 20);
+    assert_eq!(channel["low_stock_units"], 5);
+    assert_eq!(channel["maximum"], Value::Null, "`-` in the text");
+    assert_eq!(channel["seller_id"], Value::Null);
+    assert_eq!(channel["credentials"], "stockguard/channels/amazon");
+    let notes: Vec<&str> = set["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert_eq!(notes.len(), 2, "{set}");
+    assert!(notes[0].starts_with("credentials default to the secret"));
+    assert!(notes[1].contains("--seller-id and --marketplace-id"));
+
+    ok(
+        &conn,
+        &[
+            "channels",
+            "set",
+            "walmart",
+            "--kind",
+            "walmart",
+            "--endpoint",
+            "https://wm.example.com",
+            "--buffer-units",
+            "2",
+            "--buffer-percent",
+            "10",
+            "--maximum",
+            "40",
+        ],
+    )
+    .await;
+    let over = json_of(
+        &conn,
+        &[
+            "channels",
+            "set",
+            "walmart",
+            "--sku",
+            "TEE-1",
+            "--buffer-units",
+            "5",
+        ],
+    )
+    .await;
+    assert_eq!(
+        over,
+        json!({"created": true, "channel": "walmart", "sku": "TEE-1", "buffer_units": 5,
+               "buffer_percent": 10.0, "channel_buffer_units": 2,
+               "channel_buffer_percent": 10.0, "notes": []})
+    );
+
+    let list = json_of(&conn, &["channels", "list"]).await;
+    let table = ok(&conn, &["channels", "list"]).await;
+    let channels = list["channels"].as_array().unwrap();
+    let names: Vec<&str> = channels
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["amazon", "walmart"]);
+    for c in channels {
+        let name = c["name"].as_str().unwrap();
+        let enabled = if c["enabled"] == true { "yes" } else { "no" };
+        let cells = row(&table, name);
+        assert_eq!(
+            cells[..6],
+            [
+                name,
+                c["kind"].as_str().unwrap(),
+                enabled,
+                c["mode"].as_str().unwrap(),
+                &c["buffer_units"].to_string(),
+                &c["buffer_percent"].as_f64().unwrap().to_string(),
+            ],
+            "{table}"
+        );
+    }
+    let walmart = &channels[1];
+    assert_eq!(walmart["mode"], "static");
+    assert_eq!(walmart["maximum"], 40);
+    assert_eq!(walmart["low_stock_units"], 0, "`off` in the text");
+    assert_eq!(channels[0]["low_stock_max_delay_ms"], 60_000);
+}
+
+#[tokio::test]
+async fn listings_import_json_counts_what_was_stored_or_lists_the_rejected_rows() {
+    let stack = TestStack::new().await;
+    let conn = connection_of(&stack).await;
+    configure_channels(&conn, &["shopify", "ebay"]).await;
+    ok(&conn, &["channels", "set", "ebay", "--enabled", "false"]).await;
+
+    let file = csv_file("shopify,JS-1,1001,77,,\nshopify,JS-2,1002,77,,\nebay,JS-1,eb-1,,off-1,\n");
+    let path = file.to_str().unwrap();
+    let report = json_of(&conn, &["listings", "import", path]).await;
+    assert_eq!(
+        report,
+        json!({"file": path, "stored": 3, "rejected": [], "channels": [
+            {"channel": "ebay", "listings": 1, "enabled": false},
+            {"channel": "shopify", "listings": 2, "enabled": true},
+        ]})
+    );
+    std::fs::remove_file(&file).unwrap();
+
+    let bad = csv_file("shopify,JS-3,1003,77,,\nshopify,JS-4,,77,,\n");
+    let (out, result) = sg(
+        &conn,
+        &["--json", "listings", "import", bad.to_str().unwrap()],
+    )
+    .await;
+    let err = result.expect_err("a rejected row refuses the file");
+    assert!(err.is::<ImportRefused>(), "{err:#}");
+    let report = parse_one_document(&out);
+    assert_eq!(report["stored"], 0);
+    assert_eq!(
+        report["rejected"],
+        json!([{"line": 3, "reason": "listing_id is empty"}])
+    );
+    std::fs::remove_file(bad).unwrap();
+}
+
+#[tokio::test]
+async fn position_json_holds_the_buckets_and_each_channels_row() {
+    let stack = TestStack::new().await;
+    let conn = connection_of(&stack).await;
+    stack
+        .apply(
+            "StockReceived",
+            json!({"event_id": unique("rcv"), "occurred_at": now_rfc3339(), "sku": "POSJ-1", "quantity": 10}),
+        )
+        .await;
+    configure_channels(&conn, &["walmart", "ebay", "shopify"]).await;
+    ok(
+        &conn,
+        &["channels", "set", "walmart", "--buffer-units", "2"],
+    )
+    .await;
+    ok(&conn, &["channels", "set", "shopify", "--enabled", "false"]).await;
+
+    let position = json_of(&conn, &["position", "POSJ-1"]).await;
+    let text = ok(&conn, &["position", "POSJ-1"]).await;
+    assert_eq!(position["sku"], "POSJ-1");
+    assert_eq!(
+        (
+            &position["on_hand"],
+            &position["hard_reserved"],
+            &position["soft_reserved"],
+            &position["available"]
+        ),
+        (&json!(10), &json!(0), &json!(0), &json!(10))
+    );
+    assert!(position["version"].as_u64().unwrap() >= 1, "{position}");
+    assert_eq!(position["disabled_channels"], json!(["shopify"]));
+    let channels = position["channels"].as_array().unwrap();
+    assert_eq!(channels.len(), 2, "{position}");
+    let walmart = channels.iter().find(|c| c["channel"] == "walmart").unwrap();
+    assert_eq!(
+        walmart,
+        &json!({"channel": "walmart", "should_show": 8, "buffer_mode": "static", "buffer": 2,
+                "static_buffer_units": 2, "static_buffer_percent": 0.0, "sku_override": false,
+                "low_stock": false, "maximum": null, "listing": null, "last_acknowledged": null})
+    );
+    let ebay = channels.iter().find(|c| c["channel"] == "ebay").unwrap();
+    assert_eq!(ebay["buffer_mode"], "dynamic");
+    assert_eq!(ebay["static_buffer_units"], Value::Null);
+    for c in channels {
+        let cells = row(&text, c["channel"].as_str().unwrap());
+        assert_eq!(cells[1], c["should_show"].to_string(), "{text}");
+    }
+    assert_eq!(
+        row(&text, "ebay")[2..4],
+        ["dynamic:", ebay["buffer"].to_string().as_str()]
+    );
+}
+
+#[tokio::test]
+async fn buffers_explain_json_holds_each_factor_and_the_reason() {
+    let stack = TestStack::new().await;
+    let conn = connection_of(&stack).await;
+    stack
+        .apply(
+            "StockReceived",
+            json!({"event_id": unique("rcv"), "occurred_at": now_rfc3339(), "sku": "EXJ-1", "quantity": 12}),
+        )
+        .await;
+    configure_channels(&conn, &["walmart", "ebay"]).await;
+    ok(
+        &conn,
+        &["channels", "set", "walmart", "--buffer-units", "3"],
+    )
+    .await;
+
+    let explained = json_of(&conn, &["buffers", "explain", "EXJ-1"]).await;
+    let text = ok(&conn, &["buffers", "explain", "EXJ-1"]).await;
+    assert_eq!(explained["sku"], "EXJ-1");
+    assert_eq!(explained["available"], 12);
+    assert_eq!(explained["default_reservation_ttl_seconds"], 900);
+    assert_eq!(explained["reservation_ttl_shortened"], false);
+    assert_eq!(explained["disabled_channels"], json!([]));
+    let channels = explained["channels"].as_array().unwrap();
+    let names: Vec<&str> = channels
+        .iter()
+        .map(|c| c["channel"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ebay", "walmart"]);
+    for c in channels {
+        let name = c["channel"].as_str().unwrap();
+        let cells = row(&text, name);
+        assert_eq!(cells[1], c["mode"], "{text}");
+        assert_eq!(cells[10], c["buffer"].to_string(), "{text}");
+        assert_eq!(cells[11], c["shown"].to_string(), "{text}");
+        assert_eq!(
+            cells[12..].join("_"),
+            c["decided_by"].as_str().unwrap(),
+            "{text}"
+        );
+        let why = c["why"].as_str().unwrap();
+        assert!(
+            text.lines()
+                .any(|l| l.trim_start().starts_with(name) && l.ends_with(why)),
+            "{why} in\n{text}"
+        );
+    }
+    let walmart = &channels[1];
+    assert_eq!(
+        (&walmart["mode"], &walmart["buffer"], &walmart["shown"]),
+        (&json!("static"), &json!(3), &json!(9))
+    );
+    assert_eq!(walmart["decided_by"], "static_policy");
+    assert!(walmart["delay_p95_ms"].is_i64() && walmart["health_factor"].is_f64());
+}
+
+#[tokio::test]
+async fn dlq_json_lists_depths_and_dead_letters_and_reports_a_redrive() {
+    let stack = TestStack::new().await;
+    let conn = connection_of(&stack).await;
+    let prefix = &stack.stack.prefix;
+    let dlq = format!("{prefix}StockReceivedDLQ");
+    let bad = envelope(
+        "erp.test",
+        "StockReceived",
+        &json!({"event_id": "dlqj-1", "occurred_at": now_rfc3339(), "sku": "DLQJ-1", "quantity": 0}),
+    );
+    let resp = stack.run_batch("StockReceived", &[(bad, 1)]).await;
+    assert!(resp.batch_item_failures.is_empty(), "dead-lettered");
+
+    let listed = json_of(&conn, &["dlq", "list"]).await;
+    let queues = listed["queues"].as_array().unwrap();
+    let dead_letter_ids = stack.stack.queues.keys().filter(|k| k.ends_with("DLQ"));
+    assert_eq!(queues.len(), dead_letter_ids.count(), "{listed}");
+    let received = queues.iter().find(|q| q["queue"] == dlq.as_str()).unwrap();
+    assert_eq!(received["logical_id"], "StockReceivedDLQ");
+    assert_eq!(received["url"], stack.stack.queues["StockReceivedDLQ"].url);
+    assert_eq!(
+        (&received["messages"], &received["in_flight"]),
+        (&json!(1), &json!(0))
+    );
+    let letters = received["first_messages"].as_array().unwrap();
+    assert_eq!(letters.len(), 1, "{received}");
+    assert_eq!(letters[0]["event"], "StockReceived dlqj-1 sku=DLQJ-1");
+    assert!(letters[0]["reason_code"].is_string(), "{received}");
+    assert!(letters[0]["reason"].is_string(), "{received}");
+    assert!(letters[0]["dead_lettered_at"].is_string(), "{received}");
+    let empty = queues
+        .iter()
+        .find(|q| q["logical_id"] == "StockCountedDLQ")
+        .unwrap();
+    assert_eq!(empty["first_messages"], json!([]));
+    let text = ok(&conn, &["dlq", "list"]).await;
+    let cells = message_row(&text, letters[0]["reason_code"].as_str().unwrap());
+    assert_eq!(cells[1..4], ["StockReceived", "dlqj-1", "sku=DLQJ-1"]);
+
+    let redriven = json_of(&conn, &["dlq", "redrive", "StockReceivedDLQ"]).await;
+    assert_eq!(
+        redriven,
+        json!({"from": dlq, "to": format!("{prefix}StockReceivedQueue"), "moved": 1,
+               "failed": [], "in_flight_at_start": 0})
+    );
+    let again = json_of(&conn, &["dlq", "redrive", "StockReceivedDLQ"]).await;
+    assert_eq!(again["moved"], 0);
+}
+
+#[tokio::test]
+async fn reconcile_json_with_no_channel_enabled() {
+    let stack = TestStack::new().await;
+    let conn = connection_with_bus(&stack).await;
+    let run = json_of(&conn, &["reconcile"]).await;
+    assert_eq!(
+        run,
+        json!({"channels": 0, "checked": 0, "drift": [], "drift_units": 0, "drift_percent": 0.0,
+               "skipped_in_processing_window": 0, "skipped_in_flight": 0,
+               "acknowledged_late": 0, "resume_at": null, "errors": []})
+    );
+    let text = ok(&conn, &["reconcile"]).await;
+    assert_eq!(text, "No channel is enabled; nothing to reconcile.\n");
+
+    let mut no_bus = connection_of(&stack).await;
+    no_bus.bus = None;
+    let (_, result) = sg(&no_bus, &["--json", "reconcile"]).await;
+    let err = result.expect_err("reconcile publishes on the bus");
+    assert!(err.to_string().contains("STOCKGUARD_BUS"), "{err:#}");
+}
+
+// replay: EventBridge's archive and replay, as the emulator implements them (StartReplay replays
+// every archived event at once, whatever the window).
+
+async fn create_archive(stack: &TestStack, name: &str, bus_arn: &str) -> String {
+    stack
+        .events
+        .create_archive()
+        .archive_name(name)
+        .event_source_arn(bus_arn)
+        .event_pattern(json!({"source": [{"anything-but": {"prefix": "stockguard."}}]}).to_string())
+        .send()
+        .await
+        .expect("CreateArchive")
+        .archive_arn
+        .expect("the archive's ARN")
+}
+
+#[tokio::test]
+async fn replay_sends_archived_events_back_and_they_are_applied_once() {
+    let stack = TestStack::new().await;
+    let conn = connection_with_bus(&stack).await;
+    let from = at(-60_000);
+    // The archive template.yaml declares (InboundArchive), on the test's bus.
+    let archive = format!("{}inbound", stack.stack.prefix);
+    let archive_arn = create_archive(&stack, &archive, &stack.stack.bus_arn).await;
+    let sku = "RPL-1";
+    let event_id = unique("rpl");
+    stack
+        .put_event(
+            "erp.test",
+            "StockReceived",
+            &json!({"event_id": event_id, "occurred_at": now_rfc3339(), "sku": sku, "quantity": 7}),
+        )
+        .await;
+    assert_eq!(deliver(&stack, "StockReceived").await, 1);
+    let applied = stack.position(sku).await;
+    assert_eq!(applied.on_hand, 7);
+
+    // Without --archive: the only archive of the stack's bus.
+    let report = json_of(&conn, &["replay", "--from", &from, "--to", "now"]).await;
+    assert_eq!(report["state"], "COMPLETED", "{report}");
+    assert_eq!(report["archive"], archive.as_str());
+    assert_eq!(report["archive_arn"], archive_arn.as_str());
+    assert_eq!(report["bus_arn"], stack.stack.bus_arn.as_str());
+    assert_eq!(report["from"], from.as_str());
+    assert!(
+        report["replay"]
+            .as_str()
+            .unwrap()
+            .starts_with("stockguard-"),
+        "{report}"
+    );
+    assert!(
+        report["notes"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("Replayed events are applied once"),
+        "{report}"
+    );
+
+    // The event is back in its queue, marked as replayed, and applying it changes nothing.
+    let replayed = take_all(&stack, "StockReceivedQueue").await;
+    assert_eq!(replayed.len(), 1, "{replayed:?}");
+    let body: Value = serde_json::from_str(&replayed[0].0).unwrap();
+    assert_eq!(body["detail"]["event_id"], event_id.as_str(), "{body}");
+    let resp = stack
+        .run_batch("StockReceived", &[(replayed[0].0.clone(), 1)])
+        .await;
+    assert!(resp.batch_item_failures.is_empty());
+    assert_eq!(stack.position(sku).await, applied, "applied once");
+
+    // The stack's outputs name the archive by ARN; the text says the same.
+    let mut named = conn.clone();
+    named.stack.archive = Some(archive_arn.clone());
+    let text = ok(&named, &["replay", "--from", &from, "--to", "now"]).await;
+    let first = text.lines().next().unwrap();
+    assert!(
+        first.starts_with("Replay stockguard-") && first.ends_with(": COMPLETED"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("  archive        {archive}\n")),
+        "{text}"
+    );
+    assert!(text.contains("applied once"), "{text}");
+    assert_eq!(deliver(&stack, "StockReceived").await, 1);
+    assert_eq!(stack.position(sku).await, applied);
+
+    // Refusals, each before anything is replayed.
+    let (_, result) = sg(
+        &conn,
+        &[
+            "replay",
+            "--from",
+            &from,
+            "--to",
+            "now",
+            "--archive",
+            "no-such-archive",
+        ],
+    )
+    .await;
+    let err = format!("{:#}", result.expect_err("an unknown archive"));
+    assert!(err.contains("there is no archive no-such-archive"), "{err}");
+
+    let other_bus = format!("{}other-bus", stack.stack.prefix);
+    let other_bus_arn = stack
+        .events
+        .create_event_bus()
+        .name(&other_bus)
+        .send()
+        .await
+        .expect("CreateEventBus")
+        .event_bus_arn
+        .unwrap();
+    let foreign = format!("{}foreign", stack.stack.prefix);
+    create_archive(&stack, &foreign, &other_bus_arn).await;
+    let (_, result) = sg(
+        &conn,
+        &[
+            "replay",
+            "--from",
+            &from,
+            "--to",
+            "now",
+            "--archive",
+            &foreign,
+        ],
+    )
+    .await;
+    let err = format!("{:#}", result.expect_err("another bus's archive"));
+    assert!(err.contains("not of the stack's bus"), "{err}");
+
+    let second = format!("{}second", stack.stack.prefix);
+    create_archive(&stack, &second, &stack.stack.bus_arn).await;
+    let (_, result) = sg(&conn, &["replay", "--from", &from, "--to", "now"]).await;
+    let err = format!("{:#}", result.expect_err("two archives of the bus"));
+    assert!(err.contains("has 2 archives"), "{err}");
+    assert!(err.contains("--archive"), "{err}");
+
+    let (_, result) = sg(
+        &conn,
+        &[
+            "replay",
+            "--from",
+            "2020-01-01T00:00:00Z",
+            "--to",
+            "now",
+            "--archive",
+            &archive,
+        ],
+    )
+    .await;
+    let err = format!(
+        "{:#}",
+        result.expect_err("a window older than event_ids are kept")
+    );
+    assert!(err.contains("--allow-reapply"), "{err}");
+    assert!(take_all(&stack, "StockReceivedQueue").await.is_empty());
+
+    assert!(
+        Cli::try_parse_from(["stockguard", "replay", "--from", "yesterday", "--to", "now"])
+            .is_err()
+    );
+}
+
+// The binary against AWS-style targets: --stack-name, --profile, --region.
+
+/// A CloudFormation stack in the emulator whose outputs are `outputs` (its one resource is a
+/// queue of no use).
+async fn cloudformation_stack(stack: &TestStack, outputs: &[(&str, &str)]) -> String {
+    let name = unique("sg-cfn");
+    let mut template = json!({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Resources": {"Marker": {"Type": "AWS::SQS::Queue",
+                                 "Properties": {"QueueName": unique("cfn-marker")}}},
+        "Outputs": {},
+    });
+    for (key, value) in outputs {
+        template["Outputs"][*key] = json!({"Value": value});
+    }
+    aws_sdk_cloudformation::Client::new(&stack.config)
+        .create_stack()
+        .stack_name(&name)
+        .template_body(template.to_string())
+        .send()
+        .await
+        .expect("CreateStack");
+    name
+}
+
+/// Runs the binary in an empty directory, with the emulator's endpoints and `env`, without
+/// STOCKGUARD_TABLE or STOCKGUARD_BUS, and without each of `removed`.
+fn stockguard_in(
+    dir: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    removed: &[&str],
+) -> std::process::Output {
+    let mut command = Process::new(env!("CARGO_BIN_EXE_stockguard"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_remove("STOCKGUARD_TABLE")
+        .env_remove("STOCKGUARD_BUS")
+        .env_remove("STOCKGUARD_QUEUE_PREFIX")
+        .env_remove("AWS_PROFILE")
+        // Never the instance metadata service, whatever the credentials.
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    for name in removed {
+        command.env_remove(name);
+    }
+    command.output().expect("running stockguard")
+}
+
+fn empty_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(unique(name));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The one line the binary printed on stderr.
+fn error_line(out: &std::process::Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(!stderr.contains("{ "), "no Debug rendering: {stderr}");
+    stderr
+}
+
+#[tokio::test]
+async fn the_binary_reads_a_deployed_stack_from_its_cloudformation_outputs() {
+    let stack = TestStack::new().await;
+    let queues = &stack.stack.queues;
+    let name = cloudformation_stack(
+        &stack,
+        &[
+            ("StateTableName", &stack.stack.table),
+            ("EventBusName", &stack.stack.bus),
+            ("StockReceivedDLQUrl", &queues["StockReceivedDLQ"].url),
+            ("OrderPlacedDLQUrl", &queues["OrderPlacedDLQ"].url),
+            ("ReservationsApiUrl", "https://api.example.com"),
+        ],
+    )
+    .await;
+    let conn = connection_of(&stack).await;
+    configure_channels(&conn, &["walmart"]).await;
+    let dir = empty_dir("stockguard-cfn");
+    let run = |args: &[&str]| stockguard_in(&dir, args, &[], &[]);
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+
+    let out = run(&["--stack-name", &name, "channels", "list", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let list = parse_one_document(&text(&out.stdout));
+    assert_eq!(list["channels"][0]["name"], "walmart", "{list}");
+
+    // The dead-letter queues are the ones the outputs name, whatever else is named like them.
+    let out = run(&["dlq", "list", "--json", "--stack-name", &name]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed = parse_one_document(&text(&out.stdout));
+    let ids: Vec<&str> = listed["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["logical_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["OrderPlacedDLQ", "StockReceivedDLQ"], "{listed}");
+    let out = run(&["--stack-name", &name, "dlq", "list"]);
+    let table = text(&out.stdout);
+    let dlq = format!("{}StockReceivedDLQ", stack.stack.prefix);
+    assert_eq!(row(&table, &dlq), [dlq.as_str(), "0", "0"]);
+
+    // --stack-name wins over STOCKGUARD_TABLE.
+    let out = stockguard_in(
+        &dir,
+        &["--stack-name", &name, "--json", "channels", "list"],
+        &[("STOCKGUARD_TABLE", "not-this-table")],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // A stack without the table's output is named with what it has.
+    let partial = cloudformation_stack(&stack, &[("EventBusName", &stack.stack.bus)]).await;
+    let out = run(&["--stack-name", &partial, "channels", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let line = error_line(&out);
+    assert!(
+        line.contains(&format!("stack {partial} has no output StateTableName")),
+        "{line}"
+    );
+    assert!(line.contains("its outputs are EventBusName"), "{line}");
+    assert!(!line.contains("make local-up"), "{line}");
+
+    let out = run(&["--stack-name", "sg-no-such-stack", "position", "X-1"]);
+    let line = error_line(&out);
+    assert!(
+        line.contains("there is no CloudFormation stack sg-no-such-stack in us-east-1"),
+        "{line}"
+    );
+    assert!(!line.contains("make local-up"), "{line}");
+
+    // --region: the stack is where it was created, not in another region.
+    let out = run(&[
+        "--stack-name",
+        &name,
+        "--region",
+        "eu-west-1",
+        "channels",
+        "list",
+    ]);
+    let line = error_line(&out);
+    assert!(
+        line.contains(&format!(
+            "there is no CloudFormation stack {name} in eu-west-1"
+        )),
+        "{line}"
+    );
+
+    // --json failures: nothing on stdout, the error on stderr.
+    let out = run(&[
+        "--stack-name",
+        &name,
+        "--json",
+        "buffers",
+        "explain",
+        "NEVER-STOCKED",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+    assert!(error_line(&out).contains("SKU NEVER-STOCKED is unknown"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn profiles_sign_in_with_credential_process_and_say_how_to_sign_in_with_sso() {
+    let stack = TestStack::new().await;
+    let name = cloudformation_stack(&stack, &[("StateTableName", &stack.stack.table)]).await;
+    let home = empty_dir("stockguard-home");
+    let process = home.join("credentials.sh");
+    std::fs::write(
+        &process,
+        "#!/bin/sh\necho '{\"Version\": 1, \"AccessKeyId\": \"testing\", \"SecretAccessKey\": \"testing\"}'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &process,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let config = home.join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "[profile sg-process]\nregion = us-east-1\ncredential_process = {}\n\n\
+             [profile sg-failing]\nregion = us-east-1\ncredential_process = /bin/false\n\n\
+             [profile sg-sso]\nregion = us-east-1\nsso_session = sg\n\
+             sso_account_id = 123456789012\nsso_role_name = Operator\n\n\
+             [sso-session sg]\nsso_start_url = https://example.awsapps.com/start\n\
+             sso_region = us-east-1\n",
+            process.display()
+        ),
+    )
+    .unwrap();
+    // A local stack file beside: a --profile means AWS, so it is not read.
+    std::fs::create_dir_all(home.join(".local")).unwrap();
+    std::fs::write(
+        home.join(".local/stack.json"),
+        json!({"aws_endpoint_url": "http://127.0.0.1:9", "region": "us-east-1",
+               "table": "local-StateTable"})
+        .to_string(),
+    )
+    .unwrap();
+    let home_text = home.to_str().unwrap();
+    let config_text = config.to_str().unwrap();
+    let credentials = home.join("no-credentials");
+    let env = [
+        ("HOME", home_text),
+        ("AWS_CONFIG_FILE", config_text),
+        ("AWS_SHARED_CREDENTIALS_FILE", credentials.to_str().unwrap()),
+    ];
+    // Only the profile gives credentials and the region.
+    let removed = [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+    ];
+    let run = |args: &[&str]| stockguard_in(&home, args, &env, &removed);
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+
+    let out = run(&[
+        "--profile",
+        "sg-process",
+        "--stack-name",
+        &name,
+        "channels",
+        "list",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        parse_one_document(&text(&out.stdout)),
+        json!({"channels": []})
+    );
+
+    let out = run(&[
+        "--profile",
+        "sg-failing",
+        "--stack-name",
+        &name,
+        "channels",
+        "list",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let line = error_line(&out);
+    assert!(
+        line.contains("the credential_process of profile sg-failing gave no credentials"),
+        "{line}"
+    );
+    // A profile on the command line wins over keys in the environment, as with the AWS CLI.
+    let with_keys = stockguard_in(
+        &home,
+        &[
+            "--profile",
+            "sg-failing",
+            "--stack-name",
+            &name,
+            "channels",
+            "list",
+        ],
+        &[
+            env[0],
+            env[1],
+            env[2],
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ],
+        &removed[2..],
+    );
+    assert_eq!(with_keys.status.code(), Some(1));
+    assert!(error_line(&with_keys).contains("credential_process of profile sg-failing"));
+
+    let out = run(&[
+        "--profile",
+        "sg-sso",
+        "--stack-name",
+        &name,
+        "channels",
+        "list",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let line = error_line(&out);
+    assert!(line.contains("aws sso login --profile sg-sso"), "{line}");
+    assert!(!line.contains("feature"), "SSO is built in: {line}");
+
+    let out = run(&["--profile", "sg-process", "channels", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    let line = error_line(&out);
+    assert!(
+        line.contains("--profile sg-process chooses the AWS account"),
+        "{line}"
+    );
+    assert!(line.contains("--stack-name"), "{line}");
+    assert!(!line.contains("make local-up"), "{line}");
+    let out = run(&[
+        "--profile",
+        "sg-typo",
+        "--stack-name",
+        &name,
+        "channels",
+        "list",
+    ]);
+    let line = error_line(&out);
+    assert!(line.contains("there is no profile sg-typo"), "{line}");
+    assert!(line.contains(config_text), "{line}");
+    std::fs::remove_dir_all(home).unwrap();
 }
