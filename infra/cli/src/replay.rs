@@ -32,6 +32,10 @@ applied change nothing; those that were not (dead-lettered and discarded, or los
 delivery) are applied now. A window that starts more than 30 days ago is refused without
 --allow-reapply, as events that old would be applied a second time.
 
+Without --rule the replay reaches every rule of the bus that matches an event, consumers' own
+included; --rule limits it to the rules named (`aws events list-rules --event-bus-name BUS` lists
+them).
+
 The replay goes on in EventBridge if the command is interrupted: `aws events describe-replay
 --replay-name NAME` follows it and `aws events cancel-replay --replay-name NAME` stops it.
 Examples:
@@ -58,6 +62,19 @@ pub struct ReplayArgs {
     /// event_ids: events that old that were applied are applied again.
     #[arg(long)]
     pub allow_reapply: bool,
+    /// Replay to this rule of the bus only (its name or ARN; repeat for more), e.g. the stack's
+    /// StockReceivedRule. Without it the events go to every rule of the bus that matches them.
+    #[arg(long = "rule", value_name = "NAME|ARN", value_parser = parse_rule)]
+    pub rules: Vec<String>,
+}
+
+fn parse_rule(raw: &str) -> Result<String, String> {
+    let rule = raw.trim();
+    if rule.is_empty() || rule.contains(char::is_whitespace) {
+        Err(format!("{raw:?} is not a rule name or ARN"))
+    } else {
+        Ok(rule.to_owned())
+    }
 }
 
 fn parse_time(raw: &str) -> Result<Millis, String> {
@@ -134,6 +151,8 @@ pub struct ReplayReport {
     pub archive_arn: Option<String>,
     /// The bus the events are replayed onto: the one they were archived from.
     pub bus_arn: String,
+    /// The rules the replay is limited to; empty: every rule of the bus.
+    pub rules: Vec<String>,
     pub from: String,
     pub to: String,
     /// COMPLETED, FAILED or CANCELLED (or STARTING, RUNNING, CANCELLING when not followed to the
@@ -144,7 +163,9 @@ pub struct ReplayReport {
     pub ended_at: Option<String>,
     /// When the last replayed event occurred.
     pub last_replayed: Option<String>,
-    /// How replayed events are applied, and anything about this window.
+    /// How replayed events are applied.
+    pub applied_once: String,
+    /// Anything about this window.
     pub notes: Vec<String>,
 }
 
@@ -155,6 +176,14 @@ impl Report for ReplayReport {
         let fields = [
             ("archive", self.archive.clone()),
             ("onto bus", self.bus_arn.clone()),
+            (
+                "rules",
+                if self.rules.is_empty() {
+                    "every rule of the bus".to_owned()
+                } else {
+                    self.rules.join(", ")
+                },
+            ),
             ("events from", self.from.clone()),
             ("events to", self.to.clone()),
             ("started", self.started_at.clone().unwrap_or_else(dash)),
@@ -170,8 +199,9 @@ impl Report for ReplayReport {
         if let Some(reason) = &self.state_reason {
             writeln!(out, "  {:<14} {reason}", "reason")?;
         }
+        writeln!(out, "{}", self.applied_once)?;
         for note in &self.notes {
-            writeln!(out, "{note}")?;
+            writeln!(out, "note: {note}")?;
         }
         Ok(())
     }
@@ -231,6 +261,35 @@ async fn bus_arn(connection: &Connection, bus: &str) -> Result<String> {
         .ok_or_else(|| anyhow!("EventBridge did not say the ARN of bus {bus}"))
 }
 
+/// The ARN of `rule` (a name or an ARN) of the bus `bus_arn`.
+async fn rule_arn(connection: &Connection, bus_arn: &str, rule: &str) -> Result<String> {
+    if rule.starts_with("arn:") {
+        return Ok(rule.to_owned());
+    }
+    let described = connection
+        .events
+        .describe_rule()
+        .name(rule)
+        .event_bus_name(bus_arn)
+        .send()
+        .await;
+    match described {
+        Ok(described) => described
+            .arn
+            .ok_or_else(|| anyhow!("EventBridge did not say the ARN of rule {rule}")),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            bail!(
+                "bus {bus_arn} has no rule {rule}: `aws events list-rules --event-bus-name \
+                 {bus_arn}` lists them"
+            )
+        }
+        Err(e) => Err(aws_error("EventBridge DescribeRule")(e).into()),
+    }
+}
+
 fn time_text(t: Option<&DateTime>) -> Option<String> {
     t.and_then(|t| t.to_millis().ok()).map(format_timestamp)
 }
@@ -283,16 +342,17 @@ pub async fn run(
             );
         }
     }
-    let mut notes = vec![format!(
+    let applied_once = format!(
         "Replayed events are applied once: each function skips an event_id it has applied (the \
          state table remembers them for {RETENTION_DAYS} days), so the events of the window that \
          were applied change nothing and those that were not are applied now."
-    )];
+    );
+    let mut notes = Vec::new();
     if let Some(created) = described.creation_time().and_then(|t| t.to_millis().ok())
         && args.from < created
     {
         notes.push(format!(
-            "note: archive {archive} was created at {}; nothing before that is in it.",
+            "archive {archive} was created at {}; nothing before that is in it",
             format_timestamp(created)
         ));
     }
@@ -300,11 +360,15 @@ pub async fn run(
         && args.from < now - i64::from(days) * DAY_MS
     {
         notes.push(format!(
-            "note: archive {archive} keeps events {days} days; those before {} are gone.",
+            "archive {archive} keeps events {days} days; those before {} are gone",
             format_timestamp(now - i64::from(days) * DAY_MS)
         ));
     }
 
+    let mut destination = ReplayDestination::builder().arn(&source_arn);
+    for rule in &args.rules {
+        destination = destination.filter_arns(rule_arn(connection, &source_arn, rule).await?);
+    }
     let name = replay_name(now);
     let started = events
         .start_replay()
@@ -317,7 +381,7 @@ pub async fn run(
         .event_source_arn(described.archive_arn().unwrap_or_default())
         .event_start_time(DateTime::from_millis(args.from))
         .event_end_time(DateTime::from_millis(args.to))
-        .destination(ReplayDestination::builder().arn(&source_arn).build()?)
+        .destination(destination.build()?)
         .send()
         .await
         .map_err(aws_error("EventBridge StartReplay"))?;
@@ -381,6 +445,10 @@ pub async fn run(
         archive: archive.clone(),
         archive_arn: described.archive_arn().map(str::to_owned),
         bus_arn: source_arn,
+        rules: replay
+            .destination()
+            .map(|d| d.filter_arns().to_vec())
+            .unwrap_or_default(),
         from: format_timestamp(args.from),
         to: format_timestamp(args.to),
         state: state.clone(),
@@ -391,6 +459,7 @@ pub async fn run(
         started_at: time_text(replay.replay_start_time()),
         ended_at: time_text(replay.replay_end_time()),
         last_replayed: time_text(replay.event_last_replayed_time()),
+        applied_once,
         notes,
     };
     emit(out, terminal, &report)?;

@@ -2060,7 +2060,7 @@ async fn replay_sends_archived_events_back_and_they_are_applied_once() {
         "{report}"
     );
     assert!(
-        report["notes"][0]
+        report["applied_once"]
             .as_str()
             .unwrap()
             .starts_with("Replayed events are applied once"),
@@ -2094,6 +2094,58 @@ async fn replay_sends_archived_events_back_and_they_are_applied_once() {
     assert!(text.contains("applied once"), "{text}");
     assert_eq!(deliver(&stack, "StockReceived").await, 1);
     assert_eq!(stack.position(sku).await, applied);
+
+    // --rule: the replay is limited to the rules named (the emulator records the filter but
+    // replays to every rule all the same).
+    let rule = &stack.stack.rules["StockReceivedRule"];
+    let report = json_of(
+        &conn,
+        &[
+            "replay",
+            "--from",
+            &from,
+            "--to",
+            "now",
+            "--archive",
+            &archive,
+            "--rule",
+            rule,
+        ],
+    )
+    .await;
+    assert_eq!(report["state"], "COMPLETED", "{report}");
+    let rules = report["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 1, "{report}");
+    assert!(
+        rules[0]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("rule/{}/{rule}", stack.stack.bus))
+            || rules[0]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("rule/{rule}")),
+        "{report}"
+    );
+    assert_eq!(deliver(&stack, "StockReceived").await, 1);
+    assert_eq!(stack.position(sku).await, applied);
+    let (_, result) = sg(
+        &conn,
+        &[
+            "replay",
+            "--from",
+            &from,
+            "--to",
+            "now",
+            "--archive",
+            &archive,
+            "--rule",
+            "no-such-rule",
+        ],
+    )
+    .await;
+    let err = format!("{:#}", result.expect_err("an unknown rule"));
+    assert!(err.contains("has no rule no-such-rule"), "{err}");
 
     // Refusals, each before anything is replayed.
     let (_, result) = sg(
