@@ -104,7 +104,7 @@ applies while the channel is in static mode.
 
 Examples:
   stockguard channels set shopify --kind shopify --endpoint https://shop.myshopify.com \\
-      --credentials stockguard/shopify
+      --credentials stockguard/channels/shopify
   stockguard channels set amazon --buffer-mode dynamic --risk-target 0.01 --min-buffer 1 \\
       --max-buffer 20 --low-stock-units 5
   stockguard channels set walmart --buffer-units 2 --buffer-percent 10     (static)
