@@ -614,8 +614,8 @@ mod tests {
     #[test]
     fn reads_the_projects_template() {
         let spec = StackSpec::load_default().unwrap();
-        // EventBusName is empty by default: the bus takes the stack's name.
-        assert_eq!(spec.parameters["EventBusName"], "");
+        // The bus keeps the name producers are given unless EventBusName says otherwise.
+        assert_eq!(spec.parameters["EventBusName"], "stockguard");
         assert_eq!(spec.bus_name_parameter, "AWS::StackName");
         assert_eq!(spec.parameters[&spec.bus_name_parameter], LOCAL_STACK_NAME);
         assert_eq!(spec.table.ttl_attribute.as_deref(), Some("ttl"));
