@@ -616,8 +616,8 @@ mod tests {
         let spec = StackSpec::load_default().unwrap();
         // The bus keeps the name producers are given unless EventBusName says otherwise.
         assert_eq!(spec.parameters["EventBusName"], "stockguard");
-        assert_eq!(spec.bus_name_parameter, "AWS::StackName");
-        assert_eq!(spec.parameters[&spec.bus_name_parameter], LOCAL_STACK_NAME);
+        assert_eq!(spec.bus_name_parameter, "EventBusName");
+        assert_eq!(spec.parameters[&spec.bus_name_parameter], "stockguard");
         assert_eq!(spec.table.ttl_attribute.as_deref(), Some("ttl"));
         assert_eq!(
             parse_rate("rate(1 minute)"),
