@@ -99,10 +99,6 @@ pub(crate) async fn publish_outcome(
     written: &Written,
 ) -> Result<(), ApplyError> {
     count_outcomes(cause, notifications, skus);
-    if let Err(e) = deps.store.add_to_profile(&written.sales).await {
-        // The profile is a long-run statistic; one lost increment only skews it slightly.
-        tracing::warn!(error = %e, "could not add sales to the hour-of-week profile");
-    }
     let mut all = notifications.to_vec();
     let unknown: Vec<Sku> = skus
         .iter()
@@ -125,13 +121,18 @@ pub(crate) async fn publish_outcome(
             all.push(Notification::position_changed(sku, p, now, cause));
         }
     }
-    if all.is_empty() {
-        return Ok(());
+    if !all.is_empty() {
+        deps.publisher
+            .publish(SOURCE_CORE, &all)
+            .await
+            .map_err(|e| ApplyError::Transient(format!("publishing after the write: {e}")))?;
     }
-    deps.publisher
-        .publish(SOURCE_CORE, &all)
-        .await
-        .map_err(|e| ApplyError::Transient(format!("publishing after the write: {e}")))
+    // After the events, so that channels hear of the change first. The profile is a long-run
+    // statistic: one lost increment only skews it slightly.
+    if let Err(e) = deps.store.add_to_profile(&written.sales).await {
+        tracing::warn!(error = %e, "could not add sales to the hour-of-week profile");
+    }
+    Ok(())
 }
 
 /// Reservation and oversell counts for the timeout-rate and oversell alarms.
