@@ -5,7 +5,8 @@ use std::collections::HashMap;
 pub use aws_sdk_dynamodb::Client as DynamoClient;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::KeysAndAttributes;
+use stockguard_domain::buffer::StoredSignal;
 use stockguard_domain::decayed::Horizons;
 use stockguard_domain::idempotency::IdempotencyStatus;
 use stockguard_domain::order::OrderLine;
@@ -47,13 +48,6 @@ pub struct OrderRecord {
     pub lines: Vec<OrderLine>,
     /// Bumped on every change; guards concurrent settlements.
     pub revision: i64,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct SignalRecord {
-    pub strength: f64,
-    pub occurred_at: Millis,
-    pub expires_at: Option<Millis>,
 }
 
 #[derive(Clone)]
@@ -259,19 +253,13 @@ impl StateStore {
         &self,
         sku: &Sku,
         signal: &str,
-    ) -> Result<Option<SignalRecord>, AdapterError> {
-        let Some(item) = self.get(sku_pk(sku), &signal_sk(signal)).await? else {
-            return Ok(None);
-        };
-        let strength = match item.get("strength") {
-            Some(AttributeValue::N(v)) => v.parse().unwrap_or(0.0),
-            _ => 0.0,
-        };
-        Ok(Some(SignalRecord {
-            strength,
-            occurred_at: get_i64(&item, "occurred_at")?,
-            expires_at: get_opt_i64(&item, "expires_at")?,
-        }))
+    ) -> Result<Option<StoredSignal>, AdapterError> {
+        // One reading of a signal item, the buffers' own: a strength that is not a number is an
+        // error, not 0.
+        self.get(sku_pk(sku), &signal_sk(signal))
+            .await?
+            .map(|item| crate::buffer_store::signal_from(&item))
+            .transpose()
     }
 
     /// Last applied producer sequence for (`source`, `sku`).
