@@ -5,9 +5,12 @@
 //! Pure: files are read and written by the caller; this crate takes their text and returns what
 //! to write.
 
+pub mod input;
 pub mod model;
 pub mod outcome;
 pub mod settings;
+pub mod sim;
+pub mod summary;
 
 pub use model::{AuditInput, Channel, Order, OrderRow, Restock, RowError};
 pub use outcome::{AuditOutcome, Strategy};
