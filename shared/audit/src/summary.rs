@@ -37,8 +37,8 @@ fn two_decimals(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-/// `summary.json` (contract section 7).
-pub fn summary_json(outcome: &AuditOutcome) -> serde_json::Value {
+/// `summary.json` (contract section 7), pretty-printed in the contract's field order.
+pub fn summary_json(outcome: &AuditOutcome) -> String {
     let summary = Summary {
         input: SummaryInput {
             orders: outcome.orders,
@@ -60,7 +60,9 @@ pub fn summary_json(outcome: &AuditOutcome) -> serde_json::Value {
             })
             .collect(),
     };
-    serde_json::to_value(summary).expect("the summary is plain data")
+    let mut text = serde_json::to_string_pretty(&summary).expect("the summary is plain data");
+    text.push('\n');
+    text
 }
 
 /// The money on one strategy's counts.
