@@ -5,6 +5,7 @@
 //! Pure: files are read and written by the caller; this crate takes their text and returns what
 //! to write.
 
+pub mod import;
 pub mod input;
 pub mod model;
 pub mod outcome;
