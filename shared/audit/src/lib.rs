@@ -9,6 +9,7 @@ pub mod import;
 pub mod input;
 pub mod model;
 pub mod outcome;
+pub mod report;
 pub mod settings;
 pub mod sim;
 pub mod summary;
