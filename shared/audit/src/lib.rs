@@ -10,6 +10,7 @@ pub mod input;
 pub mod model;
 pub mod outcome;
 pub mod report;
+pub mod scenario;
 pub mod settings;
 pub mod sim;
 pub mod summary;
