@@ -9,7 +9,21 @@ export RUST_BACKTRACE ?= 0
 
 .PHONY: setup lint test bench demo local-up local-down lambda-binaries build deploy clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed chromium
+
+# Headless Chromium renders the audit report in its test (shared/audit/tests/report_renders.rs).
+# Installed once, quietly; without apt-get the test says it skipped.
+.PHONY: chromium report-check
+chromium:
+	if ! command -v chromium >/dev/null; then \
+	  if command -v apt-get >/dev/null; then \
+	    sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	    $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium not installed and no apt-get: the audit report render check will skip"; fi; \
+	fi
+
+report-check: chromium
+	cargo test -p stockguard-audit --test report_renders -- --nocapture
 
 $(VENV)/.installed: infra/requirements.txt
 	$(PY) -m venv $(VENV)
