@@ -962,7 +962,7 @@ fn assumptions(outcome: &AuditOutcome, settings: &Settings) -> String {
     let mut html = String::from("<section>\n<h2>Assumptions</h2>\n<dl>\n");
     let _ = write!(
         html,
-        "<dt>Period</dt><dd>{} to {} (UTC), {}, {}</dd>\n\
+        "<dt>Period</dt><dd>{} to {}, {}, {}</dd>\n\
          <dt>batch</dt><dd>Pushes every {} from the start, each showing available stock less a \
          {} buffer (rounded up)</dd>\n\
          <dt>event_static</dt><dd>Pushes after every sale or restock, with the same {} buffer</dd>\n\
