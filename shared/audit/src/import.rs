@@ -274,28 +274,28 @@ pub fn import_shopify_orders(file: &str, text: &str) -> Result<Imported, Vec<Row
             out.notes.blank_sku_skipped.add(line);
             continue;
         }
+        // Both problems of a row are reported, as for Amazon's.
         let at = match at {
-            Ok(at) => at,
-            Err(bad_line) if bad_line == line => continue, // already reported
+            Ok(at) => Some(at),
+            Err(bad_line) if bad_line == line => None, // reported above
             Err(bad_line) => {
                 errors.push(error(format!(
                     "{SHOPIFY_CREATED_AT} is blank and order {name}'s first row (line {bad_line}) \
                      has no readable one"
                 )));
-                continue;
+                None
             }
         };
-        let quantity = match parse_quantity(field(quantity_col), SHOPIFY_QUANTITY) {
-            Ok(0) => {
-                out.notes.zero_quantity_skipped.add(line);
-                continue;
-            }
-            Ok(q) => q,
-            Err(reason) => {
-                errors.push(error(reason));
-                continue;
-            }
+        let quantity = parse_quantity(field(quantity_col), SHOPIFY_QUANTITY)
+            .map_err(|reason| errors.push(error(reason)))
+            .ok();
+        let (Some(at), Some(quantity)) = (at, quantity) else {
+            continue;
         };
+        if quantity == 0 {
+            out.notes.zero_quantity_skipped.add(line);
+            continue;
+        }
         if cancelled {
             out.notes.cancelled_kept.add(line);
         }

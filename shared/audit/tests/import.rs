@@ -88,7 +88,7 @@ fn a_shopify_export_becomes_one_row_per_line_item_oldest_first() {
 }
 
 #[test]
-fn every_bad_shopify_row_is_reported_with_its_line_and_reason() {
+fn every_bad_shopify_row_is_reported_with_each_of_its_problems() {
     let f = "bad.csv";
     assert_eq!(
         read_shopify_orders(f, SHOPIFY_BAD).unwrap_err(),
@@ -97,6 +97,11 @@ fn every_bad_shopify_row_is_reported_with_its_line_and_reason() {
                 f,
                 2,
                 "Created at \"03/01/2024 10:15\" is not a date and time like \"2024-03-01 10:15:22 -0500\""
+            ),
+            err(
+                f,
+                2,
+                "Lineitem quantity \"1 pc\" is not a whole number of units"
             ),
             err(
                 f,
