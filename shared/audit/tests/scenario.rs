@@ -278,3 +278,34 @@ fn a_million_orders_over_five_thousand_skus() {
         assert!((summary.orders as f64 - 1e6).abs() < 5_000.0);
     }
 }
+
+/// The contract's own readers take the files as they are, and a flash sale gives batch sync
+/// something to oversell that event-driven sync with dynamic buffers mostly avoids.
+#[test]
+fn a_simulated_flash_sale_oversells_under_batch_sync() {
+    use stockguard_audit::{Settings, Strategy, input, sim};
+
+    let files = generate(&ScenarioSpec {
+        orders: Some(20_000),
+        ..ScenarioSpec::new(Scenario::FlashSale, 200, 11)
+    });
+    let audit_input = input::assemble(
+        input::read_orders("ORDERS.csv", &files.orders).unwrap(),
+        input::read_stock("STOCK.csv", &files.stock).unwrap(),
+        input::read_restocks("RESTOCKS.csv", &files.restocks).unwrap(),
+        "ORDERS.csv",
+    )
+    .unwrap();
+    assert_eq!(audit_input.orders.len() as u64, files.summary.orders);
+    assert!(audit_input.unstocked_skus.is_empty());
+
+    let outcome = sim::run(&audit_input, &Settings::default(), &mut |_| {});
+    let oversells = |s: Strategy| outcome.strategy(s).unwrap().counts.oversells;
+    assert!(oversells(Strategy::Batch) > 0);
+    assert!(
+        oversells(Strategy::EventDynamic) < oversells(Strategy::Batch),
+        "{} vs {}",
+        oversells(Strategy::EventDynamic),
+        oversells(Strategy::Batch)
+    );
+}
