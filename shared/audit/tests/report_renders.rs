@@ -7,7 +7,7 @@ use std::process::Command;
 
 use stockguard_audit::outcome::{Bins, Counts, SkuTrace, Steps, StrategyOutcome, Timeline};
 use stockguard_audit::report::render_report;
-use stockguard_audit::{AuditOutcome, Channel, Settings, Strategy};
+use stockguard_audit::{AuditInput, AuditOutcome, Channel, Order, Restock, Settings, Strategy};
 
 const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;
@@ -243,6 +243,59 @@ fn a_three_day_audit_renders_in_a_browser() {
         "three-days",
         &render_report(&fixture(), &Settings::default()),
     );
+}
+
+/// A six-hour flash sale on four SKUs, replayed by the audit's own simulation, so the browser sees
+/// the shapes the replay really produces.
+fn flash_sale() -> AuditInput {
+    let skus = [
+        "HOODIE-GRY-L",
+        "CAP-RED",
+        "BOTTLE-1L",
+        "<script>alert(1)</script>",
+    ];
+    let mut rng = Lcg(42);
+    let mut orders = Vec::new();
+    let mut at = START + 18 * HOUR;
+    while at < START + 24 * HOUR {
+        // The sale peaks in its second hour.
+        let peak = ((at - START - 18 * HOUR) as f64 / HOUR as f64 - 1.5).abs();
+        let per_hour = 240.0 / (1.0 + peak * peak);
+        at += (-(1.0 - rng.next()).ln() * HOUR as f64 / per_hour) as i64 + 1;
+        let sku = (rng.next().powi(2) * skus.len() as f64) as u32;
+        let channel = Channel::ALL[(rng.next() * 5.0) as usize % 5];
+        orders.push(Order {
+            at,
+            channel,
+            sku,
+            quantity: 1 + u32::from(rng.next() < 0.15),
+        });
+    }
+    AuditInput {
+        skus: skus.iter().map(|s| s.to_string()).collect(),
+        start_stock: vec![220, 140, 90, 40],
+        start: orders[0].at,
+        end: orders.last().unwrap().at,
+        restocks: vec![Restock {
+            at: START + 21 * HOUR,
+            sku: 0,
+            quantity: 120,
+        }],
+        orders,
+        unstocked_skus: Vec::new(),
+    }
+}
+
+#[test]
+fn a_replayed_flash_sale_renders_in_a_browser() {
+    if !have_chromium() {
+        return;
+    }
+    let settings = Settings::default();
+    let outcome = stockguard_audit::sim::run(&flash_sale(), &settings, &mut |_| {});
+    let html = render_report(&outcome, &settings);
+    assert!(!html.contains("<script>alert"));
+    check("flash-sale", &html);
 }
 
 #[test]
