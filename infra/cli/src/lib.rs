@@ -3,6 +3,7 @@
 //! `&mut impl Write`, as text or as JSON, so tests run the same code as the binary and read what
 //! it printed.
 
+pub mod audit;
 pub mod buffers;
 pub mod channels;
 pub mod dlq;
@@ -86,6 +87,25 @@ pub enum Command {
     /// replay until it ends. Events already applied change nothing.
     #[command(after_help = replay::REPLAY_HELP)]
     Replay(replay::ReplayArgs),
+    /// Replay your own order history under 15-minute batch sync with a 10% buffer, event-driven
+    /// sync with the same buffer, and event-driven sync with dynamic buffers: oversells, lost
+    /// sales and stock held back by each. Needs no stack.
+    #[command(after_help = audit::AUDIT_HELP)]
+    Audit(audit::AuditArgs),
+    /// Write a realistic order history (ORDERS.csv, STOCK.csv, RESTOCKS.csv) to try the audit
+    /// on without data of your own. Needs no stack.
+    Simulate(audit::SimulateArgs),
+}
+
+impl Command {
+    /// Runs a command that works on local files only; `None` for those that need a stack.
+    pub fn run_offline(&self, out: &mut impl Write, terminal: Terminal) -> Option<Result<()>> {
+        match self {
+            Command::Audit(args) => Some(audit::audit(args, out, terminal)),
+            Command::Simulate(args) => Some(audit::simulate(args, out, terminal)),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -339,6 +359,8 @@ pub async fn run(
         }
         Command::Reconcile => reconcile::run(connection, out, terminal).await,
         Command::Replay(args) => replay::run(connection, args, out, terminal).await,
+        Command::Audit(args) => audit::audit(args, out, terminal),
+        Command::Simulate(args) => audit::simulate(args, out, terminal),
     }
 }
 

@@ -10,13 +10,6 @@ use stockguard_cli::{Cli, Stack, Terminal, connect_with, run};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let (stack, config) = match Stack::locate(&cli.target).await {
-        Ok(found) => found,
-        Err(e) => {
-            eprintln!("{}", error_line(&e, None, cli.target.profile.as_deref()));
-            return ExitCode::FAILURE;
-        }
-    };
     let terminal = Terminal {
         progress: if cli.json {
             std::io::stderr().is_terminal()
@@ -24,6 +17,23 @@ async fn main() -> ExitCode {
             std::io::stdout().is_terminal()
         },
         json: cli.json,
+    };
+    if let Some(done) = cli.command.run_offline(&mut std::io::stdout(), terminal) {
+        return match done {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let (stack, config) = match Stack::locate(&cli.target).await {
+        Ok(found) => found,
+        Err(e) => {
+            eprintln!("{}", error_line(&e, None, cli.target.profile.as_deref()));
+            return ExitCode::FAILURE;
+        }
     };
     let connection = connect_with(&stack, config);
     match run(&connection, &cli.command, &mut std::io::stdout(), terminal).await {

@@ -132,6 +132,9 @@ impl Default for Costs {
 pub struct Settings {
     pub batch_interval_ms: Millis,
     pub static_buffer_percent: f64,
+    /// How often event_dynamic recomputes a selling SKU's buffers as its sales rate decays
+    /// (the stack's `BufferRecomputeEveryMinutes`).
+    pub buffer_recompute_ms: Millis,
     /// Each marketplace channel's delay (its default unless `CHANNELS.toml` sets it).
     pub delays: BTreeMap<Channel, Delay>,
     /// Channels that `CHANNELS.toml` names: counted even without orders.
@@ -146,12 +149,15 @@ pub struct Settings {
 
 pub const DEFAULT_BATCH_INTERVAL_MS: Millis = 15 * 60 * 1000;
 pub const DEFAULT_STATIC_BUFFER_PERCENT: f64 = 10.0;
+/// The template's default `BufferRecomputeEveryMinutes`.
+pub const DEFAULT_BUFFER_RECOMPUTE_MS: Millis = 5 * 60 * 1000;
 
 impl Default for Settings {
     fn default() -> Self {
         Self {
             batch_interval_ms: DEFAULT_BATCH_INTERVAL_MS,
             static_buffer_percent: DEFAULT_STATIC_BUFFER_PERCENT,
+            buffer_recompute_ms: DEFAULT_BUFFER_RECOMPUTE_MS,
             delays: Channel::MARKETPLACES
                 .into_iter()
                 .map(|c| (c, Delay::default_for(c)))

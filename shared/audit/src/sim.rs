@@ -170,7 +170,7 @@ struct Pass<'a> {
     available: Vec<i64>,
     /// When each SKU's held-back measure was last brought up to date.
     measured_to: Vec<Millis>,
-    /// The next batch tick not yet pushed, per SKU.
+    /// The next batch tick not yet pushed, per SKU; under event_dynamic, the next recompute.
     next_tick: Vec<Millis>,
     velocity: Vec<Velocity>,
     profile: HourOfWeekProfile,
@@ -213,7 +213,14 @@ impl<'a> Pass<'a> {
                 .collect(),
             available: input.start_stock.clone(),
             measured_to: vec![input.start; skus],
-            next_tick: vec![input.start + settings.batch_interval_ms; skus],
+            next_tick: vec![
+                input.start
+                    + match strategy {
+                        Strategy::EventDynamic => settings.buffer_recompute_ms,
+                        _ => settings.batch_interval_ms,
+                    };
+                skus
+            ],
             velocity: if dynamic {
                 vec![Velocity::default(); skus]
             } else {
@@ -345,9 +352,44 @@ impl<'a> Pass<'a> {
     /// Brings a SKU up to `at` before an event of it: the held-back measure since its last event,
     /// and the batch ticks in between.
     fn catch_up(&mut self, sku: SkuIndex, at: Millis) {
-        self.measure(sku, at);
-        if self.strategy == Strategy::Batch {
-            self.batch_ticks(sku, at);
+        match self.strategy {
+            Strategy::Batch => {
+                self.measure(sku, at);
+                self.batch_ticks(sku, at);
+            }
+            Strategy::EventStatic => self.measure(sku, at),
+            Strategy::EventDynamic => {
+                self.recompute_buffers(sku, at);
+                self.measure(sku, at);
+            }
+        }
+    }
+
+    /// The stack's scheduled recompute between a SKU's events: as its sales rate decays, each
+    /// buffer that moves is pushed. A SKU whose buffers are all at their minimum is left until its
+    /// next event, as the stack leaves a SKU that stopped selling.
+    fn recompute_buffers(&mut self, sku: SkuIndex, at: Millis) {
+        let every = self.settings.buffer_recompute_ms;
+        while self.next_tick[sku as usize] < at {
+            let now = self.next_tick[sku as usize];
+            let at_minimum = (0..self.channels.len()).all(|slot| {
+                self.listings[self.listing_index(sku, slot)].buffer <= self.policies[slot].min_units
+            });
+            if at_minimum {
+                self.next_tick[sku as usize] = Millis::MAX;
+                return;
+            }
+            self.measure(sku, now);
+            for slot in 0..self.channels.len() {
+                let (value, buffer) = self.quantity(sku, slot, now);
+                let i = self.listing_index(sku, slot);
+                if buffer != self.listings[i].buffer {
+                    self.listings[i].buffer = buffer;
+                    self.land(i, sku, slot, now);
+                    self.send(i, slot, now, value);
+                }
+            }
+            self.next_tick[sku as usize] = now + every;
         }
     }
 
@@ -456,6 +498,9 @@ impl<'a> Pass<'a> {
         if self.strategy == Strategy::Batch {
             return;
         }
+        if self.strategy == Strategy::EventDynamic {
+            self.next_tick[sku as usize] = at + self.settings.buffer_recompute_ms;
+        }
         for slot in 0..self.channels.len() {
             let (value, buffer) = self.quantity(sku, slot, at);
             let i = self.listing_index(sku, slot);
@@ -543,6 +588,9 @@ impl<'a> Pass<'a> {
     fn finish(mut self) -> StrategyOutcome {
         let end = self.input.end;
         for sku in 0..self.input.skus.len() as SkuIndex {
+            if self.strategy == Strategy::EventDynamic {
+                self.recompute_buffers(sku, end);
+            }
             self.measure(sku, end);
         }
         // What the traced channels show by the end.
