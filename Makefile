@@ -51,6 +51,8 @@ test: lint
 # and on the current one, so the two are compared on the same machine in the same run.
 bench: setup
 	cargo bench -p stockguard-domain --bench reservation_decisions
+	echo "== sync-gap audit: replay throughput, and each strategy on simulated histories =="
+	cargo bench -p stockguard-audit --bench audit
 	cargo build --release -p stockguard-local $(addprefix -p ,$(LAMBDA_PACKAGES))
 	infra/with-emulator.sh target/release/stockguard-bench functions
 	for part in reservations channels; do \

@@ -174,6 +174,8 @@ struct Pass<'a> {
     next_tick: Vec<Millis>,
     velocity: Vec<Velocity>,
     profile: HourOfWeekProfile,
+    /// The profile's factor and the time it was taken at: one sum per instant, not per channel.
+    time_of_day: (Millis, f64),
     delays: Vec<MeasuredDelay>,
     policies: Vec<DynamicPolicy>,
     rng: StdRng,
@@ -227,6 +229,7 @@ impl<'a> Pass<'a> {
                 Vec::new()
             },
             profile: HourOfWeekProfile::default(),
+            time_of_day: (Millis::MIN, 1.0),
             delays: channels
                 .iter()
                 .map(|_| MeasuredDelay {
@@ -345,6 +348,7 @@ impl<'a> Pass<'a> {
         if self.strategy == Strategy::EventDynamic {
             self.velocity[sku as usize].record(channel.as_str(), q, at);
             self.profile.units[hour_of_week(at)] += q as f64;
+            self.time_of_day.0 = Millis::MIN;
         }
         self.changed(sku, at);
     }
@@ -456,7 +460,7 @@ impl<'a> Pass<'a> {
             health_factor: health.health_factor,
             // Never down: every push in the replay succeeds.
             effective_delay_ms: health.effective_delay_ms(0),
-            time_of_day_factor: self.profile.factor(at),
+            time_of_day_factor: self.time_of_day_factor(at),
             signal_factor: 1.0,
         };
         let policy = self.policies[slot];
@@ -468,6 +472,13 @@ impl<'a> Pass<'a> {
             stored_dynamic: Some(dynamic_buffer(&inputs, &policy)),
             delay_ms: inputs.effective_delay_ms,
         }
+    }
+
+    fn time_of_day_factor(&mut self, at: Millis) -> f64 {
+        if self.time_of_day.0 != at {
+            self.time_of_day = (at, self.profile.factor(at));
+        }
+        self.time_of_day.1
     }
 
     fn measured_health(&mut self, slot: usize, at: Millis) -> ChannelHealth {
