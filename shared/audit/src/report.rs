@@ -19,6 +19,7 @@ use stockguard_domain::Millis;
 use crate::model::Channel;
 use crate::outcome::{AuditOutcome, Counts, SkuTrace, Steps, Strategy, StrategyOutcome};
 use crate::settings::{Costs, Settings, format_duration};
+use crate::summary::{group_thousands, lost_margin, oversell_cost};
 
 const SECOND: Millis = 1000;
 const MINUTE: Millis = 60 * SECOND;
@@ -157,10 +158,7 @@ dd { margin: 0; }
 // Headline and table
 
 fn money(counts: &Counts, costs: &Costs) -> (f64, f64) {
-    (
-        counts.oversells as f64 * costs.per_oversell,
-        counts.lost_units as f64 * costs.per_lost_unit,
-    )
+    (oversell_cost(counts, costs), lost_margin(counts, costs))
 }
 
 /// Mean units held back at any moment, summed over SKUs and marketplace channels.
@@ -1031,17 +1029,6 @@ pub fn escape_html(raw: &str) -> String {
             '\'' => out.push_str("&#39;"),
             c => out.push(c),
         }
-    }
-    out
-}
-
-fn group_thousands(digits: &str) -> String {
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
     }
     out
 }

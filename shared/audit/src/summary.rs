@@ -74,19 +74,26 @@ pub fn lost_margin(counts: &Counts, costs: &Costs) -> f64 {
     counts.lost_units as f64 * costs.per_lost_unit
 }
 
+/// `1234567` as `1,234,567`.
+pub fn group_thousands(digits: &str) -> String {
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// `1234567.8` as `$1,234,568`.
 pub fn dollars(x: f64) -> String {
     let whole = x.round() as i64;
-    let digits = whole.unsigned_abs().to_string();
-    let mut grouped = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
     let sign = if whole < 0 { "-" } else { "" };
-    format!("{sign}${grouped}")
+    format!(
+        "{sign}${}",
+        group_thousands(&whole.unsigned_abs().to_string())
+    )
 }
 
 /// How `event_dynamic` compares with `batch`, in one sentence; `None` without both.
