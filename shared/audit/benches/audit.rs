@@ -71,6 +71,14 @@ fn throughput() {
     );
 }
 
+/// `event_dynamic` with Amazon's last units held back: the low-stock rule of section 5.
+fn low_stock_amazon(settings: &mut Settings) {
+    stockguard_audit::input::read_channels("CHANNELS.toml", LOW_STOCK_AMAZON, settings)
+        .expect("valid settings");
+}
+
+const LOW_STOCK_AMAZON: &str = "[amazon]\nlow_stock_units = 3\n";
+
 fn outcomes(scenario_kind: Scenario, skus: usize) {
     const SEEDS: u64 = 5;
     println!(
@@ -78,6 +86,7 @@ fn outcomes(scenario_kind: Scenario, skus: usize) {
     );
     let mut oversells = [0u64; 3];
     let mut held = [Vec::new(), Vec::new(), Vec::new()];
+    let (mut tuned_oversells, mut tuned_lost, mut tuned_held) = (0u64, 0u64, Vec::new());
     for seed in 1..=SEEDS {
         let (input, _) = scenario(&ScenarioSpec::new(scenario_kind, skus, seed));
         let settings = Settings {
@@ -85,6 +94,16 @@ fn outcomes(scenario_kind: Scenario, skus: usize) {
             ..Settings::default()
         };
         let outcome = run(&input, &settings, &mut |_| {});
+        let mut tuned = settings.clone();
+        low_stock_amazon(&mut tuned);
+        let dynamic = run(&input, &tuned, &mut |_| {})
+            .strategy(Strategy::EventDynamic)
+            .expect("every strategy")
+            .counts
+            .clone();
+        tuned_oversells += dynamic.oversells;
+        tuned_lost += dynamic.lost_sales;
+        tuned_held.push(dynamic.held_back_percent());
         let counts: Vec<_> = Strategy::ALL
             .into_iter()
             .map(|s| outcome.strategy(s).expect("every strategy").counts.clone())
@@ -126,6 +145,12 @@ fn outcomes(scenario_kind: Scenario, skus: usize) {
         median(held[0].clone()),
         median(held[1].clone()),
         median(held[2].clone()),
+    );
+    println!(
+        "  event_dynamic with `{}` in CHANNELS.toml: {tuned_oversells} oversells, {tuned_lost} lost sales, \
+         median held back {:.2}%",
+        LOW_STOCK_AMAZON.replace('\n', " ").trim(),
+        median(tuned_held),
     );
 }
 

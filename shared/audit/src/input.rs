@@ -222,7 +222,7 @@ pub fn read_restocks(file: &str, text: &str) -> Result<Vec<RestockRow>, Vec<RowE
 
 /// `CHANNELS.toml`: one table per marketplace channel, with its `delay` (`"90s"`, or
 /// `{ min = "5m", max = "15m" }`) and optionally the dynamic buffer's `risk_target`,
-/// `min_buffer` and `max_buffer`. Applied to `settings`; a channel it names is counted even
+/// `min_buffer`, `max_buffer`, `low_stock_units` and `low_stock_max_delay`. Applied to `settings`; a channel it names is counted even
 /// without orders.
 pub fn read_channels(file: &str, text: &str, settings: &mut Settings) -> Result<(), Vec<RowError>> {
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
@@ -272,8 +272,19 @@ pub fn read_channels(file: &str, text: &str, settings: &mut Settings) -> Result<
                     .map(|p| policy.risk_target = p),
                 "min_buffer" => whole_units(value, key).map(|n| policy.min_units = n),
                 "max_buffer" => whole_units(value, key).map(|n| policy.max_units = Some(n)),
+                "low_stock_units" => whole_units(value, key).map(|n| policy.low_stock_units = n),
+                "low_stock_max_delay" => value
+                    .as_str()
+                    .ok_or_else(|| {
+                        "low_stock_max_delay must be a duration such as \"1m\"".to_owned()
+                    })
+                    .and_then(|raw| {
+                        parse_duration(raw).map_err(|e| format!("low_stock_max_delay: {e}"))
+                    })
+                    .map(|ms| policy.low_stock_max_delay_ms = ms),
                 other => Err(format!(
-                    "unknown setting {other:?}: a channel takes delay, risk_target, min_buffer, max_buffer"
+                    "unknown setting {other:?}: a channel takes delay, risk_target, min_buffer, \
+                     max_buffer, low_stock_units, low_stock_max_delay"
                 )),
             };
             if let Err(e) = applied {
@@ -491,6 +502,7 @@ mod tests {
     fn channels_take_fixed_and_uniform_delays_and_dynamic_settings() {
         let mut settings = Settings::default();
         let text = "[amazon]\ndelay = { min = \"5m\", max = \"15m\" }\nrisk_target = 0.001\n\
+                    low_stock_units = 3\nlow_stock_max_delay = \"2m\"\n\
                     [shopify]\ndelay = \"90s\"\nmin_buffer = 1\n";
         read_channels("CHANNELS.toml", text, &mut settings).unwrap();
         assert_eq!(
@@ -507,6 +519,11 @@ mod tests {
         );
         assert_eq!(settings.dynamic_policy(Channel::Amazon).risk_target, 0.001);
         assert_eq!(settings.dynamic_policy(Channel::Shopify).min_units, 1);
+        let amazon = settings.dynamic_policy(Channel::Amazon);
+        assert_eq!(
+            (amazon.low_stock_units, amazon.low_stock_max_delay_ms),
+            (3, 120_000)
+        );
         assert_eq!(settings.configured, [Channel::Amazon, Channel::Shopify]);
     }
 

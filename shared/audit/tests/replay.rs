@@ -130,6 +130,35 @@ fn the_recompute_gives_units_back_as_sales_elsewhere_cool_down() {
     );
 }
 
+/// A CHANNELS.toml `low_stock_units` reaches the domain's low-stock rule: at 2 units or fewer,
+/// Amazon (its delay is its 15-minute prior, above the 1-minute limit) shows 0.
+#[test]
+fn the_low_stock_rule_hides_the_last_units_from_a_slow_channel() {
+    let input = input(
+        "2026-03-02T10:00:00Z,amazon,A,1\n\
+         2026-03-02T10:05:00Z,amazon,A,1\n",
+        "A,3\n",
+        "",
+    );
+    let mut settings = settings(0.0, &[(Channel::Amazon, Delay::Fixed(MINUTE))]);
+    let outcome = run(&input, &settings, &mut |_| {});
+    assert_eq!(
+        tally(counts(&outcome, Strategy::EventDynamic)),
+        (2, 0, 0, 0, 0)
+    );
+    stockguard_audit::input::read_channels(
+        "CHANNELS.toml",
+        "[amazon]\ndelay = \"1m\"\nlow_stock_units = 2\n",
+        &mut settings,
+    )
+    .unwrap();
+    let outcome = run(&input, &settings, &mut |_| {});
+    assert_eq!(
+        tally(counts(&outcome, Strategy::EventDynamic)),
+        (1, 0, 0, 1, 1)
+    );
+}
+
 /// 1 unit, a 10% buffer: `ceil(1 × 10%) = 1` hides it on every marketplace.
 /// - 10:00 amazon 1: refused with the unit in stock: a lost sale, under every strategy (the dynamic
 ///   buffer is 0 with no sales, but nothing has been pushed yet: Amazon shows the start's value).
