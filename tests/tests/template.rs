@@ -1037,7 +1037,9 @@ fn every_parameter_output_and_describable_resource_has_a_description() {
             | "AWS::Events::Rule"
             | "AWS::Events::EventBus"
             | "AWS::Events::Archive"
-            | "AWS::Serverless::HttpApi" => &p["Description"],
+            | "AWS::Serverless::HttpApi"
+            | "AWS::EventSchemas::Registry"
+            | "AWS::EventSchemas::Schema" => &p["Description"],
             _ => continue,
         };
         resources += 1;

@@ -677,6 +677,12 @@ Resources:
   Alarm:
     Type: AWS::CloudWatch::Alarm
     Properties: { MetricName: Errors, Namespace: AWS/Lambda, Threshold: 0 }
+  Registry:
+    Type: AWS::EventSchemas::Registry
+    Properties: { RegistryName: !Sub "${AWS::StackName}-events" }
+  Schema:
+    Type: AWS::EventSchemas::Schema
+    Properties: { RegistryName: !GetAtt Registry.RegistryName, Type: OpenApi3, Content: "{}" }
   Dlq: { Type: AWS::SQS::Queue }
   Queue:
     Type: AWS::SQS::Queue
@@ -692,7 +698,7 @@ Resources:
         assert_eq!(
             spec.queues.len(),
             2,
-            "the archive, topic, log group and alarm are skipped"
+            "the archive, topic, log group, alarm and schema registry are skipped"
         );
         assert!(spec.rules.is_empty(), "an archive is not a rule");
         assert_eq!(

@@ -14,6 +14,7 @@ pub mod position;
 pub mod reservation;
 pub mod types;
 pub mod velocity;
+pub mod wire;
 
 pub use error::InvalidInput;
 pub use inbound::{Command, Common, InboundEvent, ReservationRequest, SignalKind};

@@ -5,10 +5,13 @@ use serde::{Deserialize, Serialize};
 use crate::types::{EntityId, Line, Millis, Sku};
 
 /// A line that could not be reserved, with what was there.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Shortfall {
     pub sku: Sku,
+    /// Units the line asked for.
     pub requested: i64,
+    /// Units it could have taken, counting expired holds that could have been released; never
+    /// below 0.
     pub available: i64,
 }
 

@@ -1,8 +1,10 @@
 //! Identifiers and quantities of the contract, validated once at the edge.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
 /// Milliseconds since the Unix epoch. Timestamps are compared at this precision.
@@ -27,6 +29,8 @@ macro_rules! string_id {
         pub struct $name(String);
 
         impl $name {
+            const MAX: u32 = $max;
+
             pub fn parse(raw: &str) -> Result<Self, String> {
                 let ok_chars = raw.chars().all($allowed);
                 if raw.is_empty() || raw.len() > $max || !ok_chars {
@@ -77,9 +81,36 @@ impl ChannelName {
     const ALLOWED: &'static str = "[a-z0-9_-]";
 }
 
+/// The schema of an identifier is the rule `parse` applies (every allowed character is ASCII, so
+/// characters and bytes count the same). Inlined: integrators read the rule at each field.
+macro_rules! string_id_schema {
+    ($($name:ident),+) => {$(
+        impl JsonSchema for $name {
+            fn inline_schema() -> bool {
+                true
+            }
+            fn schema_name() -> Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                json_schema!({
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": $name::MAX,
+                    "pattern": format!("^{}+$", $name::ALLOWED),
+                })
+            }
+        }
+    )+};
+}
+
+string_id_schema!(Sku, EventId, EntityId, ChannelName);
+
 /// One line of a cart or an order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Line {
     pub sku: Sku,
+    /// Units of the SKU.
+    #[schemars(range(min = 1, max = 1_000_000))]
     pub quantity: i64,
 }
