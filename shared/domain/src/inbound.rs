@@ -3,10 +3,12 @@
 
 use std::collections::HashSet;
 
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::error::InvalidInput;
 use crate::types::{ChannelName, EntityId, EventId, Line, Millis, Sku, parse_timestamp};
+use crate::wire;
 
 /// Largest `detail` accepted. A valid event of the contract (at most 25 lines) is far smaller; the
 /// limit stops a runaway producer before it reaches the table.
@@ -191,6 +193,11 @@ impl Command {
 }
 
 /// Parses and validates one inbound event. `detail_type` is the envelope's `detail-type`.
+///
+/// The contract's rules are checked on the raw JSON first, in the documented order, so that the
+/// first violation is reported with its own code and field; the checked detail is then decoded into
+/// its type in [`crate::wire`], which is what the published schemas are generated from, and the
+/// command is built from that.
 pub fn parse_inbound(detail_type: &str, detail: &Value) -> Result<InboundEvent, InvalidInput> {
     if !INBOUND_DETAIL_TYPES.contains(&detail_type) {
         return Err(InvalidInput::new(
@@ -200,17 +207,30 @@ pub fn parse_inbound(detail_type: &str, detail: &Value) -> Result<InboundEvent, 
         ));
     }
     let obj = detail_object(detail)?;
-    let common = parse_common(obj)?;
-    let command = match detail_type {
-        "StockReceived" => Command::StockReceived {
-            sku: sku(obj, "sku")?,
-            quantity: quantity(obj, "quantity")?,
-            reference: opt_string(obj, "reference", 256)?,
-        },
-        "StockCounted" => Command::StockCounted {
-            sku: sku(obj, "sku")?,
-            on_hand: int_in(obj, "on_hand", 0, MAX_COUNTED_ON_HAND)?,
-        },
+    check_common(obj)?;
+    let (common, command) = match detail_type {
+        "StockReceived" => {
+            sku(obj, "sku")?;
+            quantity(obj, "quantity")?;
+            opt_string(obj, "reference", 256)?;
+            let d: wire::StockReceived = decode(detail)?;
+            let command = Command::StockReceived {
+                sku: d.sku,
+                quantity: d.quantity,
+                reference: d.reference,
+            };
+            (d.common, command)
+        }
+        "StockCounted" => {
+            sku(obj, "sku")?;
+            int_in(obj, "on_hand", 0, MAX_COUNTED_ON_HAND)?;
+            let d: wire::StockCounted = decode(detail)?;
+            let command = Command::StockCounted {
+                sku: d.sku,
+                on_hand: d.on_hand,
+            };
+            (d.common, command)
+        }
         "StockAdjusted" => {
             let delta = int_in(obj, "delta", -MAX_QUANTITY, MAX_QUANTITY)?;
             if delta == 0 {
@@ -220,61 +240,137 @@ pub fn parse_inbound(detail_type: &str, detail: &Value) -> Result<InboundEvent, 
                     "delta must be non-zero",
                 ));
             }
-            Command::StockAdjusted {
-                sku: sku(obj, "sku")?,
-                delta,
-                reason: string(obj, "reason", 256)?,
-            }
+            sku(obj, "sku")?;
+            string(obj, "reason", 256)?;
+            let d: wire::StockAdjusted = decode(detail)?;
+            let command = Command::StockAdjusted {
+                sku: d.sku,
+                delta: d.delta,
+                reason: d.reason,
+            };
+            (d.common, command)
         }
-        "ReservationRequested" => Command::ReservationRequested(parse_reservation_fields(obj)?),
-        "ReservationConfirmed" => Command::ReservationConfirmed {
-            reservation_id: entity_id(obj, "reservation_id")?,
-            order_id: entity_id(obj, "order_id")?,
-        },
-        "ReservationReleased" => Command::ReservationReleased {
-            reservation_id: entity_id(obj, "reservation_id")?,
-            reason: opt_string(obj, "reason", 256)?,
-        },
-        "OrderPlaced" => Command::OrderPlaced {
-            order_id: entity_id(obj, "order_id")?,
-            channel: channel(obj, "channel")?,
-            lines: lines(obj, "lines")?,
-        },
-        "OrderShipped" => Command::OrderShipped {
-            order_id: entity_id(obj, "order_id")?,
-            lines: opt_lines(obj, "lines")?,
-        },
-        "OrderCancelled" => Command::OrderCancelled {
-            order_id: entity_id(obj, "order_id")?,
-            lines: opt_lines(obj, "lines")?,
-        },
-        "ReturnReceived" => Command::ReturnReceived {
-            return_id: entity_id(obj, "return_id")?,
-            sku: sku(obj, "sku")?,
-            quantity: quantity(obj, "quantity")?,
-            restock: boolean(obj, "restock")?,
-            order_id: match obj.get("order_id") {
-                None | Some(Value::Null) => None,
-                Some(_) => Some(entity_id(obj, "order_id")?),
-            },
-        },
-        "DemandSignal" => Command::DemandSignal {
-            sku: sku(obj, "sku")?,
-            signal: signal(obj, "signal")?,
-            strength: strength(obj, "strength")?,
-            expires_at: match obj.get("expires_at") {
-                None | Some(Value::Null) => None,
-                Some(_) => Some(timestamp(obj, "expires_at")?),
-            },
-        },
+        "ReservationRequested" => {
+            check_reservation_fields(obj)?;
+            let d: wire::ReservationRequested = decode(detail)?;
+            let command = Command::ReservationRequested(reservation_request(d.request));
+            (d.common, command)
+        }
+        "ReservationConfirmed" => {
+            entity_id(obj, "reservation_id")?;
+            entity_id(obj, "order_id")?;
+            let d: wire::ReservationConfirmed = decode(detail)?;
+            let command = Command::ReservationConfirmed {
+                reservation_id: d.reservation_id,
+                order_id: d.order_id,
+            };
+            (d.common, command)
+        }
+        "ReservationReleased" => {
+            entity_id(obj, "reservation_id")?;
+            opt_string(obj, "reason", 256)?;
+            let d: wire::ReservationReleased = decode(detail)?;
+            let command = Command::ReservationReleased {
+                reservation_id: d.reservation_id,
+                reason: d.reason,
+            };
+            (d.common, command)
+        }
+        "OrderPlaced" => {
+            entity_id(obj, "order_id")?;
+            channel(obj, "channel")?;
+            lines(obj, "lines")?;
+            let d: wire::OrderPlaced = decode(detail)?;
+            let command = Command::OrderPlaced {
+                order_id: d.order_id,
+                channel: d.channel,
+                lines: d.lines,
+            };
+            (d.common, command)
+        }
+        "OrderShipped" => {
+            entity_id(obj, "order_id")?;
+            opt_lines(obj, "lines")?;
+            let d: wire::OrderShipped = decode(detail)?;
+            let command = Command::OrderShipped {
+                order_id: d.order_id,
+                lines: d.lines,
+            };
+            (d.common, command)
+        }
+        "OrderCancelled" => {
+            entity_id(obj, "order_id")?;
+            opt_lines(obj, "lines")?;
+            let d: wire::OrderCancelled = decode(detail)?;
+            let command = Command::OrderCancelled {
+                order_id: d.order_id,
+                lines: d.lines,
+            };
+            (d.common, command)
+        }
+        "ReturnReceived" => {
+            entity_id(obj, "return_id")?;
+            sku(obj, "sku")?;
+            quantity(obj, "quantity")?;
+            boolean(obj, "restock")?;
+            if !matches!(obj.get("order_id"), None | Some(Value::Null)) {
+                entity_id(obj, "order_id")?;
+            }
+            let d: wire::ReturnReceived = decode(detail)?;
+            let command = Command::ReturnReceived {
+                return_id: d.return_id,
+                sku: d.sku,
+                quantity: d.quantity,
+                restock: d.restock,
+                order_id: d.order_id,
+            };
+            (d.common, command)
+        }
+        "DemandSignal" => {
+            sku(obj, "sku")?;
+            signal(obj, "signal")?;
+            strength(obj, "strength")?;
+            if !matches!(obj.get("expires_at"), None | Some(Value::Null)) {
+                timestamp(obj, "expires_at")?;
+            }
+            let d: wire::DemandSignal = decode(detail)?;
+            let command = Command::DemandSignal {
+                sku: d.sku,
+                signal: d.signal,
+                strength: d.strength,
+                expires_at: d
+                    .expires_at
+                    .map(|raw| millis("expires_at", &raw))
+                    .transpose()?,
+            };
+            (d.common, command)
+        }
         _ => unreachable!("checked against INBOUND_DETAIL_TYPES above"),
+    };
+    let common = Common {
+        event_id: common.event_id,
+        occurred_at: millis("occurred_at", &common.occurred_at)?,
+        sequence: common.sequence,
     };
     Ok(InboundEvent { common, command })
 }
 
 /// Validates the body of `POST /v1/reservations` (the event's fields without the common ones).
 pub fn parse_reservation_request(body: &Value) -> Result<ReservationRequest, InvalidInput> {
-    parse_reservation_fields(detail_object(body)?)
+    check_reservation_fields(detail_object(body)?)?;
+    Ok(reservation_request(decode(body)?))
+}
+
+/// Decodes a detail whose fields were checked. A failure here means the type and the checks
+/// disagree; it is reported rather than trusted.
+fn decode<T: DeserializeOwned>(detail: &Value) -> Result<T, InvalidInput> {
+    T::deserialize(detail).map_err(|e| {
+        InvalidInput::new(
+            "wrong_type",
+            "detail",
+            format!("detail does not decode: {e}"),
+        )
+    })
 }
 
 fn detail_object(detail: &Value) -> Result<&Map<String, Value>, InvalidInput> {
@@ -293,37 +389,50 @@ fn detail_object(detail: &Value) -> Result<&Map<String, Value>, InvalidInput> {
         .ok_or_else(|| InvalidInput::new("wrong_type", "detail", "detail must be a JSON object"))
 }
 
-fn parse_common(obj: &Map<String, Value>) -> Result<Common, InvalidInput> {
+fn check_common(obj: &Map<String, Value>) -> Result<(), InvalidInput> {
     let event_id = string(obj, "event_id", usize::MAX)?;
-    let event_id = EventId::parse(&event_id)
-        .map_err(|m| InvalidInput::new("invalid_event_id", "event_id", m))?;
-    let sequence = match obj.get("sequence") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(v.as_u64().ok_or_else(|| {
-            InvalidInput::new("wrong_type", "sequence", "sequence must be an integer >= 0")
-        })?),
-    };
-    Ok(Common {
-        event_id,
-        occurred_at: timestamp(obj, "occurred_at")?,
-        sequence,
-    })
+    EventId::parse(&event_id).map_err(|m| InvalidInput::new("invalid_event_id", "event_id", m))?;
+    if let Some(sequence) = obj.get("sequence").filter(|v| !v.is_null())
+        && sequence.as_u64().is_none()
+    {
+        return Err(InvalidInput::new(
+            "wrong_type",
+            "sequence",
+            "sequence must be an integer >= 0",
+        ));
+    }
+    timestamp(obj, "occurred_at")?;
+    Ok(())
 }
 
-fn parse_reservation_fields(obj: &Map<String, Value>) -> Result<ReservationRequest, InvalidInput> {
-    let (ttl_seconds, ttl_defaulted) = match obj.get("ttl_seconds") {
-        None | Some(Value::Null) => (DEFAULT_TTL_SECONDS, true),
-        Some(_) => (
-            int_in(obj, "ttl_seconds", 1, i64::from(MAX_TTL_SECONDS))? as u32,
-            false,
-        ),
-    };
-    Ok(ReservationRequest {
-        reservation_id: entity_id(obj, "reservation_id")?,
-        channel: channel(obj, "channel")?,
-        lines: lines(obj, "lines")?,
-        ttl_seconds,
-        ttl_defaulted,
+fn check_reservation_fields(obj: &Map<String, Value>) -> Result<(), InvalidInput> {
+    if !matches!(obj.get("ttl_seconds"), None | Some(Value::Null)) {
+        int_in(obj, "ttl_seconds", 1, i64::from(MAX_TTL_SECONDS))?;
+    }
+    entity_id(obj, "reservation_id")?;
+    channel(obj, "channel")?;
+    lines(obj, "lines")?;
+    Ok(())
+}
+
+fn reservation_request(fields: wire::ReservationRequestFields) -> ReservationRequest {
+    ReservationRequest {
+        reservation_id: fields.reservation_id,
+        channel: fields.channel,
+        lines: fields.lines,
+        ttl_seconds: fields.ttl_seconds.unwrap_or(DEFAULT_TTL_SECONDS),
+        ttl_defaulted: fields.ttl_seconds.is_none(),
+    }
+}
+
+/// A checked timestamp in milliseconds.
+fn millis(name: &str, raw: &str) -> Result<Millis, InvalidInput> {
+    parse_timestamp(raw).ok_or_else(|| {
+        InvalidInput::new(
+            "invalid_timestamp",
+            name,
+            format!("`{name}` is not an RFC 3339 timestamp: {raw:?}"),
+        )
     })
 }
 
@@ -675,6 +784,42 @@ mod tests {
             let e = err(dt, with(common(), extra.clone()));
             assert_eq!((e.code, e.field.as_str()), (code, field), "{dt} {extra}");
         }
+    }
+
+    /// Values the checks accept that a stricter decoding could refuse: integers where a number is
+    /// asked, the widest `sequence`, `null` for optional fields, fields of no type.
+    #[test]
+    fn decodes_what_the_checks_accept_at_the_edges() {
+        let ev = parse_inbound(
+            "DemandSignal",
+            &with(
+                common(),
+                json!({"sku": "A", "signal": "search_volume", "strength": 2, "sequence": u64::MAX,
+                       "expires_at": null, "note": {"any": "thing"}}),
+            ),
+        )
+        .unwrap();
+        assert_eq!(ev.common.sequence, Some(u64::MAX));
+        assert!(
+            matches!(ev.command, Command::DemandSignal { strength, expires_at: None, .. } if strength == 2.0)
+        );
+        let ev = parse_inbound(
+            "ReturnReceived",
+            &with(
+                common(),
+                json!({"return_id": "x", "sku": "A", "quantity": 1, "restock": false,
+                       "order_id": null, "sequence": null}),
+            ),
+        )
+        .unwrap();
+        assert_eq!(ev.common.sequence, None);
+        let request = parse_reservation_request(&json!({"reservation_id": "r", "channel": "web",
+            "lines": [{"sku": "A", "quantity": 1, "note": 1}], "ttl_seconds": null}))
+        .unwrap();
+        assert_eq!(
+            (request.ttl_seconds, request.ttl_defaulted),
+            (DEFAULT_TTL_SECONDS, true)
+        );
     }
 
     #[test]
