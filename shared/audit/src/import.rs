@@ -472,14 +472,14 @@ fn header(
 /// 1-based line numbers from the csv reader's byte offsets. Its own line count is one short after
 /// each CRLF (the ending Shopify writes), and its record offsets there point at the `\n` that ends
 /// the previous line, so lines are counted here from the text.
-struct Lines<'a> {
+pub(crate) struct Lines<'a> {
     text: &'a [u8],
     counted_to: usize,
     line: u64,
 }
 
 impl<'a> Lines<'a> {
-    fn new(text: &'a str) -> Self {
+    pub(crate) fn new(text: &'a str) -> Self {
         Self {
             text: text.as_bytes(),
             counted_to: 0,
@@ -488,7 +488,7 @@ impl<'a> Lines<'a> {
     }
 
     /// The line a record starting at `position` begins on. Records come in file order.
-    fn of(&mut self, position: Option<&csv::Position>) -> u64 {
+    pub(crate) fn of(&mut self, position: Option<&csv::Position>) -> u64 {
         let Some(position) = position else { return 0 };
         let mut at = (position.byte() as usize).min(self.text.len());
         while at < self.text.len() && matches!(self.text[at], b'\r' | b'\n') {
@@ -507,7 +507,7 @@ impl<'a> Lines<'a> {
         self.line
     }
 
-    fn error(&mut self, file: &str, e: &csv::Error) -> RowError {
+    pub(crate) fn error(&mut self, file: &str, e: &csv::Error) -> RowError {
         RowError {
             file: file.to_string(),
             line: self.of(e.position()),

@@ -8,6 +8,7 @@ use stockguard_domain::Millis;
 use stockguard_domain::buffer::DynamicPolicy;
 use stockguard_domain::types::parse_timestamp;
 
+use crate::import::Lines;
 use crate::model::{AuditInput, Channel, Order, OrderRow, Restock, RowError, SkuIndex};
 use crate::settings::{Delay, Settings, parse_duration};
 
@@ -34,6 +35,7 @@ struct Table<'a> {
     file: &'a str,
     columns: HashMap<String, usize>,
     reader: csv::Reader<&'a [u8]>,
+    lines: Lines<'a>,
 }
 
 impl<'a> Table<'a> {
@@ -80,6 +82,7 @@ impl<'a> Table<'a> {
             file,
             columns,
             reader,
+            lines: Lines::new(text),
         })
     }
 
@@ -92,13 +95,14 @@ impl<'a> Table<'a> {
         let mut errors = Vec::new();
         let mut record = csv::StringRecord::new();
         loop {
-            let line = self.reader.position().line();
             match self.reader.read_record(&mut record) {
                 Ok(false) => break,
                 Ok(true) => {
                     if record.iter().all(|f| f.trim().is_empty()) {
                         continue;
                     }
+                    // Counted from the text: the reader's own count is short after CRLF endings.
+                    let line = self.lines.of(record.position());
                     let fields = Row {
                         columns: &self.columns,
                         record: &record,
@@ -112,11 +116,7 @@ impl<'a> Table<'a> {
                         }),
                     }
                 }
-                Err(e) => errors.push(RowError {
-                    file: self.file.to_owned(),
-                    line,
-                    reason: format!("not a CSV row: {e}"),
-                }),
+                Err(e) => errors.push(self.lines.error(self.file, &e)),
             }
         }
         if errors.is_empty() {
@@ -484,6 +484,16 @@ mod tests {
                     2026-03-02T10:00:00Z,amazon,A,x,\n";
         let errors = read_orders("ORDERS.csv", text).unwrap_err();
         assert_eq!(errors[0].line, 4);
+    }
+
+    #[test]
+    fn crlf_line_endings_keep_line_numbers_true() {
+        let text = "occurred_at,channel,sku,quantity\r\n\
+                    2026-03-02T10:00:00Z,amazon,A,1\r\n\
+                    2026-03-02T10:00:00Z,amazon,A,1\r\n\
+                    2026-03-02T10:00:00Z,amazon,A,x\r\n";
+        let errors = read_orders("ORDERS.csv", text).unwrap_err();
+        assert_eq!(errors[0].line, 4, "{}", errors[0]);
     }
 
     #[test]
