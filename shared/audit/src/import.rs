@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use chrono::DateTime;
 use stockguard_domain::Millis;
 
+use stockguard_domain::csv_lines::CsvLines;
+
 use crate::model::{Channel, OrderRow, RowError};
 
 /// Which kind of orders file a header line belongs to.
@@ -197,7 +199,7 @@ struct OrderHead {
 /// reported; no rows are returned if any is.
 pub fn import_shopify_orders(file: &str, text: &str) -> Result<Imported, Vec<RowError>> {
     let text = strip_bom(text);
-    let mut lines = Lines::new(text);
+    let mut lines = CsvLines::new(text);
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .from_reader(text.as_bytes());
@@ -218,7 +220,7 @@ pub fn import_shopify_orders(file: &str, text: &str) -> Result<Imported, Vec<Row
         let record = match record {
             Ok(record) => record,
             Err(e) => {
-                errors.push(lines.error(file, &e));
+                errors.push(unreadable_row(&mut lines, file, &e));
                 continue;
             }
         };
@@ -315,7 +317,7 @@ pub fn import_shopify_orders(file: &str, text: &str) -> Result<Imported, Vec<Row
 /// Every unusable row is reported; no rows are returned if any is.
 pub fn import_amazon_orders(file: &str, text: &str) -> Result<Imported, Vec<RowError>> {
     let text = strip_bom(text);
-    let mut lines = Lines::new(text);
+    let mut lines = CsvLines::new(text);
     // Amazon's flat files are tab-separated without quoting: a product name such as
     // `12" skillet` is literal, so quote handling must be off or it would swallow lines.
     let mut reader = csv::ReaderBuilder::new()
@@ -340,7 +342,7 @@ pub fn import_amazon_orders(file: &str, text: &str) -> Result<Imported, Vec<RowE
         let record = match record {
             Ok(record) => record,
             Err(e) => {
-                errors.push(lines.error(file, &e));
+                errors.push(unreadable_row(&mut lines, file, &e));
                 continue;
             }
         };
@@ -469,50 +471,12 @@ fn header(
     }
 }
 
-/// 1-based line numbers from the csv reader's byte offsets. Its own line count is one short after
-/// each CRLF (the ending Shopify writes), and its record offsets there point at the `\n` that ends
-/// the previous line, so lines are counted here from the text.
-pub(crate) struct Lines<'a> {
-    text: &'a [u8],
-    counted_to: usize,
-    line: u64,
-}
-
-impl<'a> Lines<'a> {
-    pub(crate) fn new(text: &'a str) -> Self {
-        Self {
-            text: text.as_bytes(),
-            counted_to: 0,
-            line: 1,
-        }
-    }
-
-    /// The line a record starting at `position` begins on. Records come in file order.
-    pub(crate) fn of(&mut self, position: Option<&csv::Position>) -> u64 {
-        let Some(position) = position else { return 0 };
-        let mut at = (position.byte() as usize).min(self.text.len());
-        while at < self.text.len() && matches!(self.text[at], b'\r' | b'\n') {
-            at += 1;
-        }
-        if at < self.counted_to {
-            // Not expected; recount from the start rather than count backwards.
-            self.counted_to = 0;
-            self.line = 1;
-        }
-        self.line += self.text[self.counted_to..at]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count() as u64;
-        self.counted_to = at;
-        self.line
-    }
-
-    pub(crate) fn error(&mut self, file: &str, e: &csv::Error) -> RowError {
-        RowError {
-            file: file.to_string(),
-            line: self.of(e.position()),
-            reason: format!("the row cannot be read: {e}"),
-        }
+/// A record the csv reader cannot read, at its line.
+pub(crate) fn unreadable_row(lines: &mut CsvLines, file: &str, e: &csv::Error) -> RowError {
+    RowError {
+        file: file.to_string(),
+        line: lines.of(e.position()),
+        reason: format!("the row cannot be read: {e}"),
     }
 }
 
@@ -594,21 +558,6 @@ mod tests {
             detect("amazon-order-id,purchase-date,order-status,sku,quantity"),
             None
         );
-    }
-
-    #[test]
-    fn lines_are_counted_alike_for_lf_and_crlf_endings() {
-        let lf = "a,b\n1,\"two\nlines\"\n\n3,4\n";
-        let crlf = lf.replace('\n', "\r\n");
-        for text in [lf, crlf.as_str()] {
-            let mut lines = Lines::new(text);
-            let mut reader = csv::Reader::from_reader(text.as_bytes());
-            let found: Vec<u64> = reader
-                .records()
-                .map(|r| lines.of(r.unwrap().position()))
-                .collect();
-            assert_eq!(found, vec![2, 5], "{text:?}");
-        }
     }
 
     #[test]

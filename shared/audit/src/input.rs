@@ -6,9 +6,10 @@ use std::collections::HashMap;
 
 use stockguard_domain::Millis;
 use stockguard_domain::buffer::DynamicPolicy;
+use stockguard_domain::csv_lines::CsvLines;
 use stockguard_domain::types::parse_timestamp;
 
-use crate::import::Lines;
+use crate::import::unreadable_row;
 use crate::model::{AuditInput, Channel, Order, OrderRow, Restock, RowError, SkuIndex};
 use crate::settings::{Delay, Settings, parse_duration};
 
@@ -35,7 +36,7 @@ struct Table<'a> {
     file: &'a str,
     columns: HashMap<String, usize>,
     reader: csv::Reader<&'a [u8]>,
-    lines: Lines<'a>,
+    lines: CsvLines<'a>,
 }
 
 impl<'a> Table<'a> {
@@ -82,7 +83,7 @@ impl<'a> Table<'a> {
             file,
             columns,
             reader,
-            lines: Lines::new(text),
+            lines: CsvLines::new(text),
         })
     }
 
@@ -116,7 +117,7 @@ impl<'a> Table<'a> {
                         }),
                     }
                 }
-                Err(e) => errors.push(self.lines.error(self.file, &e)),
+                Err(e) => errors.push(unreadable_row(&mut self.lines, self.file, &e)),
             }
         }
         if errors.is_empty() {

@@ -122,12 +122,18 @@ impl Answer {
     }
 }
 
+/// Sends a request and reads the whole answer. The credentials the request carries are cut out
+/// of the answer's body before anything reads it: a channel that echoes them (in a 401, a 500, an
+/// HTML error page) must not put them into an error that is logged and published.
 pub(crate) async fn send(
     channel: ChannelKind,
     request: RequestBuilder,
 ) -> Result<Answer, ChannelError> {
-    let response = request
-        .send()
+    let (client, request) = request.build_split();
+    let request = request.map_err(|e| transport_error(channel, &e))?;
+    let credentials = credentials_in(request.headers());
+    let response = client
+        .execute(request)
         .await
         .map_err(|e| transport_error(channel, &e))?;
     let status = response.status();
@@ -139,8 +145,113 @@ pub(crate) async fn send(
     Ok(Answer {
         status,
         headers,
-        body: body.to_vec(),
+        body: redact(body.to_vec(), &credentials),
     })
+}
+
+/// The headers the clients authenticate with.
+const CREDENTIAL_HEADERS: [&str; 4] = [
+    "authorization",
+    "x-shopify-access-token",
+    "x-amz-access-token",
+    "wm_sec.access_token",
+];
+/// Shorter values are not credentials; cutting them out would only garble answers.
+const MIN_CREDENTIAL_CHARS: usize = 8;
+const REDACTED: &[u8] = b"[redacted]";
+
+/// Every form in which an answer could quote the credentials of `headers`: the header value, its
+/// token after the scheme, and for Basic the decoded `id:secret` and the secret alone, each also
+/// as JSON escapes it. Longest first, so a value containing another is cut out whole.
+fn credentials_in(headers: &HeaderMap) -> Vec<Vec<u8>> {
+    let mut found: Vec<String> = Vec::new();
+    for name in CREDENTIAL_HEADERS {
+        for value in headers.get_all(name) {
+            let Ok(value) = value.to_str() else {
+                found.push(String::from_utf8_lossy(value.as_bytes()).into_owned());
+                continue;
+            };
+            let value = value.trim();
+            found.push(value.to_owned());
+            let Some((scheme, token)) = value.split_once(' ') else {
+                continue;
+            };
+            let token = token.trim();
+            found.push(token.to_owned());
+            if scheme.eq_ignore_ascii_case("basic")
+                && let Some(decoded) = decode_base64(token)
+            {
+                if let Some((_, secret)) = decoded.split_once(':') {
+                    found.push(secret.to_owned());
+                }
+                found.push(decoded);
+            }
+        }
+    }
+    let mut forms: Vec<Vec<u8>> = Vec::new();
+    for value in found {
+        if value.chars().count() < MIN_CREDENTIAL_CHARS {
+            continue;
+        }
+        let escaped = serde_json::to_string(&value).unwrap_or_default();
+        let escaped = escaped.trim_matches('"');
+        if escaped != value {
+            forms.push(escaped.as_bytes().to_vec());
+        }
+        forms.push(value.into_bytes());
+    }
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    forms.dedup();
+    forms
+}
+
+fn redact(mut body: Vec<u8>, credentials: &[Vec<u8>]) -> Vec<u8> {
+    for credential in credentials {
+        if credential.is_empty() || body.len() < credential.len() {
+            continue;
+        }
+        let mut out = Vec::with_capacity(body.len());
+        let mut at = 0;
+        while at < body.len() {
+            if body[at..].starts_with(credential) {
+                out.extend_from_slice(REDACTED);
+                at += credential.len();
+            } else {
+                out.push(body[at]);
+                at += 1;
+            }
+        }
+        body = out;
+    }
+    body
+}
+
+/// Standard base64 (as Basic authentication uses it) to text; `None` when it is not that.
+fn decode_base64(text: &str) -> Option<String> {
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let digits = text.trim_end_matches('=').as_bytes();
+    let mut bytes = Vec::with_capacity(digits.len() * 3 / 4);
+    for group in digits.chunks(4) {
+        if group.len() == 1 {
+            return None;
+        }
+        let mut bits = 0u32;
+        for (i, c) in group.iter().enumerate() {
+            bits |= value(*c)? << (18 - 6 * i);
+        }
+        let decoded = bits.to_be_bytes();
+        bytes.extend_from_slice(&decoded[1..group.len()]);
+    }
+    String::from_utf8(bytes).ok()
 }
 
 fn transport_error(channel: ChannelKind, err: &reqwest::Error) -> ChannelError {
@@ -320,6 +431,36 @@ mod tests {
         );
         assert_eq!(error_detail(b"<html>oops</html>"), "<html>oops</html>");
         assert_eq!(error_detail(b""), "(empty body)");
+    }
+
+    #[test]
+    fn credentials_are_cut_out_of_answers_in_every_form_they_are_quoted() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-shopify-access-token",
+            "shpat_a\"b/c1234".parse().unwrap(),
+        );
+        // base64("client-1:s3cret-value")
+        headers.insert(
+            "authorization",
+            "Basic Y2xpZW50LTE6czNjcmV0LXZhbHVl".parse().unwrap(),
+        );
+        let credentials = credentials_in(&headers);
+        let body = br#"{"errors":"bad shpat_a\"b/c1234 and shpat_a"b/c1234, Basic Y2xpZW50LTE6czNjcmV0LXZhbHVl, client-1:s3cret-value, s3cret-value"}"#;
+        let text = String::from_utf8(redact(body.to_vec(), &credentials)).unwrap();
+        for leaked in ["shpat_a", "Y2xpZW50", "s3cret-value"] {
+            assert!(!text.contains(leaked), "{text}");
+        }
+        assert!(
+            text.starts_with(r#"{"errors":"bad [redacted] and"#),
+            "{text}"
+        );
+        assert_eq!(
+            decode_base64("Y2xpZW50LTE6czNjcmV0LXZhbHVl").as_deref(),
+            Some("client-1:s3cret-value")
+        );
+        assert_eq!(decode_base64("YQ"), Some("a".to_owned()));
+        assert_eq!(decode_base64("!!"), None);
     }
 
     #[test]

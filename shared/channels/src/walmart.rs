@@ -9,7 +9,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::config::{ClientOptions, Secret, WalmartConfig};
-use crate::error::ChannelError;
+use crate::error::{ChannelError, Kind};
 use crate::http::{self, Answer};
 use crate::model::{ChannelKind, Listing, PushOutcome, QuantityUpdate};
 use crate::outcomes::Outcomes;
@@ -34,10 +34,38 @@ struct CachedToken {
     refresh_at: Instant,
 }
 
-#[derive(Deserialize)]
 struct TokenAnswer {
     access_token: String,
     expires_in: u64,
+}
+
+/// Reads a token answer without ever quoting it: unlike other answers, its body is a credential.
+fn token_answer(answer: &Answer) -> Result<TokenAnswer, ChannelError> {
+    let unreadable = |what: &str| {
+        ChannelError::new(
+            Kind::UnexpectedAnswer,
+            CHANNEL,
+            format!(
+                "HTTP {}: unreadable token answer: {what}",
+                answer.status.as_u16()
+            ),
+        )
+    };
+    let body: serde_json::Value =
+        serde_json::from_slice(&answer.body).map_err(|_| unreadable("not JSON"))?;
+    let access_token = body
+        .get("access_token")
+        .and_then(serde_json::Value::as_str)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| unreadable("no access_token string"))?;
+    let expires_in = body
+        .get("expires_in")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or_else(|| unreadable("no expires_in in whole seconds"))?;
+    Ok(TokenAnswer {
+        access_token: access_token.to_owned(),
+        expires_in,
+    })
 }
 
 #[derive(Deserialize)]
@@ -179,7 +207,7 @@ impl WalmartClient {
         if !answer.status.is_success() {
             return Err(answer.error(CHANNEL, false, answer.retry_after()));
         }
-        let token: TokenAnswer = answer.json(CHANNEL)?;
+        let token = token_answer(&answer)?;
         // Capped so that an absurd figure from outside cannot overflow the clock.
         let lifetime = Duration::from_secs(token.expires_in.min(MAX_TOKEN_LIFETIME_SECS));
         // Short-lived tokens (tests) refresh at 90% of their life rather than a minute early.

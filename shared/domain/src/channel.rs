@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::csv_lines::CsvLines;
 use crate::types::{ChannelName, Sku};
 
 /// The channels with adapters.
@@ -72,22 +73,26 @@ pub const LISTING_CSV_HEADER: [&str; 6] = [
 ];
 
 /// Parses a listings CSV (contract section 4). All or nothing: any rejected row rejects the file,
-/// and every rejected row is reported with its line and reason.
+/// and every rejected row is reported with its line and reason. Cells may be quoted, with `""`
+/// for a quote and line breaks inside; blank lines are skipped.
 pub fn parse_listings_csv(text: &str) -> Result<Vec<ListingMapping>, Vec<RejectedRow>> {
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty());
-    let Some((_, header)) = lines.next() else {
-        return Err(vec![RejectedRow {
-            line: 1,
-            reason: "the file is empty; expected a header row".into(),
-        }]);
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut lines = CsvLines::new(text);
+    let mut records = reader.records();
+    let header: Vec<String> = match records.next() {
+        None => {
+            return Err(vec![RejectedRow {
+                line: 1,
+                reason: "the file is empty; expected a header row".into(),
+            }]);
+        }
+        Some(Ok(header)) => header.iter().map(|h| h.trim().to_lowercase()).collect(),
+        Some(Err(_)) => Vec::new(),
     };
-    let header: Vec<String> = split_csv_line(header)
-        .iter()
-        .map(|h| h.trim().to_lowercase())
-        .collect();
     if header != LISTING_CSV_HEADER {
         return Err(vec![RejectedRow {
             line: 1,
@@ -97,9 +102,25 @@ pub fn parse_listings_csv(text: &str) -> Result<Vec<ListingMapping>, Vec<Rejecte
     let mut rows = Vec::new();
     let mut rejected = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for (i, raw) in lines {
-        let line = i + 1;
-        match parse_row(&split_csv_line(raw)) {
+    for record in records {
+        let (line, cells) = match record {
+            Ok(record) => {
+                let cells: Vec<String> = record.iter().map(str::to_owned).collect();
+                (lines.of(record.position()) as usize, cells)
+            }
+            Err(e) => {
+                let line = lines.of(e.position()) as usize;
+                rejected.push(RejectedRow {
+                    line,
+                    reason: format!("not a CSV row: {e}"),
+                });
+                continue;
+            }
+        };
+        if cells.iter().all(|c| c.trim().is_empty()) {
+            continue;
+        }
+        match parse_row(&cells) {
             Ok(row) => {
                 if !seen.insert((row.channel.clone(), row.sku.clone())) {
                     rejected.push(RejectedRow {
@@ -172,27 +193,6 @@ fn parse_row(cells: &[String]) -> Result<ListingMapping, String> {
     })
 }
 
-/// Splits one CSV line, honouring double-quoted cells with `""` escapes.
-fn split_csv_line(line: &str) -> Vec<String> {
-    let mut cells = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = line.trim_end_matches('\r').chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => cells.push(std::mem::take(&mut cur)),
-            (c, _) => cur.push(c),
-        }
-    }
-    cells.push(cur);
-    cells
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,5 +234,21 @@ mod tests {
         assert!(err[2].reason.starts_with("sku"));
         assert!(err[3].reason.contains("twice"));
         assert!(parse_listings_csv("sku,channel\n").is_err());
+    }
+
+    #[test]
+    fn listings_csv_takes_quoted_line_breaks_crlf_and_blank_lines() {
+        let text = "channel,sku,listing_id,location_id,offer_id,product_type\r\n\
+                    amazon,TEE-1,\"TEE-1\r\nAMZ\",,,SHIRT\r\n\
+                    \r\n\
+                    walmart,TEE-1,W1,,,\r\n\
+                    etsy,TEE-2,E,,,\r\n";
+        let err = parse_listings_csv(text).unwrap_err();
+        assert_eq!(err.len(), 1);
+        assert_eq!(err[0].line, 6, "{:?}", err[0]);
+        let ok = text.rsplit_once("etsy").unwrap().0;
+        let rows = parse_listings_csv(ok).unwrap();
+        assert_eq!(rows[0].listing_id, "TEE-1\r\nAMZ");
+        assert_eq!(rows.len(), 2);
     }
 }
