@@ -10,6 +10,8 @@ use std::time::Duration;
 use serde_json::json;
 use serde_yaml::Value as Yaml;
 use stockguard_adapters::access::{Access, Resource};
+use stockguard_fake_channels::shopify_signature;
+use stockguard_local::fake_wiring::SHOPIFY_WEBHOOK_SECRET;
 use stockguard_local::template::workspace_root;
 use stockguard_local::{RuntimeOptions, Stack};
 use stockguard_tests::channels::{FakeChannels, FakeOptions};
@@ -50,12 +52,19 @@ fn resolve(resource: &Yaml, stack: &Stack) -> Granted {
     let (logical, rest) = match t.tag.to_string().as_str() {
         "!GetAtt" => (text.trim_end_matches(".Arn").to_owned(), String::new()),
         "!Sub" if text.contains(":secret:") => {
-            let pattern = text.rsplit(":secret:").next().unwrap();
+            // A secret named by a parameter is the one the local stack creates: its default.
+            let mut pattern = text.rsplit(":secret:").next().unwrap().to_owned();
+            for (name, default) in &stockguard_local::StackSpec::load_default()
+                .unwrap()
+                .parameters
+            {
+                pattern = pattern.replace(&format!("${{{name}}}"), default);
+            }
             assert!(
                 !pattern.contains("${"),
                 "a secret pattern the test cannot resolve: {text}"
             );
-            return Granted::Secrets(pattern.to_owned());
+            return Granted::Secrets(pattern);
         }
         "!Sub" => {
             let inner = text.trim_start_matches("${");
@@ -328,6 +337,25 @@ async fn every_call_every_function_makes_is_granted_by_its_policy() {
             .unwrap();
         assert_eq!(r.status(), 200, "{path}");
     }
+    // A Shopify order webhook: one line of ours, one found by neither its SKU nor its variant
+    // (looked up on Shopify, then dead-lettered).
+    let body = serde_json::to_vec(&json!({
+        "id": 7001, "created_at": now(), "line_items": [
+            {"id": 1, "variant_id": 11, "sku": "IAM-1", "quantity": 1},
+            {"id": 2, "variant_id": 99, "sku": "shop-only", "quantity": 1}]}))
+    .unwrap();
+    let r = http
+        .post(format!("{api}/v1/webhooks/shopify"))
+        .header("X-Shopify-Topic", "orders/create")
+        .header(
+            "X-Shopify-Hmac-Sha256",
+            shopify_signature(SHOPIFY_WEBHOOK_SECRET, &body),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     tokio::time::sleep(Duration::from_secs(6)).await;
 
     let accesses = rt.requests.accesses();
@@ -343,6 +371,7 @@ async fn every_call_every_function_makes_is_granted_by_its_policy() {
         "EbaySyncFunction",
         "ReconcileChannelsFunction",
         "RecomputeBuffersFunction",
+        "ShopifyWebhooksFunction",
     ] {
         assert!(
             accesses

@@ -77,8 +77,9 @@ fn every_function_is_an_arm64_rust_function_with_active_tracing() {
     }
     assert_eq!(
         functions,
-        11 + 4 + 1 + 1 + 1 + 1,
-        "inbound, channel sync, reservations API, expiry sweeper, reconciliation, buffer recompute"
+        11 + 4 + 1 + 1 + 1 + 1 + 1,
+        "inbound, channel sync, reservations API, expiry sweeper, reconciliation, buffer recompute, \
+         Shopify webhooks"
     );
 }
 
@@ -608,7 +609,7 @@ fn every_function_queue_and_the_api_have_alarms_on_their_aws_metrics() {
             })
         };
     let functions = resources_of(&t, "AWS::Serverless::Function");
-    assert_eq!(functions.len(), 19);
+    assert_eq!(functions.len(), 20);
     for (id, _) in &functions {
         for metric in ["Errors", "Throttles"] {
             assert!(

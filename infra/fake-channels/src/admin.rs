@@ -133,7 +133,9 @@ async fn place_order(State(shared): State<Arc<Shared>>, body: Bytes) -> Response
         Err(err) => {
             let status = match err {
                 OrderError::NoLines | OrderError::InvalidQuantity { .. } => StatusCode::BAD_REQUEST,
-                OrderError::UnknownListing(_) => StatusCode::NOT_FOUND,
+                OrderError::UnknownListing(_) | OrderError::UnknownOrder(_) => {
+                    StatusCode::NOT_FOUND
+                }
                 OrderError::NotEnoughShown { .. } => StatusCode::CONFLICT,
             };
             json_response(status, json!({"error": err.to_string()}))

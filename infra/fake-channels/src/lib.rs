@@ -25,6 +25,7 @@ mod settings;
 mod shopify;
 mod state;
 mod walmart;
+mod webhooks;
 
 use std::fmt;
 use std::io;
@@ -38,7 +39,9 @@ use tokio::time::Instant;
 
 pub use orders::{OrderError, OrderLine, OrderRequest};
 pub use settings::FakeSettings;
+pub use shopify::variant_id_of;
 pub use state::FakeStats;
+pub use webhooks::shopify_signature;
 
 use state::Shared;
 
@@ -273,6 +276,12 @@ impl FakeChannel {
     /// detail to the order sink. Refused when the channel shows fewer units than ordered.
     pub fn place_order(&self, order: &OrderRequest) -> Result<Value, OrderError> {
         orders::place(&self.shared, order)
+    }
+
+    /// Shopify: the buyer's order is cancelled, and an `orders/cancelled` webhook is sent.
+    /// `order_id` is what [`FakeChannel::place_order`] answered.
+    pub fn cancel_order(&self, order_id: &str) -> Result<(), OrderError> {
+        orders::cancel(&self.shared, order_id)
     }
 
     /// Walmart: every token issued so far stops working, as if revoked or expired.

@@ -52,6 +52,8 @@ pub enum OrderError {
     InvalidQuantity { index: usize, quantity: i64 },
     #[error("listing {0:?} is not on this channel")]
     UnknownListing(String),
+    #[error("no order {0:?} on this channel")]
+    UnknownOrder(String),
     #[error("listing {listing_key:?} shows {shown}, fewer than the {requested} ordered")]
     NotEnoughShown {
         listing_key: String,
@@ -81,6 +83,8 @@ pub(crate) fn place(shared: &Shared, order: &OrderRequest) -> Result<Value, Orde
     }
     let channel = shared.kind.as_str();
     let now = Instant::now();
+    let webhook = shared.kind == crate::FakeKind::Shopify
+        && shared.with(|state| state.settings.shopify_webhook_url.is_some());
     let lines = shared.with(|state| {
         for &(key, requested) in &wanted {
             let shown = state
@@ -98,6 +102,12 @@ pub(crate) fn place(shared: &Shared, order: &OrderRequest) -> Result<Value, Orde
         let mut lines: Vec<(String, i64)> = Vec::new();
         for &(key, quantity) in &wanted {
             state.take_shown(key, quantity, now);
+            if webhook {
+                // Shopify reports its own lines: each listing's variant, with its SKU text.
+                let sku = state.listing(key, now).map(|l| l.sku.clone());
+                lines.push((format!("{key}\u{1f}{}", sku.unwrap_or_default()), quantity));
+                continue;
+            }
             let sku = state
                 .listing(key, now)
                 .map_or_else(|| key.to_owned(), |listing| listing.sku.clone());
@@ -109,6 +119,9 @@ pub(crate) fn place(shared: &Shared, order: &OrderRequest) -> Result<Value, Orde
         state.stats.orders += 1;
         Ok(lines)
     })?;
+    if webhook {
+        return Ok(shopify_order(shared, order, &lines));
+    }
     let order_id = order
         .order_id
         .clone()
@@ -127,4 +140,69 @@ pub(crate) fn place(shared: &Shared, order: &OrderRequest) -> Result<Value, Orde
         sink(detail.clone());
     }
     Ok(detail)
+}
+
+/// A Shopify order id: the requested one when it is numeric, else a fresh one.
+fn shopify_number(requested: Option<&str>) -> u64 {
+    requested
+        .and_then(|r| r.parse().ok())
+        .unwrap_or_else(|| 1_000_000_000_000 + rand::random::<u64>() % 9_000_000_000_000)
+}
+
+/// Sends `orders/create` for an order on the Shopify fake and remembers it for its
+/// cancellation. Answers what stockguard makes of it: its order id and lines.
+fn shopify_order(shared: &Shared, order: &OrderRequest, lines: &[(String, i64)]) -> Value {
+    let number = shopify_number(order.order_id.as_deref());
+    let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let line_items: Vec<Value> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, (key_and_sku, quantity))| {
+            let (key, sku) = key_and_sku.split_once('\u{1f}').unwrap_or((key_and_sku, ""));
+            let item: u64 = key
+                .split(':')
+                .next()
+                .and_then(|i| i.parse().ok())
+                .unwrap_or_default();
+            json!({
+                "id": number * 100 + i as u64 + 1, "variant_id": crate::shopify::variant_id_of(item),
+                "product_id": item / 2, "sku": sku, "quantity": quantity, "gift_card": false,
+                "title": sku, "fulfillable_quantity": quantity,
+            })
+        })
+        .collect();
+    let payload = json!({
+        "id": number, "admin_graphql_api_id": format!("gid://shopify/Order/{number}"),
+        "name": format!("#{}", number % 100_000), "created_at": now, "updated_at": now,
+        "cancelled_at": null, "financial_status": "paid", "line_items": line_items,
+    });
+    let settings = shared.with(|state| {
+        state
+            .shopify_orders
+            .insert(number.to_string(), payload.clone());
+        state.settings.clone()
+    });
+    crate::webhooks::send(&settings, "orders/create", &payload);
+    json!({
+        "order_id": format!("shopify-{number}"), "channel": "shopify",
+        "lines": lines.iter().map(|(k, q)| json!({"sku": k.split_once('\u{1f}').map_or("", |(_, s)| s), "quantity": q})).collect::<Vec<_>>(),
+    })
+}
+
+/// Cancels a Shopify order placed on the fake: `orders/cancelled` with the order as it is now.
+pub(crate) fn cancel(shared: &Shared, order_id: &str) -> Result<(), OrderError> {
+    let number = order_id.strip_prefix("shopify-").unwrap_or(order_id);
+    let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let (payload, settings) = shared.with(|state| {
+        let order = state
+            .shopify_orders
+            .get_mut(number)
+            .ok_or_else(|| OrderError::UnknownOrder(order_id.to_owned()))?;
+        order["cancelled_at"] = json!(now);
+        order["updated_at"] = json!(now);
+        order["cancel_reason"] = json!("customer");
+        Ok((order.clone(), state.settings.clone()))
+    })?;
+    crate::webhooks::send(&settings, "orders/cancelled", &payload);
+    Ok(())
 }

@@ -38,6 +38,21 @@ pub struct FakeSettings {
     pub walmart_token_ttl_secs: u64,
     /// The `Retry-After` of Walmart's 429.
     pub walmart_retry_after_secs: u64,
+    /// Shopify: where order webhooks are posted (`POST /v1/webhooks/shopify` of the stack);
+    /// unset, orders go to the order sink instead.
+    pub shopify_webhook_url: Option<String>,
+    /// Shopify: the app's client secret the webhooks are signed with.
+    pub shopify_webhook_secret: String,
+    /// Shopify: deliveries of one webhook before it gives up (Shopify itself retries 8 times
+    /// over 4 hours), and the first wait between them, doubling.
+    pub shopify_webhook_attempts: u32,
+    pub shopify_webhook_retry_ms: u64,
+    /// Shopify: share of webhooks delivered twice, as its at-least-once delivery does; the copy
+    /// comes `shopify_webhook_late_ms` after the first.
+    pub shopify_webhook_duplicate_rate: f64,
+    /// Shopify: share of webhooks delivered late, by `shopify_webhook_late_ms`.
+    pub shopify_webhook_late_rate: f64,
+    pub shopify_webhook_late_ms: u64,
 }
 
 impl Default for FakeSettings {
@@ -58,6 +73,13 @@ impl Default for FakeSettings {
             shopify_cost_per_quantity: 10.0,
             walmart_token_ttl_secs: 900,
             walmart_retry_after_secs: 1,
+            shopify_webhook_url: None,
+            shopify_webhook_secret: String::new(),
+            shopify_webhook_attempts: 8,
+            shopify_webhook_retry_ms: 500,
+            shopify_webhook_duplicate_rate: 0.0,
+            shopify_webhook_late_rate: 0.0,
+            shopify_webhook_late_ms: 2_000,
         }
     }
 }
@@ -84,6 +106,11 @@ impl FakeSettings {
             ("error_rate", self.error_rate),
             ("throttle_rate", self.throttle_rate),
             ("timeout_rate", self.timeout_rate),
+            (
+                "shopify_webhook_duplicate_rate",
+                self.shopify_webhook_duplicate_rate,
+            ),
+            ("shopify_webhook_late_rate", self.shopify_webhook_late_rate),
         ] {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(format!("{name} must be between 0 and 1, not {rate}"));
@@ -118,6 +145,8 @@ impl FakeSettings {
                 "walmart_retry_after_secs",
                 self.walmart_retry_after_secs.saturating_mul(1000),
             ),
+            ("shopify_webhook_retry_ms", self.shopify_webhook_retry_ms),
+            ("shopify_webhook_late_ms", self.shopify_webhook_late_ms),
         ] {
             if ms > DAY_MS {
                 return Err(format!("{name} must not exceed a day"));

@@ -28,6 +28,13 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
 enum Operation {
     SetQuantities,
     ReadLevel,
+    VariantItems,
+}
+
+/// The product variant the fake sells an inventory item as: each item has one variant, whose id
+/// is the item's plus one (Shopify numbers them apart; only the link matters here).
+pub fn variant_id_of(inventory_item_id: u64) -> u64 {
+    inventory_item_id + 1
 }
 
 async fn graphql(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -45,6 +52,8 @@ async fn graphql(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
         .unwrap_or_else(|| json!({}));
     let operation = if query.contains("inventorySetQuantities") {
         Some(Operation::SetQuantities)
+    } else if query.contains("nodes(") {
+        Some(Operation::VariantItems)
     } else if query.contains("inventoryItem") {
         Some(Operation::ReadLevel)
     } else {
@@ -115,6 +124,7 @@ async fn graphql(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
         let result = match operation {
             Operation::SetQuantities => set_quantities(state, &query, &variables, now),
             Operation::ReadLevel => read_level(state, &variables, now),
+            Operation::VariantItems => Ok(variant_items(state, &variables)),
         };
         Ok((result, cost_figures(state, cost, Some(cost), now)))
     });
@@ -195,6 +205,32 @@ fn graphql_error(message: impl Into<String>, code: &str) -> Value {
 }
 
 /// `gid://shopify/{resource}/{digits}` → the digits.
+/// `nodes(ids:)` of product variants: each known variant with its inventory item, else null.
+fn variant_items(state: &ChannelState, variables: &Value) -> Value {
+    let nodes: Vec<Value> = variables
+        .get("ids")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|id| {
+            let item = id
+                .as_str()
+                .and_then(|g| numeric_id(g, "ProductVariant"))
+                .and_then(|v| v.parse::<u64>().ok())
+                .and_then(|v| v.checked_sub(1))
+                .filter(|item| {
+                    let prefix = format!("{item}:");
+                    state.has_listing_where(|key| key.starts_with(&prefix))
+                });
+            match item {
+                Some(item) => json!({"id": id, "inventoryItem": {"id": format!("gid://shopify/InventoryItem/{item}")}}),
+                None => Value::Null,
+            }
+        })
+        .collect();
+    json!({ "nodes": nodes })
+}
+
 fn numeric_id<'a>(gid: &'a str, resource: &str) -> Option<&'a str> {
     let id = gid
         .strip_prefix("gid://shopify/")?

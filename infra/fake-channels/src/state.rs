@@ -123,6 +123,8 @@ pub(crate) struct State {
     pub walmart_tokens: HashMap<String, Instant>,
     /// Shopify idempotency keys: the input first sent with each and the answer it got.
     pub shopify_idempotency: HashMap<String, (Value, Value)>,
+    /// Shopify orders by number, as their webhooks carry them.
+    pub shopify_orders: HashMap<String, Value>,
 }
 
 impl State {
@@ -136,6 +138,7 @@ impl State {
             amazon_read_bucket: Bucket::full(0.0, now),
             walmart_tokens: HashMap::new(),
             shopify_idempotency: HashMap::new(),
+            shopify_orders: HashMap::new(),
         };
         state.refill_buckets(now);
         state

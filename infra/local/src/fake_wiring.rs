@@ -57,10 +57,31 @@ pub fn fake<'a>(fakes: &'a FakeChannels, kind: &str) -> &'a FakeChannel {
 /// deployed stack names it (`stockguard/channels/<channel>`, which that channel's sync function
 /// alone may read), with the prefix as a suffix so stacks sharing an emulator keep apart.
 pub fn secret_name(prefix: &str, kind: &str) -> String {
+    stack_secret_name(&format!("stockguard/channels/{kind}"), prefix)
+}
+
+/// A secret named `base` in a deployment, in a stack provisioned with `prefix`.
+pub fn stack_secret_name(base: &str, prefix: &str) -> String {
     match prefix.trim_end_matches('-') {
-        "" => format!("stockguard/channels/{kind}"),
-        stack => format!("stockguard/channels/{kind}-{stack}"),
+        "" => base.to_owned(),
+        stack => format!("{base}-{stack}"),
     }
+}
+
+/// The Shopify app's client secret that the fake Shopify signs its webhooks with.
+pub const SHOPIFY_WEBHOOK_SECRET: &str = "fake-shopify-app-secret";
+
+/// The template's default name of the webhook secret (parameter `ShopifyWebhookSecretName`).
+pub const SHOPIFY_WEBHOOK_SECRET_NAME: &str = "stockguard/webhooks/shopify";
+
+/// Makes the fake Shopify post its orders as signed webhooks to the stack's API at `api_url`,
+/// as a Shopify app subscribed to `orders/create`, `orders/cancelled` and `refunds/create` does.
+pub fn send_shopify_webhooks(fakes: &FakeChannels, api_url: &str) {
+    let url = format!("{}/v1/webhooks/shopify", api_url.trim_end_matches('/'));
+    fakes.shopify.update_settings(|s| {
+        s.shopify_webhook_url = Some(url);
+        s.shopify_webhook_secret = SHOPIFY_WEBHOOK_SECRET.to_owned();
+    });
 }
 
 /// Configures the four channels against `fakes`: credentials in the secret [`secret_name`]
@@ -74,6 +95,14 @@ pub async fn configure_fake_channels(
     customise: impl Fn(&mut ChannelSettings),
 ) -> Result<()> {
     let secrets = aws_sdk_secretsmanager::Client::new(config);
+    let webhook_secret = stack_secret_name(SHOPIFY_WEBHOOK_SECRET_NAME, prefix);
+    secrets
+        .create_secret()
+        .name(&webhook_secret)
+        .secret_string(SHOPIFY_WEBHOOK_SECRET)
+        .send()
+        .await
+        .with_context(|| format!("creating secret {webhook_secret}"))?;
     for kind in KINDS {
         let name = secret_name(prefix, kind);
         let creds = serde_json::json!({"access_token": "test-token", "client_id": "test-client-id", "client_secret": "test-client-secret"});

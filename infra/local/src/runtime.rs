@@ -17,7 +17,11 @@ use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 use stockguard_adapters::{AwsClients, RequestCounter};
 use stockguard_domain::ChannelName;
 use stockguard_handlers::channel_sync::ChannelSync;
+use stockguard_handlers::shopify_webhooks::ShopifyWebhooks;
 use stockguard_handlers::{Deps, Settings, handle_batch};
+
+/// The variable that names the Shopify webhook secret (a template parameter).
+pub const WEBHOOK_SECRET_ENV: &str = "STOCKGUARD_SHOPIFY_WEBHOOK_SECRET";
 use tokio::task::JoinHandle;
 
 use crate::provision::Stack;
@@ -116,6 +120,36 @@ impl LocalRuntime {
         let invocations = Invocations::default();
         let mut tasks = Vec::new();
         let mut api_addr = None;
+        // The webhook function answers its route of the API; it is built first so that the
+        // API server, whichever function comes first in the template, can hand it its requests.
+        let mut webhooks = None;
+        for f in spec
+            .functions
+            .iter()
+            .filter(|f| f.binary == "shopify-webhooks")
+        {
+            let counted = SharedInterceptor::new(requests.tagged(&f.logical_id));
+            let clients = AwsClients::with_interceptors(config, &[counted]);
+            let dlq = match f.env_refs.get("STOCKGUARD_DLQ_URL") {
+                Some(dlq) => Some(stack.queue(dlq)?.url.as_str()),
+                None => None,
+            };
+            let deps = Deps::from_clients(clients, &stack.table, &stack.bus, dlq, settings.clone());
+            let secret = f
+                .env_refs
+                .get(WEBHOOK_SECRET_ENV)
+                .and_then(|p| spec.parameters.get(p))
+                .ok_or_else(|| {
+                    anyhow!(
+                        "{}: {WEBHOOK_SECRET_ENV} must name a parameter",
+                        f.logical_id
+                    )
+                })?;
+            webhooks = Some(Arc::new(ShopifyWebhooks::new(
+                deps,
+                crate::fake_wiring::stack_secret_name(secret, &stack.prefix),
+            )));
+        }
         for f in &spec.functions {
             let counted = SharedInterceptor::new(requests.tagged(&f.logical_id));
             let clients = AwsClients::with_interceptors(config, &[counted]);
@@ -139,9 +173,12 @@ impl LocalRuntime {
             if f.binary == "reservations-api"
                 && let Some(addr) = options.api_addr
             {
-                let (bound, task) =
-                    stockguard_handlers::runtime::serve_reservations_api(deps.clone(), addr)
-                        .await?;
+                let (bound, task) = stockguard_handlers::runtime::serve_reservations_api(
+                    deps.clone(),
+                    webhooks.clone(),
+                    addr,
+                )
+                .await?;
                 api_addr = Some(bound);
                 tasks.push(task);
             }

@@ -21,6 +21,10 @@ const RECONCILE_PK: &str = "RECONCILE";
 fn listings_pk(channel: &ChannelName) -> String {
     format!("LISTINGS#{channel}")
 }
+/// The reverse of a channel's listings: listing id to SKU, for orders that name only the listing.
+fn listing_ids_pk(channel: &ChannelName) -> String {
+    format!("LISTING_IDS#{channel}")
+}
 fn buffers_pk(channel: &ChannelName) -> String {
     format!("BUFFERS#{channel}")
 }
@@ -359,7 +363,8 @@ impl StateStore {
 
     /// Stores up to 25 validated listings (a BatchWriteItem), retrying unprocessed ones.
     pub async fn put_listings(&self, rows: &[ListingMapping]) -> Result<(), AdapterError> {
-        for chunk in rows.chunks(25) {
+        // Two items a row (the listing and its reverse), 25 items a BatchWriteItem.
+        for chunk in rows.chunks(12) {
             let mut requests: Vec<WriteRequest> = Vec::new();
             for r in chunk {
                 let mut item = key(listings_pk(&r.channel), r.sku.as_str());
@@ -367,11 +372,15 @@ impl StateStore {
                 opt_s(&mut item, "location_id", &r.location_id);
                 opt_s(&mut item, "offer_id", &r.offer_id);
                 opt_s(&mut item, "product_type", &r.product_type);
-                let put = PutRequest::builder()
-                    .set_item(Some(item))
-                    .build()
-                    .map_err(|e| AdapterError::permanent(e.to_string()))?;
-                requests.push(WriteRequest::builder().put_request(put).build());
+                let mut reverse = key(listing_ids_pk(&r.channel), &r.listing_id);
+                reverse.insert("sku".into(), s(r.sku.as_str()));
+                for item in [item, reverse] {
+                    let put = PutRequest::builder()
+                        .set_item(Some(item))
+                        .build()
+                        .map_err(|e| AdapterError::permanent(e.to_string()))?;
+                    requests.push(WriteRequest::builder().put_request(put).build());
+                }
             }
             let mut attempt = 0u32;
             while !requests.is_empty() {
@@ -401,6 +410,36 @@ impl StateStore {
             }
         }
         Ok(())
+    }
+
+    /// Our SKU for each of the channel's listing ids (Shopify: inventory item ids); listing ids
+    /// mapped to nothing are absent. A reverse entry left behind when a SKU was mapped to another
+    /// listing is checked against the SKU's listing and ignored.
+    pub async fn skus_by_listing_id(
+        &self,
+        channel: &ChannelName,
+        listing_ids: &[String],
+    ) -> Result<HashMap<String, Sku>, AdapterError> {
+        // BatchGetItem refuses a key named twice.
+        let ids: std::collections::BTreeSet<&str> =
+            listing_ids.iter().map(String::as_str).collect();
+        let mut claimed: HashMap<String, Sku> = HashMap::new();
+        for item in self
+            .batch_get(listing_ids_pk(channel), ids.into_iter())
+            .await?
+        {
+            let sku = Sku::parse(get_s(&item, "sku")?).map_err(AdapterError::permanent)?;
+            claimed.insert(get_s(&item, "sk")?.to_owned(), sku);
+        }
+        let skus: Vec<Sku> = claimed
+            .values()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let current = self.listings(channel, &skus).await?;
+        claimed.retain(|id, sku| current.get(sku).is_some_and(|l| &l.listing_id == id));
+        Ok(claimed)
     }
 
     /// Per-SKU buffer overrides of a channel.

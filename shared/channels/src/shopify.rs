@@ -30,6 +30,15 @@ const SHOWN_QUANTITY: &str = r#"query ShownQuantity($inventoryItemId: ID!, $loca
   }
 }"#;
 
+const VARIANT_INVENTORY_ITEMS: &str = r#"query VariantInventoryItems($ids: [ID!]!) {
+  nodes(ids: $ids) {
+    ... on ProductVariant { id inventoryItem { id } }
+  }
+}"#;
+
+/// `nodes` takes at most 250 ids a query.
+const MAX_NODES_PER_QUERY: usize = 250;
+
 pub struct ShopifyClient {
     http: reqwest::Client,
     graphql_url: Url,
@@ -229,6 +238,51 @@ impl ShopifyClient {
                     format!("no available quantity in {level}"),
                 )
             })
+    }
+
+    /// The inventory item of each product variant (numeric ids, as order line items carry
+    /// them); a variant Shopify does not know is absent.
+    pub async fn inventory_items_of_variants(
+        &self,
+        variant_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, String>, ChannelError> {
+        let mut found = std::collections::HashMap::new();
+        for chunk in variant_ids.chunks(MAX_NODES_PER_QUERY) {
+            let ids: Vec<String> = chunk.iter().map(|v| gid("ProductVariant", v)).collect();
+            let variables = json!({ "ids": ids });
+            let answer = http::retry_throttled(&self.options, || {
+                self.graphql(VARIANT_INVENTORY_ITEMS, &variables)
+            })
+            .await?;
+            if let Some(err) = top_level_error(&answer) {
+                return Err(err);
+            }
+            let nodes = answer
+                .pointer("/data/nodes")
+                .and_then(Value::as_array)
+                .ok_or_else(|| {
+                    ChannelError::new(
+                        Kind::UnexpectedAnswer,
+                        CHANNEL,
+                        format!("no nodes in {answer}"),
+                    )
+                })?;
+            for node in nodes {
+                let numeric = |p: &str, kind: &str| {
+                    node.pointer(p)
+                        .and_then(Value::as_str)
+                        .and_then(|g| g.strip_prefix(&format!("gid://shopify/{kind}/")))
+                        .map(str::to_owned)
+                };
+                if let (Some(variant), Some(item)) = (
+                    numeric("/id", "ProductVariant"),
+                    numeric("/inventoryItem/id", "InventoryItem"),
+                ) {
+                    found.insert(variant, item);
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// One GraphQL call. A throttled answer (HTTP 200 with THROTTLED) becomes a throttled error

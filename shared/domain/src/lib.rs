@@ -13,6 +13,7 @@ pub mod order;
 pub mod outbound;
 pub mod position;
 pub mod reservation;
+pub mod shopify;
 pub mod types;
 pub mod velocity;
 pub mod wire;

@@ -47,6 +47,31 @@ fn failed(e: &ApplyError) -> HttpAnswer {
     }
 }
 
+/// Shopify's order webhooks (contract section 6), served by their own function behind the same
+/// API: see [`crate::shopify_webhooks`].
+pub const SHOPIFY_WEBHOOK_PATH: &str = "/v1/webhooks/shopify";
+
+/// What a webhook request gets before its body is read: 405 for a method other than POST, 413
+/// when its length is over the limit.
+pub fn webhook_refused(method: &str, length: Option<usize>) -> Option<HttpAnswer> {
+    if method != "POST" {
+        return Some(error(
+            405,
+            "method_not_allowed",
+            format!("{method} is not supported on {SHOPIFY_WEBHOOK_PATH}"),
+        ));
+    }
+    let max = stockguard_domain::shopify::MAX_BODY_BYTES;
+    match length {
+        Some(n) if n > max => Some(error(
+            413,
+            "payload_too_large",
+            format!("bodies over {max} bytes are refused"),
+        )),
+        _ => None,
+    }
+}
+
 /// Routes one request. `path` has no query string.
 pub async fn route(deps: &Deps, method: &str, path: &str, body: &[u8]) -> HttpAnswer {
     let parts: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();

@@ -15,6 +15,7 @@ pub mod orders;
 pub mod reconcile;
 pub mod reservations;
 pub mod runtime;
+pub mod shopify_webhooks;
 pub mod stock;
 
 pub use apply::{Applied, apply_inbound};

@@ -11,7 +11,8 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use crate::batch::handle_batch;
 use crate::channel_sync::ChannelSync;
 use crate::deps::Deps;
-use crate::http_api::{HttpAnswer, route};
+use crate::http_api::{HttpAnswer, SHOPIFY_WEBHOOK_PATH, route, webhook_refused};
+use crate::shopify_webhooks::{ShopifyWebhooks, WebhookHeaders};
 
 /// `main` of an inbound-event function: one SQS-driven handler for `detail_type`.
 pub async fn run_inbound_function(detail_type: &'static str) -> Result<(), lambda_runtime::Error> {
@@ -115,6 +116,61 @@ pub async fn run_reservations_api() -> Result<(), lambda_http::Error> {
     .await
 }
 
+/// `main` of the Shopify webhook function, the one route of the API without IAM auth.
+pub async fn run_shopify_webhooks() -> Result<(), lambda_http::Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let deps = Deps::from_env().await?;
+    let webhooks = ShopifyWebhooks::from_env(deps)?;
+    let webhooks = &webhooks;
+    lambda_http::run(lambda_http::service_fn(
+        move |req: lambda_http::Request| async move {
+            // API Gateway has already read the body (10 MB at most); it is measured before use.
+            let answer = match webhook_refused(req.method().as_str(), Some(req.body().len())) {
+                Some(refused) => refused,
+                None => {
+                    let headers = WebhookHeaders::from_map(req.headers());
+                    webhooks.handle(&headers, req.body().as_ref()).await
+                }
+            };
+            Ok::<_, lambda_http::Error>(to_response(answer)?.map(lambda_http::Body::from))
+        },
+    ))
+    .await
+}
+
+/// The local server's webhook route: the declared length is checked first and the body is read
+/// through a limit, so an oversized body is refused before it is read whole.
+async fn serve_webhook(
+    webhooks: Option<&ShopifyWebhooks>,
+    method: &str,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> HttpAnswer {
+    let Some(webhooks) = webhooks else {
+        return HttpAnswer {
+            status: 404,
+            body: serde_json::json!({"error": "not_found", "message": "webhooks are not served here"}),
+        };
+    };
+    let declared = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if let Some(refused) = webhook_refused(method, declared) {
+        return refused;
+    }
+    let headers = WebhookHeaders::from_map(req.headers());
+    let limited =
+        http_body_util::Limited::new(req.into_body(), stockguard_domain::shopify::MAX_BODY_BYTES);
+    match limited.collect().await {
+        Ok(body) => webhooks.handle(&headers, &body.to_bytes()).await,
+        Err(_) => webhook_refused(method, Some(usize::MAX)).unwrap_or(HttpAnswer {
+            status: 400,
+            body: serde_json::json!({"error": "invalid_payload", "message": "the body could not be read"}),
+        }),
+    }
+}
+
 fn to_response(answer: HttpAnswer) -> Result<http::Response<String>, http::Error> {
     http::Response::builder()
         .status(answer.status)
@@ -124,8 +180,10 @@ fn to_response(answer: HttpAnswer) -> Result<http::Response<String>, http::Error
 
 /// Serves the reservations API on `addr` (the local runtime's stand-in for API Gateway) until the
 /// task is dropped. Returns the bound address (pass port 0 for a free one).
+/// `webhooks` serves `POST /v1/webhooks/shopify` as its own function does behind the same API.
 pub async fn serve_reservations_api(
     deps: Deps,
+    webhooks: Option<Arc<ShopifyWebhooks>>,
     addr: SocketAddr,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -137,13 +195,22 @@ pub async fn serve_reservations_api(
                 continue;
             };
             let deps = deps.clone();
+            let webhooks = webhooks.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(
                     move |req: hyper::Request<hyper::body::Incoming>| {
                         let deps = deps.clone();
+                        let webhooks = webhooks.clone();
                         async move {
                             let method = req.method().as_str().to_owned();
                             let path = req.uri().path().to_owned();
+                            if path.trim_end_matches('/') == SHOPIFY_WEBHOOK_PATH {
+                                let answer = serve_webhook(webhooks.as_deref(), &method, req).await;
+                                let response = to_response(answer).unwrap_or_default();
+                                return Ok::<_, std::convert::Infallible>(
+                                    response.map(|b| Full::new(Bytes::from(b))),
+                                );
+                            }
                             let body = req
                                 .into_body()
                                 .collect()

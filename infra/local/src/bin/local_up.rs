@@ -7,7 +7,9 @@ use anyhow::{Context, Result};
 use serde_json::json;
 use stockguard_fake_channels::{FakeChannels, FakeOptions};
 use stockguard_handlers::{Deps, Settings};
-use stockguard_local::fake_wiring::{configure_fake_channels, order_feed};
+use stockguard_local::fake_wiring::{
+    SHOPIFY_WEBHOOK_SECRET, configure_fake_channels, order_feed, send_shopify_webhooks,
+};
 use stockguard_local::template::workspace_root;
 use stockguard_local::{LocalRuntime, RuntimeOptions, StackSpec, provision};
 
@@ -42,6 +44,8 @@ async fn main() -> Result<()> {
     };
     let runtime = LocalRuntime::start(&config, &spec, &stack, options).await?;
     let api_url = format!("http://{}", runtime.api_addr.context("API address")?);
+    // Shopify's orders come as its signed webhooks, not through the order feed.
+    send_shopify_webhooks(&fakes, &api_url);
     let description = json!({
         "aws_endpoint_url": endpoint,
         "aws_endpoint_url_dynamodb": dynamodb_endpoint,
@@ -55,6 +59,7 @@ async fn main() -> Result<()> {
             "walmart": fakes.walmart.url(),
             "ebay": fakes.ebay.url(),
         },
+        "webhook_secrets": {"shopify": SHOPIFY_WEBHOOK_SECRET},
     });
     let dir = workspace_root().join(".local");
     std::fs::create_dir_all(&dir)?;
