@@ -188,7 +188,7 @@ async fn plan(deps: &Deps, event: &InboundEvent, now: Millis) -> Result<Effect, 
             reservation_id,
             order_id,
         } => {
-            let (answer, effect) = reservations::plan_confirm(
+            let (answer, effect) = reservations::read_and_plan_confirm(
                 deps,
                 reservation_id,
                 order_id,

@@ -97,15 +97,20 @@ async fn apply_record(
     apply_inbound(deps, source, detail_type, detail).await
 }
 
+/// How many times SQS has delivered the record, this time included (1 when it does not say).
+pub(crate) fn receive_count(record: &SqsMessage) -> u32 {
+    record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+}
+
 /// Sends a failed record to the dead-letter queue when it is permanent or out of retries.
 /// Returns whether it was disposed of (and so counts as handled).
 async fn dispose_of_failure(deps: &Deps, record: &SqsMessage, error: &ApplyError) -> bool {
     let message_id = record.message_id.as_deref().unwrap_or_default();
-    let receive_count: u32 = record
-        .attributes
-        .get("ApproximateReceiveCount")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
+    let receive_count = receive_count(record);
     let out_of_retries = receive_count >= deps.settings.retry_budget;
     if error.is_retryable() && !out_of_retries {
         tracing::warn!(message_id, receive_count, reason = error.code(), %error, "retryable failure; will be retried");

@@ -23,6 +23,7 @@ use stockguard_domain::types::parse_timestamp;
 use stockguard_domain::{ChannelName, Millis, Notification, Sku};
 use tokio::sync::Mutex;
 
+use crate::batch::receive_count;
 use crate::deps::{Deps, now_ms};
 use crate::metrics::{Metrics, Unit};
 
@@ -550,14 +551,6 @@ fn parse_record(record: &SqsMessage) -> Result<(Sku, Option<Millis>), String> {
             body["detail-type"]
         )),
     }
-}
-
-fn receive_count(record: &SqsMessage) -> u32 {
-    record
-        .attributes
-        .get("ApproximateReceiveCount")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1)
 }
 
 fn failure(record: &SqsMessage) -> BatchItemFailure {

@@ -277,7 +277,9 @@ pub enum ConfirmAnswer {
     OtherOrder { order_id: String },
 }
 
-pub(crate) async fn plan_confirm(
+/// Reads the reservation and plans its confirmation: the decision itself is the domain's
+/// `plan_confirm`.
+pub(crate) async fn read_and_plan_confirm(
     deps: &Deps,
     reservation_id: &EntityId,
     order_id: &EntityId,
@@ -582,7 +584,7 @@ pub async fn confirm(
 ) -> Result<ConfirmAnswer, ApplyError> {
     let cause = api_cause("confirm", reservation_id, "ReservationConfirmed");
     commit_planned(deps, &cause, |now| {
-        Box::pin(plan_confirm(
+        Box::pin(read_and_plan_confirm(
             deps,
             reservation_id,
             order_id,
