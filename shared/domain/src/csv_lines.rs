@@ -32,9 +32,13 @@ impl<'a> CsvLines<'a> {
             self.counted_to = 0;
             self.line = 1;
         }
-        self.line += self.text[self.counted_to..at]
+        // A line ends at `\n`, `\r\n` or a lone `\r` (old Mac files), as the csv reader's
+        // records do: counting only `\n` numbered every row of a CR-only file line 1.
+        let span = &self.text[self.counted_to..at];
+        self.line += span
             .iter()
-            .filter(|&&b| b == b'\n')
+            .enumerate()
+            .filter(|&(i, &b)| b == b'\n' || (b == b'\r' && span.get(i + 1) != Some(&b'\n')))
             .count() as u64;
         self.counted_to = at;
         self.line
@@ -58,5 +62,17 @@ mod tests {
                 .collect();
             assert_eq!(found, vec![2, 5], "{text:?}");
         }
+    }
+
+    #[test]
+    fn a_lone_carriage_return_ends_a_line_as_it_ends_a_record() {
+        let cr = "a,b\r1,2\r3,4\r\n5,6";
+        let mut lines = CsvLines::new(cr);
+        let mut reader = csv::Reader::from_reader(cr.as_bytes());
+        let found: Vec<u64> = reader
+            .records()
+            .map(|r| lines.of(r.unwrap().position()))
+            .collect();
+        assert_eq!(found, vec![2, 3, 4]);
     }
 }

@@ -628,8 +628,16 @@ fn csv_text() -> impl Strategy<Value = String> {
         })
 }
 
+/// Lines as a person's editor counts them: ended by `\n`, `\r\n` or a lone `\r`.
+fn count_lines(text: &str) -> usize {
+    text.replace("\r\n", "\n")
+        .split(['\n', '\r'])
+        .count()
+        .max(1)
+}
+
 fn check_listings(text: &str) -> Result<(), TestCaseError> {
-    let line_count = text.lines().count().max(1);
+    let line_count = count_lines(text);
     match parse_listings_csv(text) {
         Ok(rows) => {
             let mut seen = std::collections::HashSet::new();
@@ -705,6 +713,21 @@ fn details_nested_to_the_json_parsers_limit_are_rejected_without_a_stack_overflo
             assert_eq!((e.code, e.field.as_str()), ("wrong_type", "event_id"));
         }
     }
+}
+
+/// A lone carriage return ends a row for the CSV reader; the rows after it must be reported
+/// with their own line numbers, not the one before the carriage return (found by fuzzing).
+#[test]
+fn rows_split_by_a_lone_carriage_return_have_their_own_line_numbers() {
+    let text = "channel,sku,listing_id,location_id,offer_id,product_type\nshopify,\r,0,0,,";
+    let rejected = parse_listings_csv(text).expect_err("two short rows");
+    let lines: Vec<usize> = rejected.iter().map(|r| r.line).collect();
+    assert_eq!(lines, [2, 3], "{rejected:?}");
+    let mac =
+        "channel,sku,listing_id,location_id,offer_id,product_type\rwalmart,A,W1,,,\retsy,B,E,,,\r";
+    let rejected = parse_listings_csv(mac).expect_err("etsy has no adapter");
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0].line, 3, "{rejected:?}");
 }
 
 #[test]
