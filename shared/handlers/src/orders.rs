@@ -1,7 +1,9 @@
 //! Orders without a reservation (facts, never rejected), shipments and cancellations.
 
+use std::collections::HashMap;
 use stockguard_domain::order::{OrderLine, Settlement, settle};
-use stockguard_domain::{ChannelName, EntityId, Line, Millis, Notification};
+
+use stockguard_domain::{ChannelName, EntityId, Line, Millis, Notification, Position, Sku};
 
 use crate::deps::Deps;
 use crate::effect::Effect;
@@ -25,29 +27,51 @@ pub(crate) async fn plan_order_placed(
     let skus: Vec<_> = lines.iter().map(|l| l.sku.clone()).collect();
     let positions = deps.store.positions(&skus).await?;
     let mut effect = Effect::new(deps, "applied");
+    allocate_hard_even_if_short(
+        &mut effect,
+        &positions,
+        lines,
+        order_id.as_str(),
+        channel,
+        now,
+    );
+    for line in lines {
+        effect
+            .tx
+            .record_sale(&line.sku, channel, line.quantity, now);
+    }
+    let order_lines: Vec<OrderLine> = lines.iter().map(OrderLine::new).collect();
+    effect.tx.write_order(order_id, channel, &order_lines, None);
+    Ok(effect)
+}
+
+/// Hard-allocates every line from the positions read, however short each is (an order is a fact),
+/// and publishes `OversellDetected` with the shortfall of each line that was.
+pub(crate) fn allocate_hard_even_if_short(
+    effect: &mut Effect,
+    positions: &HashMap<Sku, Position>,
+    lines: &[Line],
+    order_id: &str,
+    channel: &ChannelName,
+    now: Millis,
+) {
     for line in lines {
         let read = positions.get(&line.sku).copied().unwrap_or_default();
         let mut new = read;
         let shortfall = new.allocate_hard(line.quantity);
         if shortfall > 0 {
-            tracing::warn!(order_id = %order_id, sku = %line.sku, shortfall, "oversell detected");
+            tracing::warn!(order_id, sku = %line.sku, shortfall, "oversell detected");
             effect.notifications.push(Notification::oversell_detected(
                 &line.sku,
-                order_id.as_str(),
+                order_id,
                 channel.as_str(),
                 shortfall,
                 now,
             ));
         }
         effect.tx.replace_position(&line.sku, &read, &new);
-        effect
-            .tx
-            .record_sale(&line.sku, channel, line.quantity, now);
         effect.touch(&line.sku);
     }
-    let order_lines: Vec<OrderLine> = lines.iter().map(OrderLine::new).collect();
-    effect.tx.write_order(order_id, channel, &order_lines, None);
-    Ok(effect)
 }
 
 /// `OrderShipped` / `OrderCancelled`: settle the order's remaining hard allocation. A shipment

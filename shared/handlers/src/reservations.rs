@@ -22,6 +22,7 @@ use stockguard_domain::{EntityId, Line, Millis, Notification, ReservationRequest
 use crate::deps::{Deps, now_ms};
 use crate::effect::{Effect, MAX_ATTEMPTS, Written, backoff, contended, publish_outcome};
 use crate::error::ApplyError;
+use crate::orders::allocate_hard_even_if_short;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReserveAnswer {
@@ -358,24 +359,14 @@ pub(crate) async fn read_and_plan_confirm(
                         Effect::new(deps, "reservation_expired"),
                     ));
                 }
-                (Err(_), OnLapse::RecordOversell) => {
-                    for line in &record.lines {
-                        let read = positions.get(&line.sku).copied().unwrap_or_default();
-                        let mut new = read;
-                        let shortfall = new.allocate_hard(line.quantity);
-                        if shortfall > 0 {
-                            effect.notifications.push(Notification::oversell_detected(
-                                &line.sku,
-                                order_id.as_str(),
-                                record.channel.as_str(),
-                                shortfall,
-                                now,
-                            ));
-                        }
-                        effect.tx.replace_position(&line.sku, &read, &new);
-                        effect.touch(&line.sku);
-                    }
-                }
+                (Err(_), OnLapse::RecordOversell) => allocate_hard_even_if_short(
+                    &mut effect,
+                    &positions,
+                    &record.lines,
+                    order_id.as_str(),
+                    &record.channel,
+                    now,
+                ),
             }
             effect.tx.set_reservation_status(
                 &record.id,
