@@ -36,19 +36,8 @@ pub struct StateTx {
     horizons: Horizons,
 }
 
-/// Net change to a position by arithmetic, for paths that must not conflict on `version`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PositionDelta {
-    pub on_hand: i64,
-    pub hard_reserved: i64,
-    pub soft_reserved: i64,
-}
-
-impl PositionDelta {
-    pub fn available(&self) -> i64 {
-        self.on_hand - self.hard_reserved - self.soft_reserved
-    }
-}
+/// Position arithmetic is the domain's; the transaction writes it.
+pub use stockguard_domain::position::PositionDelta;
 
 impl StateTx {
     pub(crate) fn new(table: String, horizons: Horizons) -> Self {

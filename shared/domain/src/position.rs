@@ -88,9 +88,40 @@ impl Position {
     }
 }
 
+/// Net change to a position by arithmetic, for paths that must not conflict on `version`
+/// (holds taken, hardened and released).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PositionDelta {
+    pub on_hand: i64,
+    pub hard_reserved: i64,
+    pub soft_reserved: i64,
+}
+
+impl PositionDelta {
+    /// What the change does to `available = on_hand - hard_reserved - soft_reserved`.
+    pub fn available(&self) -> i64 {
+        self.on_hand - self.hard_reserved - self.soft_reserved
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_delta_moves_available_by_its_net_change() {
+        let harden = PositionDelta {
+            hard_reserved: 3,
+            soft_reserved: -3,
+            ..Default::default()
+        };
+        assert_eq!(harden.available(), 0);
+        let release = PositionDelta {
+            soft_reserved: -2,
+            ..Default::default()
+        };
+        assert_eq!(release.available(), 2);
+    }
 
     #[test]
     fn count_keeps_deltas_that_happened_after_it() {
