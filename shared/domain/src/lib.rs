@@ -3,6 +3,7 @@
 
 pub mod buffer;
 pub mod channel;
+pub mod compensation;
 pub mod csv_lines;
 pub mod decayed;
 pub mod delay;
