@@ -19,10 +19,7 @@ pub async fn handle_batch(deps: &Deps, detail_type: &str, event: SqsEvent) -> Sq
     let mut blocked_keys: HashSet<String> = HashSet::new();
     for record in event.records {
         let message_id = record.message_id.clone().unwrap_or_default();
-        let envelope: Option<Value> = record
-            .body
-            .as_deref()
-            .and_then(|b| serde_json::from_str(b).ok());
+        let envelope = parse_body(record.body.as_deref());
         let keys = ordering_keys(envelope.as_ref());
         if keys.iter().any(|k| blocked_keys.contains(k)) {
             tracing::info!(
@@ -60,41 +57,66 @@ async fn apply_record(
     expected: &str,
     envelope: Option<&Value>,
 ) -> Result<crate::Applied, ApplyError> {
-    let invalid =
-        |code, field: &str, msg: &str| ApplyError::Invalid(InvalidInput::new(code, field, msg));
+    let inbound = read_envelope(envelope, expected)?;
+    apply_inbound(deps, inbound.source, inbound.detail_type, inbound.detail).await
+}
+
+/// What a function reads from the EventBridge event an SQS message carries.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Envelope<'a> {
+    pub source: &'a str,
+    pub detail_type: &'a str,
+    /// `null` when the event has none; the detail's own validation rejects it.
+    pub detail: &'a Value,
+}
+
+/// Parses an SQS message body as the EventBridge event it should carry.
+pub fn parse_body(body: Option<&str>) -> Option<Value> {
+    body.and_then(|b| serde_json::from_str(b).ok())
+}
+
+/// Checks the event (parsed by [`parse_body`]) is an inbound one for the function applying
+/// `expected`: it has a source that is not stockguard's own and the expected detail-type.
+pub fn read_envelope<'a>(
+    envelope: Option<&'a Value>,
+    expected: &str,
+) -> Result<Envelope<'a>, InvalidInput> {
     let envelope = envelope.ok_or_else(|| {
-        invalid(
+        InvalidInput::new(
             "malformed_envelope",
             "body",
             "the message body is not an EventBridge event in JSON",
         )
     })?;
-    let source = envelope["source"]
-        .as_str()
-        .ok_or_else(|| invalid("malformed_envelope", "source", "the event has no source"))?;
+    let source = envelope["source"].as_str().ok_or_else(|| {
+        InvalidInput::new("malformed_envelope", "source", "the event has no source")
+    })?;
     let detail_type = envelope["detail-type"].as_str().ok_or_else(|| {
-        invalid(
+        InvalidInput::new(
             "malformed_envelope",
             "detail-type",
             "the event has no detail-type",
         )
     })?;
     if source.starts_with("stockguard.") {
-        return Err(invalid(
+        return Err(InvalidInput::new(
             "own_event",
             "source",
             "stockguard's own events are never applied as inbound commands",
         ));
     }
     if detail_type != expected {
-        return Err(ApplyError::Invalid(InvalidInput::new(
+        return Err(InvalidInput::new(
             "misrouted",
             "detail-type",
             format!("this function applies {expected}, not {detail_type}"),
-        )));
+        ));
     }
-    let detail = envelope.get("detail").unwrap_or(&Value::Null);
-    apply_inbound(deps, source, detail_type, detail).await
+    Ok(Envelope {
+        source,
+        detail_type,
+        detail: envelope.get("detail").unwrap_or(&Value::Null),
+    })
 }
 
 /// How many times SQS has delivered the record, this time included (1 when it does not say).
@@ -137,7 +159,7 @@ async fn dispose_of_failure(deps: &Deps, record: &SqsMessage, error: &ApplyError
 }
 
 /// The keys whose order a record must keep: its SKUs and its reservation or order.
-fn ordering_keys(envelope: Option<&Value>) -> Vec<String> {
+pub fn ordering_keys(envelope: Option<&Value>) -> Vec<String> {
     let Some(detail) = envelope.and_then(|e| e.get("detail")) else {
         return Vec::new();
     };
