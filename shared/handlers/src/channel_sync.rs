@@ -123,17 +123,25 @@ impl ChannelSync {
         let outcome = AssertUnwindSafe(self.sync_skus(&work, &mut report))
             .catch_unwind()
             .await;
-        let failed_skus: Vec<(Sku, String, bool)> = match outcome {
+        let failed_skus: Vec<FailedPush> = match outcome {
             Ok(Ok(failed)) => failed,
-            Ok(Err(e)) => work.keys().map(|s| (s.clone(), e.clone(), true)).collect(),
+            Ok(Err(e)) => work
+                .keys()
+                .map(|s| FailedPush::retryable(s, e.clone()))
+                .collect(),
             Err(_) => work
                 .keys()
-                .map(|s| (s.clone(), "the sync panicked".to_owned(), true))
+                .map(|s| FailedPush::retryable(s, "the sync panicked".to_owned()))
                 .collect(),
         };
         report.failed = failed_skus.len();
         self.record_health(&report, oldest_sent).await;
-        for (sku, reason, retryable) in failed_skus {
+        for FailedPush {
+            sku,
+            reason,
+            retryable,
+        } in failed_skus
+        {
             let Some(w) = work.get(&sku) else { continue };
             let out_of_retries = w.max_receive_count >= self.deps.settings.retry_budget;
             if retryable && !out_of_retries {
@@ -169,7 +177,7 @@ impl ChannelSync {
         (response, report)
     }
 
-    /// Pushes what each SKU should show. Returns the SKUs that failed: (sku, reason, retryable).
+    /// Pushes what each SKU should show. Returns the SKUs that failed.
     ///
     /// Two sync runs of one channel can overtake each other: an older push acknowledged after a
     /// newer one may be what the channel shows now, although the newer one was recorded; and a
@@ -181,7 +189,7 @@ impl ChannelSync {
         &self,
         work: &BTreeMap<Sku, SkuWork>,
         report: &mut SyncReport,
-    ) -> Result<Vec<(Sku, String, bool)>, String> {
+    ) -> Result<Vec<FailedPush>, String> {
         let mut skus: Vec<Sku> = work.keys().cloned().collect();
         let mut failed = Vec::new();
         for pass in 0..SYNC_PASSES {
@@ -210,7 +218,7 @@ impl ChannelSync {
         force: bool,
         work: &BTreeMap<Sku, SkuWork>,
         report: &mut SyncReport,
-        failed: &mut Vec<(Sku, String, bool)>,
+        failed: &mut Vec<FailedPush>,
     ) -> Result<Vec<Sku>, String> {
         let store = &self.deps.store;
         let (channels, mut health) = store
@@ -351,11 +359,15 @@ impl ChannelSync {
                         metrics.add("Throttled", Unit::Count, 1.0);
                     }
                     metrics.add("PushesFailed", Unit::Count, 1.0);
-                    failed.push((sku, reason, true));
+                    failed.push(FailedPush::retryable(&sku, reason));
                 }
                 PushOutcome::Permanent { reason } => {
                     metrics.add("PushesFailed", Unit::Count, 1.0);
-                    failed.push((sku, reason, false));
+                    failed.push(FailedPush {
+                        sku,
+                        reason,
+                        retryable: false,
+                    });
                 }
             }
         }
@@ -550,6 +562,23 @@ fn parse_record(record: &SqsMessage) -> Result<(Sku, Option<Millis>), String> {
             "expected InventoryPositionChanged or ChannelBufferChanged, got {}",
             body["detail-type"]
         )),
+    }
+}
+
+/// A SKU whose push did not go through, and whether a later delivery may still push it.
+struct FailedPush {
+    sku: Sku,
+    reason: String,
+    retryable: bool,
+}
+
+impl FailedPush {
+    fn retryable(sku: &Sku, reason: String) -> Self {
+        Self {
+            sku: sku.clone(),
+            reason,
+            retryable: true,
+        }
     }
 }
 
