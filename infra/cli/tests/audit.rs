@@ -240,3 +240,42 @@ fn simulate_writes_files_that_audit_reads() {
     );
     fs::remove_dir_all(dir).unwrap();
 }
+
+/// The exports a seller already downloads, together in one audit.
+#[test]
+fn a_shopify_export_and_an_amazon_report_are_audited_together() {
+    let dir = scratch("exports");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/audit/tests/fixtures");
+    for name in ["shopify_orders.csv", "amazon_all_orders.txt"] {
+        fs::copy(fixtures.join(name), dir.join(name)).unwrap();
+    }
+    fs::write(dir.join("STOCK.csv"), "sku,on_hand\n").unwrap();
+    let run = stockguard(
+        &dir,
+        &[
+            "audit",
+            "--orders",
+            "shopify_orders.csv",
+            "--orders",
+            "amazon_all_orders.txt",
+            "--stock",
+            "STOCK.csv",
+            "--out",
+            "result",
+        ],
+    );
+    let stdout = text(&run.stdout);
+    assert!(run.status.success(), "{stdout}{}", text(&run.stderr));
+    // What the importers kept and skipped, and the SKUs missing from STOCK.csv, are said.
+    assert!(stdout.contains("shopify_orders.csv: "), "{stdout}");
+    assert!(stdout.contains("amazon_all_orders.txt: "), "{stdout}");
+    assert!(
+        stdout.contains("are not in STOCK.csv: counted from 0 on hand"),
+        "{stdout}"
+    );
+    let summary: Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("result/summary.json")).unwrap())
+            .unwrap();
+    assert!(summary["input"]["orders"].as_u64().unwrap() > 0);
+    fs::remove_dir_all(dir).unwrap();
+}
