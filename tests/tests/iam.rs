@@ -10,11 +10,11 @@ use std::time::Duration;
 use serde_json::json;
 use serde_yaml::Value as Yaml;
 use stockguard_adapters::access::{Access, Resource};
-use stockguard_fake_channels::shopify_signature;
-use stockguard_local::fake_wiring::SHOPIFY_WEBHOOK_SECRET;
+use stockguard_fake_channels::{OrderRequest, shopify_signature};
+use stockguard_local::fake_wiring::{SHOPIFY_WEBHOOK_SECRET, send_shopify_webhooks};
 use stockguard_local::template::workspace_root;
 use stockguard_local::{RuntimeOptions, Stack};
-use stockguard_tests::channels::{FakeChannels, FakeOptions};
+use stockguard_tests::channels::{FakeChannels, FakeOptions, listing_key};
 use stockguard_tests::{TestStack, at, now_rfc3339};
 
 /// A resource a policy statement grants, resolved against the provisioned stack.
@@ -356,6 +356,14 @@ async fn every_call_every_function_makes_is_granted_by_its_policy() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    // An oversell on Shopify, compensated by cancelling the order through Shopify's API.
+    send_shopify_webhooks(&fakes, &api);
+    let key = listing_key("shopify", "IAM-2");
+    fakes.shopify.set_shown(&key, 500);
+    fakes
+        .shopify
+        .place_order(&OrderRequest::new([(key.as_str(), 100)]))
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(6)).await;
 
     let accesses = rt.requests.accesses();
@@ -372,6 +380,7 @@ async fn every_call_every_function_makes_is_granted_by_its_policy() {
         "ReconcileChannelsFunction",
         "RecomputeBuffersFunction",
         "ShopifyWebhooksFunction",
+        "CompensateOversellFunction",
     ] {
         assert!(
             accesses

@@ -77,9 +77,9 @@ fn every_function_is_an_arm64_rust_function_with_active_tracing() {
     }
     assert_eq!(
         functions,
-        11 + 4 + 1 + 1 + 1 + 1 + 1,
+        11 + 4 + 1 + 1 + 1 + 1 + 1 + 1,
         "inbound, channel sync, reservations API, expiry sweeper, reconciliation, buffer recompute, \
-         Shopify webhooks"
+         Shopify webhooks, compensation"
     );
 }
 
@@ -377,7 +377,7 @@ fn every_queue_redrives_after_the_functions_own_retry_budget() {
             assert!(is_budget(&redrive["maxReceiveCount"]), "{id:?}");
         }
     }
-    assert!(queues >= 15, "{queues} queues with a redrive policy");
+    assert!(queues >= 16, "{queues} queues with a redrive policy");
 }
 
 type Yaml = serde_yaml::Value;
@@ -609,7 +609,7 @@ fn every_function_queue_and_the_api_have_alarms_on_their_aws_metrics() {
             })
         };
     let functions = resources_of(&t, "AWS::Serverless::Function");
-    assert_eq!(functions.len(), 20);
+    assert_eq!(functions.len(), 21);
     for (id, _) in &functions {
         for metric in ["Errors", "Throttles"] {
             assert!(
@@ -644,7 +644,10 @@ fn every_function_queue_and_the_api_have_alarms_on_their_aws_metrics() {
             "QueueAgeAlarmSeconds"
         ));
     }
-    assert_eq!(sources, 15, "11 inbound and 4 channel sync queues");
+    assert_eq!(
+        sources, 16,
+        "11 inbound, 4 channel sync and the compensation queues"
+    );
     let api_5xx = alarms.iter().any(|(_, a)| {
         a["Properties"]["Metrics"]
             .as_sequence()
@@ -959,7 +962,7 @@ fn every_queue_policy_admits_only_the_rules_that_deliver_to_it() {
     let t = template();
     let rules = resources_of(&t, "AWS::Events::Rule");
     let policies = resources_of(&t, "AWS::SQS::QueuePolicy");
-    assert_eq!(policies.len(), 16);
+    assert_eq!(policies.len(), 17);
     for (id, policy) in policies {
         let p = &policy["Properties"];
         let queue = tagged(&p["Queues"][0], "Ref")

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::gate::random_hex;
-use crate::state::Shared;
+use crate::state::{Shared, State};
 
 /// An order as a buyer places it on the channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -189,20 +189,55 @@ fn shopify_order(shared: &Shared, order: &OrderRequest, lines: &[(String, i64)])
     })
 }
 
-/// Cancels a Shopify order placed on the fake: `orders/cancelled` with the order as it is now.
+/// Cancels a Shopify order placed on the fake, by its buyer: `orders/cancelled` is sent.
 pub(crate) fn cancel(shared: &Shared, order_id: &str) -> Result<(), OrderError> {
     let number = order_id.strip_prefix("shopify-").unwrap_or(order_id);
+    shared.with(|state| {
+        mark_cancelled(state, number, "customer")
+            .ok_or_else(|| OrderError::UnknownOrder(order_id.to_owned()))
+    })
+}
+
+/// Marks an order cancelled and sends its `orders/cancelled` webhook; `None` for an order the
+/// fake does not have or that is cancelled already.
+fn mark_cancelled(state: &mut State, number: &str, reason: &str) -> Option<()> {
     let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
-    let (payload, settings) = shared.with(|state| {
-        let order = state
-            .shopify_orders
-            .get_mut(number)
-            .ok_or_else(|| OrderError::UnknownOrder(order_id.to_owned()))?;
-        order["cancelled_at"] = json!(now);
-        order["updated_at"] = json!(now);
-        order["cancel_reason"] = json!("customer");
-        Ok((order.clone(), state.settings.clone()))
-    })?;
-    crate::webhooks::send(&settings, "orders/cancelled", &payload);
-    Ok(())
+    let order = state.shopify_orders.get_mut(number)?;
+    if !order["cancelled_at"].is_null() {
+        return None;
+    }
+    order["cancelled_at"] = json!(now);
+    order["updated_at"] = json!(now);
+    order["cancel_reason"] = json!(reason);
+    let payload = order.clone();
+    state.stats.orders_cancelled += 1;
+    crate::webhooks::send(&state.settings, "orders/cancelled", &payload);
+    Some(())
+}
+
+/// `orderCancel(orderId:)` of the Admin GraphQL API: the order is cancelled by the seller
+/// (reason `inventory`), answered with the job that runs it, as Shopify answers.
+pub(crate) fn cancel_by_api(state: &mut State, variables: &Value) -> Value {
+    let number = variables
+        .get("orderId")
+        .and_then(Value::as_str)
+        .and_then(|g| g.strip_prefix("gid://shopify/Order/"))
+        .unwrap_or_default()
+        .to_owned();
+    let errors = match state.shopify_orders.get(&number) {
+        None => vec![
+            json!({"field": ["orderId"], "message": "Order does not exist", "code": "NOT_FOUND"}),
+        ],
+        Some(o) if !o["cancelled_at"].is_null() => vec![
+            json!({"field": ["orderId"], "message": "Order has already been cancelled", "code": "INVALID"}),
+        ],
+        Some(_) => {
+            mark_cancelled(state, &number, "inventory");
+            Vec::new()
+        }
+    };
+    let job = errors
+        .is_empty()
+        .then(|| json!({"id": format!("gid://shopify/Job/{}", random_hex()), "done": false}));
+    json!({"orderCancel": {"job": job, "orderCancelUserErrors": errors}})
 }

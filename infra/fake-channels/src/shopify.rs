@@ -29,6 +29,7 @@ enum Operation {
     SetQuantities,
     ReadLevel,
     VariantItems,
+    CancelOrder,
 }
 
 /// The product variant the fake sells an inventory item as: each item has one variant, whose id
@@ -52,6 +53,8 @@ async fn graphql(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
         .unwrap_or_else(|| json!({}));
     let operation = if query.contains("inventorySetQuantities") {
         Some(Operation::SetQuantities)
+    } else if query.contains("orderCancel") {
+        Some(Operation::CancelOrder)
     } else if query.contains("nodes(") {
         Some(Operation::VariantItems)
     } else if query.contains("inventoryItem") {
@@ -125,6 +128,7 @@ async fn graphql(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
             Operation::SetQuantities => set_quantities(state, &query, &variables, now),
             Operation::ReadLevel => read_level(state, &variables, now),
             Operation::VariantItems => Ok(variant_items(state, &variables)),
+            Operation::CancelOrder => Ok(crate::orders::cancel_by_api(state, &variables)),
         };
         Ok((result, cost_figures(state, cost, Some(cost), now)))
     });

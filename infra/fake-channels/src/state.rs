@@ -35,6 +35,8 @@ pub struct FakeStats {
     pub timeouts: u64,
     pub unauthorized: u64,
     pub orders: u64,
+    /// Orders cancelled (Shopify), by the buyer or through the API.
+    pub orders_cancelled: u64,
 }
 
 pub(crate) struct Credentials {

@@ -17,6 +17,7 @@ use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 use stockguard_adapters::{AwsClients, RequestCounter};
 use stockguard_domain::ChannelName;
 use stockguard_handlers::channel_sync::ChannelSync;
+use stockguard_handlers::compensation::Compensation;
 use stockguard_handlers::shopify_webhooks::ShopifyWebhooks;
 use stockguard_handlers::{Deps, Settings, handle_batch};
 
@@ -189,6 +190,9 @@ impl LocalRuntime {
             let sqs = deps.clients.sqs.clone();
             // The same dispatch as the functions' mains: a channel sync function names its channel.
             let handler = match f.env_values.get("STOCKGUARD_CHANNEL") {
+                None if f.binary == "compensate-oversell" => {
+                    Handler::Compensation(Arc::new(Compensation::new(deps)))
+                }
                 Some(channel) => {
                     let channel = ChannelName::parse(channel).map_err(anyhow::Error::msg)?;
                     Handler::ChannelSync(Arc::new(ChannelSync::new(deps, channel)))
@@ -314,6 +318,7 @@ enum Handler {
         deps: Box<Deps>,
     },
     ChannelSync(Arc<ChannelSync>),
+    Compensation(Arc<Compensation>),
 }
 
 impl Poller {
@@ -384,6 +389,7 @@ impl Poller {
         let response = match &self.handler {
             Handler::Inbound { detail_type, deps } => handle_batch(deps, detail_type, event).await,
             Handler::ChannelSync(sync) => sync.handle_batch(event).await.0,
+            Handler::Compensation(c) => c.handle_batch(event).await,
         };
         self.invocations.record(&self.function, started.elapsed());
         let failed: std::collections::HashSet<&str> = response

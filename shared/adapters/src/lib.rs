@@ -6,6 +6,7 @@ pub mod access;
 pub mod buffer_store;
 pub mod channel_store;
 pub mod clients;
+pub mod compensation_store;
 pub mod dead_letters;
 pub mod error;
 pub mod items;

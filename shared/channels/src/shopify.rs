@@ -36,6 +36,13 @@ const VARIANT_INVENTORY_ITEMS: &str = r#"query VariantInventoryItems($ids: [ID!]
   }
 }"#;
 
+const CANCEL_ORDER: &str = r#"mutation CancelOrder($orderId: ID!) {
+  orderCancel(orderId: $orderId, reason: INVENTORY, refund: true, restock: false, notifyCustomer: true) {
+    job { id done }
+    orderCancelUserErrors { field message code }
+  }
+}"#;
+
 /// `nodes` takes at most 250 ids a query.
 const MAX_NODES_PER_QUERY: usize = 250;
 
@@ -283,6 +290,44 @@ impl ShopifyClient {
             }
         }
         Ok(found)
+    }
+
+    /// Cancels an order (numeric id) because its stock is gone: refunded, the buyer told, and
+    /// not restocked (the units were never there). Shopify runs it as a job and then sends its
+    /// `orders/cancelled` webhook, which releases the order in stockguard.
+    pub async fn cancel_order(&self, order_id: &str) -> Result<(), ChannelError> {
+        let variables = json!({ "orderId": gid("Order", order_id) });
+        let answer =
+            http::retry_throttled(&self.options, || self.graphql(CANCEL_ORDER, &variables)).await?;
+        if let Some(err) = top_level_error(&answer) {
+            return Err(err);
+        }
+        let result = answer
+            .pointer("/data/orderCancel")
+            .filter(|r| r.is_object())
+            .ok_or_else(|| {
+                ChannelError::new(
+                    Kind::UnexpectedAnswer,
+                    CHANNEL,
+                    format!("no orderCancel result in {answer}"),
+                )
+            })?;
+        match result
+            .get("orderCancelUserErrors")
+            .and_then(Value::as_array)
+            .and_then(|errors| errors.first())
+        {
+            None => Ok(()),
+            Some(e) => Err(ChannelError::new(
+                Kind::Rejected,
+                CHANNEL,
+                format!(
+                    "shopify refused to cancel order {order_id}: {}: {}",
+                    e["code"].as_str().unwrap_or("USER_ERROR"),
+                    e["message"].as_str().unwrap_or_default()
+                ),
+            )),
+        }
     }
 
     /// One GraphQL call. A throttled answer (HTTP 200 with THROTTLED) becomes a throttled error

@@ -148,6 +148,22 @@ impl Notification {
         })
     }
 
+    pub fn oversell_compensated(
+        sku: &Sku,
+        order_id: &str,
+        channel: &str,
+        action: &str,
+        units: i64,
+    ) -> Self {
+        Self::of(wire::OversellCompensated {
+            sku: sku.clone(),
+            order_id: order_id.to_owned(),
+            channel: channel.to_owned(),
+            action: action.to_owned(),
+            units,
+        })
+    }
+
     pub fn drift_detected(channel: &str, sku: &Sku, expected: i64, reported: i64) -> Self {
         Self::of(wire::DriftDetected {
             channel: channel.to_owned(),

@@ -340,6 +340,22 @@ pub struct DriftDetected {
     pub drift: i64,
 }
 
+/// What was done about an oversell (`OversellDetected`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct OversellCompensated {
+    pub sku: Sku,
+    /// The order acted on: the one cancelled, else the one reported short.
+    pub order_id: String,
+    /// That order's channel.
+    pub channel: String,
+    /// `cancel` (the order was cancelled through its channel), `wait` (inbound stock covers it
+    /// in time), `notify_only` (the policy says so, or nothing can be cancelled there) or
+    /// `restocked` (stock arrived before compensation ran).
+    pub action: String,
+    /// Units the action covers.
+    pub units: i64,
+}
+
 macro_rules! event_details {
     ($($source:expr => [$($ty:ident),+ $(,)?]),+ $(,)?) => {
         $($(
@@ -367,5 +383,5 @@ event_details! {
         OversellDetected, ChannelBufferChanged,
     ],
     Some(crate::outbound::SOURCE_SYNC) => [ChannelQuantityPushed, ChannelSyncFailed],
-    Some(crate::outbound::SOURCE_OPS) => [DriftDetected],
+    Some(crate::outbound::SOURCE_OPS) => [DriftDetected, OversellCompensated],
 }

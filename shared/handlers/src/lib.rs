@@ -6,6 +6,7 @@ pub mod apply;
 pub mod batch;
 pub mod buffers;
 pub mod channel_sync;
+pub mod compensation;
 pub mod deps;
 mod effect;
 pub mod error;

@@ -1,0 +1,294 @@
+//! Compensation of an oversell (`OversellDetected`): the short order is recorded, the domain
+//! decides (wait for inbound stock, cancel the cheapest order, or only notify), the decision is
+//! carried out (a cancellation through the channel's own API where stockguard has one), and
+//! `OversellCompensated` is published from `stockguard.ops`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use serde_json::Value;
+use stockguard_adapters::compensation_store::{ShortOrderRecord, ShortOrderStatus};
+use stockguard_channels::ChannelClient;
+use stockguard_domain::compensation::{Action, Decision, Oversell, ShortOrder, decide};
+use stockguard_domain::types::parse_timestamp;
+use stockguard_domain::{ChannelName, EntityId, Notification, Sku};
+use tokio::sync::Mutex;
+
+use crate::channel_sync::ChannelSync;
+use crate::deps::{Deps, now_ms};
+use crate::metrics::{Metrics, Unit};
+
+pub struct Compensation {
+    deps: Deps,
+    /// Channel clients by channel, built from the channel settings as the sync functions build
+    /// theirs.
+    clients: Mutex<HashMap<ChannelName, Arc<ChannelSync>>>,
+}
+
+/// What became of one `OversellDetected`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Published `OversellCompensated` with this action.
+    Compensated { action: String, order_id: String },
+    /// This oversell was already compensated (a redelivery).
+    AlreadyDone,
+}
+
+#[derive(Debug)]
+enum Failure {
+    /// Not an `OversellDetected` from stockguard: dead-lettered at once.
+    Invalid(String),
+    /// The table, the bus or the channel failed: retried.
+    Retry(String),
+}
+
+impl Compensation {
+    pub fn new(deps: Deps) -> Self {
+        Self {
+            deps,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
+        let mut response = SqsBatchResponse::default();
+        for record in event.records {
+            let id = record.message_id.clone().unwrap_or_default();
+            match self.handle_record(&record).await {
+                Ok(outcome) => tracing::info!(message_id = id, ?outcome, "oversell handled"),
+                Err(Failure::Invalid(why)) => {
+                    if !self.dead_letter(&record, "invalid", &why, 1).await {
+                        response.batch_item_failures.push(failure(&id));
+                    }
+                }
+                Err(Failure::Retry(why)) => {
+                    let count: u32 = record
+                        .attributes
+                        .get("ApproximateReceiveCount")
+                        .and_then(|c| c.parse().ok())
+                        .unwrap_or(1);
+                    tracing::warn!(message_id = id, count, error = %why, "compensation failed; retried");
+                    let spent = count >= self.deps.settings.retry_budget;
+                    if !(spent
+                        && self
+                            .dead_letter(&record, "retries_exhausted", &why, count)
+                            .await)
+                    {
+                        response.batch_item_failures.push(failure(&id));
+                    }
+                }
+            }
+        }
+        response
+    }
+
+    async fn dead_letter(&self, record: &SqsMessage, code: &str, why: &str, count: u32) -> bool {
+        let Some(dlq) = &self.deps.dead_letters else {
+            return false;
+        };
+        let body = record.body.as_deref().unwrap_or_default();
+        dlq.send(body, code, why, count).await.is_ok()
+    }
+
+    async fn handle_record(&self, record: &SqsMessage) -> Result<Outcome, Failure> {
+        let envelope: Value = record
+            .body
+            .as_deref()
+            .and_then(|b| serde_json::from_str(b).ok())
+            .ok_or_else(|| Failure::Invalid("the body is not an EventBridge event".into()))?;
+        if envelope["source"] != "stockguard.core" || envelope["detail-type"] != "OversellDetected"
+        {
+            return Err(Failure::Invalid(format!(
+                "expected OversellDetected from stockguard.core, got {} from {}",
+                envelope["detail-type"], envelope["source"]
+            )));
+        }
+        let d = &envelope["detail"];
+        let text = |f: &str| {
+            d[f].as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| Failure::Invalid(format!("`{f}` is missing")))
+        };
+        let sku = Sku::parse(&text("sku")?).map_err(Failure::Invalid)?;
+        let order_id = text("order_id")?;
+        let channel = text("channel")?;
+        let shortfall = d["shortfall"]
+            .as_i64()
+            .filter(|s| *s > 0)
+            .ok_or_else(|| Failure::Invalid("`shortfall` must be a positive integer".into()))?;
+        let detected_at = parse_timestamp(&text("detected_at")?)
+            .ok_or_else(|| Failure::Invalid("`detected_at` is not a timestamp".into()))?;
+        self.compensate(&sku, &order_id, &channel, shortfall, detected_at)
+            .await
+    }
+
+    async fn compensate(
+        &self,
+        sku: &Sku,
+        order_id: &str,
+        channel: &str,
+        shortfall: i64,
+        detected_at: i64,
+    ) -> Result<Outcome, Failure> {
+        let store = &self.deps.store;
+        let retry = |e: stockguard_adapters::AdapterError| Failure::Retry(e.to_string());
+        store
+            .record_short_order(&ShortOrderRecord {
+                sku: sku.clone(),
+                order_id: order_id.to_owned(),
+                channel: channel.to_owned(),
+                shortfall,
+                detected_at,
+                status: ShortOrderStatus::Open,
+            })
+            .await
+            .map_err(retry)?;
+        let open = store.short_orders(sku).await.map_err(retry)?;
+        if !open
+            .iter()
+            .any(|o| o.order_id == order_id && o.status == ShortOrderStatus::Open)
+        {
+            return Ok(Outcome::AlreadyDone);
+        }
+        let now = now_ms();
+        let position = store.position(sku).await.map_err(retry)?;
+        let short_now = (-position.available()).max(0);
+        let policy = store.compensation_policy().await.map_err(retry)?;
+        let decision = if short_now == 0 {
+            // Stock arrived (or another order was cancelled) before this ran.
+            None
+        } else {
+            let mut candidates = Vec::new();
+            for o in open.iter().filter(|o| o.status == ShortOrderStatus::Open) {
+                let Ok(id) = EntityId::parse(&o.order_id) else {
+                    continue;
+                };
+                let held = store
+                    .order(&id)
+                    .await
+                    .map_err(retry)?
+                    .map(|r| {
+                        r.lines
+                            .iter()
+                            .filter(|l| &l.sku == sku)
+                            .map(|l| l.remaining())
+                            .sum::<i64>()
+                    })
+                    .unwrap_or(0);
+                candidates.push(ShortOrder {
+                    order_id: o.order_id.clone(),
+                    channel: o.channel.clone(),
+                    units: held,
+                    placed_at: o.detected_at,
+                });
+            }
+            let oversell = Oversell {
+                order_id: order_id.to_owned(),
+                channel: channel.to_owned(),
+                shortfall: short_now,
+            };
+            // No inbound event of the contract announces stock on its way (a StockReceived is
+            // on hand at once), so there is nothing yet to wait for.
+            Some(decide(&oversell, &policy, &[], &candidates, now))
+        };
+        let (action, acted_on, acted_channel, units) = match decision {
+            None => (
+                "restocked".to_owned(),
+                order_id.to_owned(),
+                channel.to_owned(),
+                shortfall,
+            ),
+            Some(d) => self.carry_out(&d).await?,
+        };
+        let mut closed = vec![order_id.to_owned()];
+        if acted_on != order_id && action == "cancel" {
+            closed.push(acted_on.clone());
+        }
+        for id in &closed {
+            store
+                .close_short_order(sku, id, &action)
+                .await
+                .map_err(retry)?;
+        }
+        let event =
+            Notification::oversell_compensated(sku, &acted_on, &acted_channel, &action, units);
+        self.deps
+            .publisher
+            .publish(stockguard_domain::outbound::SOURCE_OPS, &[event])
+            .await
+            .map_err(|e| Failure::Retry(e.to_string()))?;
+        let mut m = Metrics::new(&[("Action", action.as_str())]);
+        m.add("OversellsCompensated", Unit::Count, 1.0);
+        m.flush();
+        Ok(Outcome::Compensated {
+            action,
+            order_id: acted_on,
+        })
+    }
+
+    /// Carries a decision out. A cancellation goes through the channel's API where stockguard
+    /// has one; on a channel without one, a person is told instead.
+    async fn carry_out(&self, d: &Decision) -> Result<(String, String, String, i64), Failure> {
+        let done = |action: &str| {
+            Ok((
+                action.to_owned(),
+                d.order_id.clone(),
+                d.channel.clone(),
+                d.units,
+            ))
+        };
+        match d.action {
+            Action::Wait { .. } | Action::NotifyOnly => done(d.action.as_str()),
+            Action::Cancel => match self.cancel(&d.channel, &d.order_id).await? {
+                true => done("cancel"),
+                false => done("notify_only"),
+            },
+        }
+    }
+
+    /// Cancels an order on its channel. `false` when the channel has no cancel API here.
+    async fn cancel(&self, channel: &str, order_id: &str) -> Result<bool, Failure> {
+        let Ok(name) = ChannelName::parse(channel) else {
+            return Ok(false);
+        };
+        let Some(settings) = self
+            .deps
+            .store
+            .channel(&name)
+            .await
+            .map_err(|e| Failure::Retry(e.to_string()))?
+        else {
+            return Ok(false);
+        };
+        if settings.kind != "shopify" {
+            return Ok(false);
+        }
+        let sync = {
+            let mut clients = self.clients.lock().await;
+            clients
+                .entry(name.clone())
+                .or_insert_with(|| Arc::new(ChannelSync::new(self.deps.clone(), name.clone())))
+                .clone()
+        };
+        let client = sync.client_for(&settings).await.map_err(Failure::Retry)?;
+        let ChannelClient::Shopify(shopify) = client.as_ref() else {
+            return Ok(false);
+        };
+        // Our order ids for Shopify orders are `shopify-<order id>`.
+        let number = order_id
+            .strip_prefix(&format!("{}-", stockguard_domain::shopify::CHANNEL))
+            .unwrap_or(order_id);
+        shopify
+            .cancel_order(number)
+            .await
+            .map_err(|e| Failure::Retry(e.to_string()))?;
+        Ok(true)
+    }
+}
+
+fn failure(id: &str) -> BatchItemFailure {
+    let mut f = BatchItemFailure::default();
+    f.item_identifier = id.to_owned();
+    f
+}

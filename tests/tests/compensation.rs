@@ -1,0 +1,184 @@
+//! Every oversell ends in a recorded compensation: the cheapest short order cancelled through its
+//! channel (Shopify's orderCancel, whose webhook then releases it), or a person told when the
+//! policy says so or the channel has no cancel API.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use stockguard_adapters::compensation_store::ShortOrderRecord;
+use stockguard_adapters::compensation_store::ShortOrderStatus;
+use stockguard_domain::Sku;
+use stockguard_domain::compensation::{CompensationPolicy, Policy};
+use stockguard_fake_channels::OrderRequest;
+use stockguard_local::RuntimeOptions;
+use stockguard_local::fake_wiring::send_shopify_webhooks;
+use stockguard_tests::channels::{FakeChannels, FakeOptions, listing_key};
+use stockguard_tests::{TestStack, now_rfc3339, of_type};
+
+struct Shop {
+    stack: TestStack,
+    fakes: FakeChannels,
+    _rt: stockguard_local::LocalRuntime,
+}
+
+async fn shop(sku: &str, stock: i64) -> Shop {
+    let stack = TestStack::new().await;
+    let fakes = FakeChannels::start(FakeOptions::default()).await.unwrap();
+    stack.configure_channels_with(&fakes, |_| {}, &[sku]).await;
+    let rt = stack
+        .start_runtime(RuntimeOptions {
+            api_addr: Some("127.0.0.1:0".parse().unwrap()),
+            ..Default::default()
+        })
+        .await;
+    send_shopify_webhooks(&fakes, &format!("http://{}", rt.api_addr.unwrap()));
+    stack
+        .put_event(
+            "erp.test",
+            "StockReceived",
+            &json!({"event_id": format!("in-{sku}"), "occurred_at": now_rfc3339(), "sku": sku, "quantity": stock}),
+        )
+        .await;
+    let s = Shop {
+        stack,
+        fakes,
+        _rt: rt,
+    };
+    let key = listing_key("shopify", sku);
+    s.until("shopify shows the stock", || async {
+        s.fakes.shopify.shown(&key) == Some(stock)
+    })
+    .await;
+    s
+}
+
+impl Shop {
+    async fn until<F: std::future::Future<Output = bool>>(&self, what: &str, f: impl Fn() -> F) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !f().await {
+            assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A Shopify buyer orders `quantity` while Shopify shows more than stockguard has.
+    fn oversell_on_shopify(&self, sku: &str, quantity: i64) -> String {
+        let key = listing_key("shopify", sku);
+        self.fakes.shopify.set_shown(&key, quantity + 10);
+        let placed = self
+            .fakes
+            .shopify
+            .place_order(&OrderRequest::new([(key.as_str(), quantity)]))
+            .unwrap();
+        placed["order_id"].as_str().unwrap().to_owned()
+    }
+
+    async fn compensated(&self) -> Vec<Value> {
+        let events = self
+            .stack
+            .await_published(Duration::from_secs(20), |e| {
+                !of_type(e, "OversellCompensated").is_empty()
+            })
+            .await;
+        of_type(&events, "OversellCompensated")
+            .into_iter()
+            .cloned()
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_most_recent_short_order_on_the_cheapest_channel_is_cancelled_through_it() {
+    let s = shop("CMP-A", 1).await;
+    // An Amazon order already short and not compensated yet: dearer to cancel than Shopify's.
+    s.stack
+        .put_event(
+            "marketplace.amazon",
+            "OrderPlaced",
+            &json!({"event_id": "amz-1", "occurred_at": now_rfc3339(), "order_id": "amz-1", "channel": "amazon", "lines": [{"sku": "CMP-A", "quantity": 1}]}),
+        )
+        .await;
+    s.until("the Amazon order is recorded", || async {
+        s.stack.position("CMP-A").await.hard_reserved == 1
+    })
+    .await;
+    let sku = Sku::parse("CMP-A").unwrap();
+    s.stack
+        .deps
+        .store
+        .record_short_order(&ShortOrderRecord {
+            sku: sku.clone(),
+            order_id: "amz-1".into(),
+            channel: "amazon".into(),
+            shortfall: 1,
+            detected_at: chrono::Utc::now().timestamp_millis() - 60_000,
+            status: ShortOrderStatus::Open,
+        })
+        .await
+        .unwrap();
+
+    let order_id = s.oversell_on_shopify("CMP-A", 2);
+    let compensated = s.compensated().await;
+    assert_eq!(compensated.len(), 1, "{compensated:?}");
+    let c = &compensated[0];
+    assert_eq!(c["source"], "stockguard.ops");
+    assert_eq!(
+        c["detail"],
+        json!({"sku": "CMP-A", "order_id": order_id, "channel": "shopify", "action": "cancel", "units": 2})
+    );
+    // Shopify ran the cancellation and said so with its webhook: the order is released.
+    assert_eq!(s.fakes.shopify.stats().orders_cancelled, 1);
+    s.until("the cancelled order is released", || async {
+        let p = s.stack.position("CMP-A").await;
+        (p.hard_reserved, p.available()) == (1, 0)
+    })
+    .await;
+    let records = s.stack.deps.store.short_orders(&sku).await.unwrap();
+    let status = |id: &str| records.iter().find(|r| r.order_id == id).map(|r| r.status);
+    assert_eq!(status(&order_id), Some(ShortOrderStatus::Closed));
+    assert_eq!(status("amz-1"), Some(ShortOrderStatus::Open));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_channel_without_a_cancel_api_or_the_notify_only_policy_tells_a_person() {
+    let s = shop("CMP-B", 1).await;
+    // Notify only: the Shopify oversell is reported, not cancelled.
+    s.stack
+        .deps
+        .store
+        .put_compensation_policy(&CompensationPolicy {
+            policy: Policy::NotifyOnly,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let order_id = s.oversell_on_shopify("CMP-B", 3);
+    let compensated = s.compensated().await;
+    assert_eq!(
+        compensated[0]["detail"],
+        json!({"sku": "CMP-B", "order_id": order_id, "channel": "shopify", "action": "notify_only", "units": 2})
+    );
+    assert_eq!(s.fakes.shopify.stats().orders_cancelled, 0);
+    assert_eq!(s.stack.position("CMP-B").await.available(), -2);
+
+    // Compensating again, an oversell on Walmart (no cancel API here) is left to a person too.
+    s.stack
+        .deps
+        .store
+        .put_compensation_policy(&CompensationPolicy::default())
+        .await
+        .unwrap();
+    s.stack
+        .put_event(
+            "marketplace.walmart",
+            "OrderPlaced",
+            &json!({"event_id": "wm-1", "occurred_at": now_rfc3339(), "order_id": "wm-1", "channel": "walmart", "lines": [{"sku": "CMP-B", "quantity": 1}]}),
+        )
+        .await;
+    let compensated = s.compensated().await;
+    assert_eq!(
+        compensated[0]["detail"],
+        json!({"sku": "CMP-B", "order_id": "wm-1", "channel": "walmart", "action": "notify_only", "units": 1})
+    );
+    assert_eq!(s.fakes.shopify.stats().orders_cancelled, 0);
+}
