@@ -11,7 +11,9 @@ use serde_json::json;
 use serde_yaml::Value as Yaml;
 use stockguard_adapters::access::{Access, Resource};
 use stockguard_fake_channels::{OrderRequest, shopify_signature};
-use stockguard_local::fake_wiring::{SHOPIFY_WEBHOOK_SECRET, send_shopify_webhooks};
+use stockguard_local::fake_wiring::{
+    SHOPIFY_WEBHOOK_SECRET, amazon_notification_feed, send_shopify_webhooks,
+};
 use stockguard_local::template::workspace_root;
 use stockguard_local::{RuntimeOptions, Stack};
 use stockguard_tests::channels::{FakeChannels, FakeOptions, listing_key};
@@ -230,7 +232,11 @@ fn violations(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_call_every_function_makes_is_granted_by_its_policy() {
     let stack = TestStack::new().await;
-    let fakes = FakeChannels::start(FakeOptions::default()).await.unwrap();
+    let amazon_queue = stack.stack.queues["AmazonNotificationsQueue"].url.clone();
+    let (notifications, _feed) = amazon_notification_feed(&stack.config, &amazon_queue);
+    let fakes = FakeChannels::start(FakeOptions::default().with_notification_sink(notifications))
+        .await
+        .unwrap();
     fakes
         .amazon
         .update_settings(|s| s.amazon_processing_delay_ms = 0);
@@ -364,6 +370,16 @@ async fn every_call_every_function_makes_is_granted_by_its_policy() {
         .shopify
         .place_order(&OrderRequest::new([(key.as_str(), 100)]))
         .unwrap();
+    // An Amazon order notified without its items, which are read with getOrderItems.
+    fakes
+        .amazon
+        .update_settings(|s| s.amazon_notification_items = false);
+    let key = listing_key("amazon", "IAM-1");
+    fakes.amazon.set_shown(&key, 50);
+    fakes
+        .amazon
+        .place_order(&OrderRequest::new([(key.as_str(), 1)]))
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(6)).await;
 
     let accesses = rt.requests.accesses();
@@ -381,6 +397,7 @@ async fn every_call_every_function_makes_is_granted_by_its_policy() {
         "RecomputeBuffersFunction",
         "ShopifyWebhooksFunction",
         "CompensateOversellFunction",
+        "AmazonNotificationsFunction",
     ] {
         assert!(
             accesses

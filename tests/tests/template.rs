@@ -77,9 +77,9 @@ fn every_function_is_an_arm64_rust_function_with_active_tracing() {
     }
     assert_eq!(
         functions,
-        11 + 4 + 1 + 1 + 1 + 1 + 1 + 1,
+        11 + 4 + 1 + 1 + 1 + 1 + 1 + 1 + 1,
         "inbound, channel sync, reservations API, expiry sweeper, reconciliation, buffer recompute, \
-         Shopify webhooks, compensation"
+         Shopify webhooks, compensation, Amazon notifications"
     );
 }
 
@@ -377,7 +377,7 @@ fn every_queue_redrives_after_the_functions_own_retry_budget() {
             assert!(is_budget(&redrive["maxReceiveCount"]), "{id:?}");
         }
     }
-    assert!(queues >= 16, "{queues} queues with a redrive policy");
+    assert!(queues >= 17, "{queues} queues with a redrive policy");
 }
 
 type Yaml = serde_yaml::Value;
@@ -609,7 +609,7 @@ fn every_function_queue_and_the_api_have_alarms_on_their_aws_metrics() {
             })
         };
     let functions = resources_of(&t, "AWS::Serverless::Function");
-    assert_eq!(functions.len(), 21);
+    assert_eq!(functions.len(), 22);
     for (id, _) in &functions {
         for metric in ["Errors", "Throttles"] {
             assert!(
@@ -645,8 +645,8 @@ fn every_function_queue_and_the_api_have_alarms_on_their_aws_metrics() {
         ));
     }
     assert_eq!(
-        sources, 16,
-        "11 inbound, 4 channel sync and the compensation queues"
+        sources, 17,
+        "11 inbound, 4 channel sync, the compensation and the Amazon notification queues"
     );
     let api_5xx = alarms.iter().any(|(_, a)| {
         a["Properties"]["Metrics"]
@@ -962,9 +962,19 @@ fn every_queue_policy_admits_only_the_rules_that_deliver_to_it() {
     let t = template();
     let rules = resources_of(&t, "AWS::Events::Rule");
     let policies = resources_of(&t, "AWS::SQS::QueuePolicy");
-    assert_eq!(policies.len(), 17);
+    assert_eq!(policies.len(), 18);
     for (id, policy) in policies {
         let p = &policy["Properties"];
+        // Amazon's notification destination admits only the Selling Partner API's account.
+        if id == "AmazonNotificationsQueuePolicy" {
+            let statements = p["PolicyDocument"]["Statement"].as_sequence().unwrap();
+            assert_eq!(statements.len(), 1);
+            assert_eq!(
+                statements[0]["Principal"]["AWS"].as_str(),
+                Some("arn:aws:iam::437568002678:root")
+            );
+            continue;
+        }
         let queue = tagged(&p["Queues"][0], "Ref")
             .and_then(Yaml::as_str)
             .unwrap()

@@ -19,10 +19,36 @@ use crate::gate::{Gate, admit, json_response, random_hex, timed_out};
 use crate::state::Shared;
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
-    Router::new().route(
-        "/listings/2021-08-01/items/{seller_id}/{sku}",
-        patch(patch_listing).get(get_listing),
-    )
+    Router::new()
+        .route(
+            "/listings/2021-08-01/items/{seller_id}/{sku}",
+            patch(patch_listing).get(get_listing),
+        )
+        .route(
+            "/orders/v0/orders/{order_id}/orderItems",
+            axum::routing::get(get_order_items),
+        )
+}
+
+/// Orders API v0 getOrderItems (its own limit is not modelled: the client paces itself to it).
+async fn get_order_items(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(order_id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(refused) = guard(&shared, &headers, Operation::Get).await {
+        return refused;
+    }
+    let next = query.get("NextToken").map(String::as_str);
+    match crate::orders::amazon_order_items(&shared, &order_id, next) {
+        Some(page) => json_response(StatusCode::OK, page),
+        None => errors(
+            StatusCode::NOT_FOUND,
+            "InvalidInput",
+            format!("Invalid AmazonOrderId: {order_id}"),
+        ),
+    }
 }
 
 #[derive(Clone, Copy)]

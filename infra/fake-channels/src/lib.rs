@@ -48,6 +48,9 @@ use state::Shared;
 /// Receives the `OrderPlaced` detail of every order placed on a fake, e.g. to publish it.
 pub type OrderSink = Arc<dyn Fn(Value) + Send + Sync>;
 
+/// Receives each SP-API notification body the Amazon fake sends, e.g. to put it on a queue.
+pub type NotificationSink = Arc<dyn Fn(String) + Send + Sync>;
+
 pub const DEFAULT_ACCESS_TOKEN: &str = "test-token";
 pub const DEFAULT_WALMART_CLIENT_ID: &str = "test-client-id";
 pub const DEFAULT_WALMART_CLIENT_SECRET: &str = "test-client-secret";
@@ -98,6 +101,9 @@ pub struct FakeOptions {
     /// The settings every fake starts with.
     pub settings: FakeSettings,
     pub on_order: Option<OrderSink>,
+    /// Where the Amazon fake sends its SP-API notifications (an SQS destination's messages);
+    /// set, Amazon orders go there instead of to `on_order`.
+    pub on_notification: Option<NotificationSink>,
 }
 
 impl Default for FakeOptions {
@@ -108,6 +114,7 @@ impl Default for FakeOptions {
             walmart_client_secret: DEFAULT_WALMART_CLIENT_SECRET.to_owned(),
             settings: FakeSettings::default(),
             on_order: None,
+            on_notification: None,
         }
     }
 }
@@ -118,6 +125,7 @@ impl fmt::Debug for FakeOptions {
             .field("walmart_client_id", &self.walmart_client_id)
             .field("settings", &self.settings)
             .field("on_order", &self.on_order.is_some())
+            .field("on_notification", &self.on_notification.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -130,6 +138,11 @@ impl FakeOptions {
 
     pub fn with_order_sink(mut self, sink: impl Fn(Value) + Send + Sync + 'static) -> Self {
         self.on_order = Some(Arc::new(sink));
+        self
+    }
+
+    pub fn with_notification_sink(mut self, sink: impl Fn(String) + Send + Sync + 'static) -> Self {
+        self.on_notification = Some(Arc::new(sink));
         self
     }
 }
@@ -279,6 +292,7 @@ impl FakeChannel {
     }
 
     /// Shopify: the buyer's order is cancelled, and an `orders/cancelled` webhook is sent.
+    /// Amazon: an `ORDER_CHANGE` with status `Canceled` is sent.
     /// `order_id` is what [`FakeChannel::place_order`] answered.
     pub fn cancel_order(&self, order_id: &str) -> Result<(), OrderError> {
         orders::cancel(&self.shared, order_id)

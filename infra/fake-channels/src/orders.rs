@@ -85,6 +85,7 @@ pub(crate) fn place(shared: &Shared, order: &OrderRequest) -> Result<Value, Orde
     let now = Instant::now();
     let webhook = shared.kind == crate::FakeKind::Shopify
         && shared.with(|state| state.settings.shopify_webhook_url.is_some());
+    let notify = shared.kind == crate::FakeKind::Amazon && shared.on_notification.is_some();
     let lines = shared.with(|state| {
         for &(key, requested) in &wanted {
             let shown = state
@@ -121,6 +122,9 @@ pub(crate) fn place(shared: &Shared, order: &OrderRequest) -> Result<Value, Orde
     })?;
     if webhook {
         return Ok(shopify_order(shared, order, &lines));
+    }
+    if notify {
+        return Ok(amazon_order(shared, order, &wanted));
     }
     let order_id = order
         .order_id
@@ -189,8 +193,121 @@ fn shopify_order(shared: &Shared, order: &OrderRequest, lines: &[(String, i64)])
     })
 }
 
-/// Cancels a Shopify order placed on the fake, by its buyer: `orders/cancelled` is sent.
+/// An SP-API `ORDER_CHANGE` notification as an SQS destination receives it.
+fn order_change(order_id: &str, status: &str, items: Option<&[Value]>) -> String {
+    let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let mut summary = json!({
+        "MarketplaceId": "ATVPDKIKX0DER", "OrderStatus": status, "FulfillmentType": "MFN",
+        "PurchaseDate": now, "OrderType": "StandardOrder",
+    });
+    if let Some(items) = items {
+        summary["OrderItems"] = json!(
+            items
+                .iter()
+                .map(|i| json!({"OrderItemId": i["OrderItemId"], "SellerSKU": i["SellerSKU"], "Quantity": i["QuantityOrdered"]}))
+                .collect::<Vec<_>>()
+        );
+    }
+    json!({
+        "NotificationVersion": "1.0", "NotificationType": "ORDER_CHANGE", "PayloadVersion": "1.0",
+        "EventTime": now,
+        "Payload": {"OrderChangeNotification": {
+            "NotificationLevel": "OrderLevel", "SellerId": "A1SELLER", "AmazonOrderId": order_id,
+            "OrderChangeType": "OrderStatusChange",
+            "OrderChangeTrigger": {"TimeOfOrderChange": now, "ChangeReason": "OrderStatusChange"},
+            "Summary": summary}},
+        "NotificationMetadata": {"ApplicationId": "amzn1.sellerapps.app.fake",
+            "SubscriptionId": "fake-subscription", "PublishTime": now,
+            "NotificationId": format!("{}", random_hex())},
+    })
+    .to_string()
+}
+
+/// Sends a notification, twice now and then (its duplicate carries the same body).
+fn notify(shared: &Shared, body: String) {
+    let Some(sink) = &shared.on_notification else {
+        return;
+    };
+    let twice = rand::random::<f64>()
+        < shared.with(|state| state.settings.amazon_notification_duplicate_rate);
+    if twice {
+        sink(body.clone());
+    }
+    sink(body);
+}
+
+/// An Amazon order: remembered for getOrderItems and announced with `ORDER_CHANGE`. Answers
+/// what stockguard makes of it: its order id.
+fn amazon_order(shared: &Shared, order: &OrderRequest, wanted: &[(&str, i64)]) -> Value {
+    let order_id = order.order_id.clone().unwrap_or_else(|| {
+        let n = rand::random::<u64>();
+        format!(
+            "{:03}-{:07}-{:07}",
+            n % 1000,
+            (n / 1000) % 10_000_000,
+            (n / 7) % 10_000_000
+        )
+    });
+    let items: Vec<Value> = wanted
+        .iter()
+        .enumerate()
+        .map(|(i, (key, quantity))| {
+            json!({"OrderItemId": format!("{}{i:02}", order_id.replace('-', "")), "SellerSKU": key,
+                   "QuantityOrdered": quantity, "QuantityShipped": 0})
+        })
+        .collect();
+    let with_items = shared.with(|state| {
+        state
+            .amazon_orders
+            .insert(order_id.clone(), (items.clone(), false));
+        state.settings.amazon_notification_items
+    });
+    notify(
+        shared,
+        order_change(
+            &order_id,
+            "Unshipped",
+            with_items.then_some(items.as_slice()),
+        ),
+    );
+    json!({"order_id": format!("amazon-{order_id}"), "channel": "amazon"})
+}
+
+/// getOrderItems: a page of an order's items, and the `NextToken` of the next page.
+pub(crate) fn amazon_order_items(
+    shared: &Shared,
+    order_id: &str,
+    next_token: Option<&str>,
+) -> Option<Value> {
+    shared.with(|state| {
+        let (items, _) = state.amazon_orders.get(order_id)?;
+        let size = state.settings.amazon_order_items_page_size.max(1);
+        let start: usize = next_token.and_then(|t| t.parse().ok()).unwrap_or(0);
+        let page: Vec<Value> = items.iter().skip(start).take(size).cloned().collect();
+        let mut payload = json!({"AmazonOrderId": order_id, "OrderItems": page});
+        if start + size < items.len() {
+            payload["NextToken"] = json!((start + size).to_string());
+        }
+        Some(json!({ "payload": payload }))
+    })
+}
+
+/// Cancels an order placed on the fake, by its buyer: Shopify sends `orders/cancelled`, Amazon
+/// an `ORDER_CHANGE` with status `Canceled`.
 pub(crate) fn cancel(shared: &Shared, order_id: &str) -> Result<(), OrderError> {
+    if shared.kind == crate::FakeKind::Amazon {
+        let id = order_id.strip_prefix("amazon-").unwrap_or(order_id);
+        shared.with(|state| match state.amazon_orders.get_mut(id) {
+            Some((_, cancelled)) if !*cancelled => {
+                *cancelled = true;
+                state.stats.orders_cancelled += 1;
+                Ok(())
+            }
+            _ => Err(OrderError::UnknownOrder(order_id.to_owned())),
+        })?;
+        notify(shared, order_change(id, "Canceled", None));
+        return Ok(());
+    }
     let number = order_id.strip_prefix("shopify-").unwrap_or(order_id);
     shared.with(|state| {
         mark_cancelled(state, number, "customer")

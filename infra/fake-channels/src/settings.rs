@@ -53,6 +53,13 @@ pub struct FakeSettings {
     /// Shopify: share of webhooks delivered late, by `shopify_webhook_late_ms`.
     pub shopify_webhook_late_rate: f64,
     pub shopify_webhook_late_ms: u64,
+    /// Amazon: whether an `ORDER_CHANGE` carries `Summary.OrderItems` (otherwise the items are
+    /// read with getOrderItems).
+    pub amazon_notification_items: bool,
+    /// Amazon: share of notifications sent twice (SQS and SP-API deliver at least once).
+    pub amazon_notification_duplicate_rate: f64,
+    /// Amazon: items per getOrderItems page (`NextToken` for the rest).
+    pub amazon_order_items_page_size: usize,
 }
 
 impl Default for FakeSettings {
@@ -80,6 +87,9 @@ impl Default for FakeSettings {
             shopify_webhook_duplicate_rate: 0.0,
             shopify_webhook_late_rate: 0.0,
             shopify_webhook_late_ms: 2_000,
+            amazon_notification_items: true,
+            amazon_notification_duplicate_rate: 0.0,
+            amazon_order_items_page_size: 100,
         }
     }
 }
@@ -111,6 +121,10 @@ impl FakeSettings {
                 self.shopify_webhook_duplicate_rate,
             ),
             ("shopify_webhook_late_rate", self.shopify_webhook_late_rate),
+            (
+                "amazon_notification_duplicate_rate",
+                self.amazon_notification_duplicate_rate,
+            ),
         ] {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(format!("{name} must be between 0 and 1, not {rate}"));

@@ -49,6 +49,7 @@ pub(crate) struct Shared {
     pub kind: FakeKind,
     pub credentials: Credentials,
     pub on_order: Option<OrderSink>,
+    pub on_notification: Option<crate::NotificationSink>,
     /// Becomes true when the fake is dropped; hanging requests give up then.
     pub stopping: watch::Receiver<bool>,
     state: Mutex<State>,
@@ -64,6 +65,7 @@ impl Shared {
                 walmart_client_secret: options.walmart_client_secret.clone(),
             },
             on_order: options.on_order.clone(),
+            on_notification: options.on_notification.clone(),
             stopping,
             state: Mutex::new(State::new(options.settings.clone(), Instant::now())),
         }
@@ -127,6 +129,8 @@ pub(crate) struct State {
     pub shopify_idempotency: HashMap<String, (Value, Value)>,
     /// Shopify orders by number, as their webhooks carry them.
     pub shopify_orders: HashMap<String, Value>,
+    /// Amazon orders by id: their items as getOrderItems answers them, and whether cancelled.
+    pub amazon_orders: HashMap<String, (Vec<Value>, bool)>,
 }
 
 impl State {
@@ -141,6 +145,7 @@ impl State {
             walmart_tokens: HashMap::new(),
             shopify_idempotency: HashMap::new(),
             shopify_orders: HashMap::new(),
+            amazon_orders: HashMap::new(),
         };
         state.refill_buckets(now);
         state

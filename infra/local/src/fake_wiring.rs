@@ -155,6 +155,34 @@ pub async fn map_on_fakes(store: &StateStore, fakes: &FakeChannels, skus: &[Sku]
     Ok(())
 }
 
+/// Puts the notifications the Amazon fake sends on `queue_url`, as SP-API delivers to an SQS
+/// destination. Returns the sink to give the fakes and the sending task.
+pub fn amazon_notification_feed(
+    config: &aws_config::SdkConfig,
+    queue_url: &str,
+) -> (
+    impl Fn(String) + Send + Sync + 'static,
+    tokio::task::JoinHandle<()>,
+) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let queue_url = queue_url.to_owned();
+    let task = tokio::spawn(async move {
+        while let Some(body) = rx.recv().await {
+            if let Err(e) = sqs
+                .send_message()
+                .queue_url(&queue_url)
+                .message_body(body)
+                .send()
+                .await
+            {
+                tracing::error!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "could not send an Amazon notification");
+            }
+        }
+    });
+    (move |body| drop(tx.send(body)), task)
+}
+
 /// Publishes the orders the fake marketplaces take as `OrderPlaced` events on `bus` (source
 /// `marketplace.<channel>`), as a marketplace's order feed would. Returns the sink to give the
 /// fakes and the publishing task.

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 use stockguard_adapters::{AwsClients, RequestCounter};
 use stockguard_domain::ChannelName;
+use stockguard_handlers::amazon_notifications::AmazonNotifications;
 use stockguard_handlers::channel_sync::ChannelSync;
 use stockguard_handlers::compensation::Compensation;
 use stockguard_handlers::shopify_webhooks::ShopifyWebhooks;
@@ -190,6 +191,9 @@ impl LocalRuntime {
             let sqs = deps.clients.sqs.clone();
             // The same dispatch as the functions' mains: a channel sync function names its channel.
             let handler = match f.env_values.get("STOCKGUARD_CHANNEL") {
+                None if f.binary == "amazon-notifications" => {
+                    Handler::AmazonNotifications(Arc::new(AmazonNotifications::new(deps)))
+                }
                 None if f.binary == "compensate-oversell" => {
                     Handler::Compensation(Arc::new(Compensation::new(deps)))
                 }
@@ -319,6 +323,7 @@ enum Handler {
     },
     ChannelSync(Arc<ChannelSync>),
     Compensation(Arc<Compensation>),
+    AmazonNotifications(Arc<AmazonNotifications>),
 }
 
 impl Poller {
@@ -390,6 +395,7 @@ impl Poller {
             Handler::Inbound { detail_type, deps } => handle_batch(deps, detail_type, event).await,
             Handler::ChannelSync(sync) => sync.handle_batch(event).await.0,
             Handler::Compensation(c) => c.handle_batch(event).await,
+            Handler::AmazonNotifications(n) => n.handle_batch(event).await,
         };
         self.invocations.record(&self.function, started.elapsed());
         let failed: std::collections::HashSet<&str> = response

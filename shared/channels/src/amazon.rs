@@ -25,8 +25,14 @@ pub struct AmazonClient {
     seller_id: String,
     marketplace_id: String,
     limiter: RateLimiter,
+    /// getOrderItems has its own, slower limit (0.5 requests a second, burst 30).
+    order_items_limiter: RateLimiter,
     options: ClientOptions,
 }
+
+/// getOrderItems' published limit per seller.
+const ORDER_ITEMS_PER_SECOND: f64 = 0.5;
+const ORDER_ITEMS_BURST: u32 = 30;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -67,6 +73,7 @@ impl AmazonClient {
             seller_id: config.seller_id,
             marketplace_id: config.marketplace_id,
             limiter: RateLimiter::new(config.requests_per_second, config.burst),
+            order_items_limiter: RateLimiter::new(ORDER_ITEMS_PER_SECOND, ORDER_ITEMS_BURST),
             options: config.options,
         })
     }
@@ -157,6 +164,61 @@ impl AmazonClient {
                 CHANNEL,
                 format!("no quantity in the fulfillment availability of {seller_sku}: {item}"),
             )),
+        }
+    }
+
+    /// getOrderItems (Orders API v0): every item of an order, following `NextToken`, paced to
+    /// the operation's own rate limit. Items as Amazon writes them (`OrderItemId`, `SellerSKU`,
+    /// `QuantityOrdered`).
+    pub async fn order_items(&self, amazon_order_id: &str) -> Result<Vec<Value>, ChannelError> {
+        let url = http::endpoint(
+            CHANNEL,
+            &self.base,
+            &["orders", "v0", "orders", amazon_order_id, "orderItems"],
+        )?;
+        let mut items = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let mut page_url = url.clone();
+            if let Some(token) = &next {
+                page_url.query_pairs_mut().append_pair("NextToken", token);
+            }
+            let answer = http::retry_throttled(&self.options, || async {
+                self.order_items_limiter.acquire().await;
+                let request = self
+                    .http
+                    .get(page_url.clone())
+                    .header("x-amz-access-token", self.access_token.expose());
+                let answer = http::send(CHANNEL, request).await?;
+                if answer.status.is_success() {
+                    return Ok(answer);
+                }
+                Err(answer.error(CHANNEL, false, rate_limit_wait(&answer)))
+            })
+            .await?;
+            let body: Value = answer.json(CHANNEL)?;
+            let payload = body.get("payload").ok_or_else(|| {
+                ChannelError::new(
+                    Kind::UnexpectedAnswer,
+                    CHANNEL,
+                    "getOrderItems answered without a payload",
+                )
+            })?;
+            items.extend(
+                payload
+                    .get("OrderItems")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+            next = payload
+                .get("NextToken")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned);
+            if next.is_none() {
+                return Ok(items);
+            }
         }
     }
 

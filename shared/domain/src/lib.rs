@@ -1,6 +1,7 @@
 //! stockguard's inventory rules, free of I/O: what an inbound event means, whether a cart can be
 //! reserved, how counts and deltas combine, and when a delivery is a repeat.
 
+pub mod amazon;
 pub mod buffer;
 pub mod channel;
 pub mod compensation;

@@ -2,6 +2,7 @@
 //! failures and dead letters, and the synchronous reservations API. Each function's `main` is a
 //! few lines around one of these.
 
+pub mod amazon_notifications;
 pub mod apply;
 pub mod batch;
 pub mod buffers;

@@ -45,6 +45,18 @@ pub async fn run_channel_sync_function() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
+/// `main` of the Amazon notifications function: SP-API notifications from their SQS queue.
+pub async fn run_amazon_notifications_function() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let deps = Deps::from_env().await?;
+    let notifications = crate::amazon_notifications::AmazonNotifications::new(deps);
+    let notifications = &notifications;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<_, lambda_runtime::Error>(Box::pin(notifications.handle_batch(event.payload)).await)
+    }))
+    .await
+}
+
 /// `main` of the compensation function: `OversellDetected` from its SQS queue.
 pub async fn run_compensation_function() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();

@@ -8,7 +8,8 @@ use serde_json::json;
 use stockguard_fake_channels::{FakeChannels, FakeOptions};
 use stockguard_handlers::{Deps, Settings};
 use stockguard_local::fake_wiring::{
-    SHOPIFY_WEBHOOK_SECRET, configure_fake_channels, order_feed, send_shopify_webhooks,
+    SHOPIFY_WEBHOOK_SECRET, amazon_notification_feed, configure_fake_channels, order_feed,
+    send_shopify_webhooks,
 };
 use stockguard_local::template::workspace_root;
 use stockguard_local::{LocalRuntime, RuntimeOptions, StackSpec, provision};
@@ -35,7 +36,15 @@ async fn main() -> Result<()> {
     let stack = provision(&config, &spec, "", &bus).await?;
     let deps = Deps::new(&config, &stack.table, &stack.bus, None, Settings::default());
     let (sink, _feed) = order_feed(&config, &stack.bus);
-    let fakes = FakeChannels::start(FakeOptions::default().with_order_sink(sink)).await?;
+    // Amazon's orders come as SP-API notifications on their queue, not through the order feed.
+    let amazon_queue = stack.queue("AmazonNotificationsQueue")?.url.clone();
+    let (notifications, _notification_feed) = amazon_notification_feed(&config, &amazon_queue);
+    let fakes = FakeChannels::start(
+        FakeOptions::default()
+            .with_order_sink(sink)
+            .with_notification_sink(notifications),
+    )
+    .await?;
     // Dynamic buffers (the default): zero until something sells or a demand signal arrives.
     configure_fake_channels(&config, &deps.store, "", &fakes, |_| {}).await?;
     let options = RuntimeOptions {
@@ -60,6 +69,7 @@ async fn main() -> Result<()> {
             "ebay": fakes.ebay.url(),
         },
         "webhook_secrets": {"shopify": SHOPIFY_WEBHOOK_SECRET},
+        "amazon_notifications_queue_url": amazon_queue,
     });
     let dir = workspace_root().join(".local");
     std::fs::create_dir_all(&dir)?;
