@@ -47,13 +47,13 @@ test: lint
 	  infra/with-emulator.sh cargo test --workspace --all-targets --no-fail-fast; \
 	fi
 
-# The fuzz targets (each crate's tests/fuzz.rs) with many more cases than `make test` runs, built
+# The fuzz targets (each crate's tests/fuzz*.rs) with many more cases than `make test` runs, built
 # optimised. No emulator needed. FUZZ_CASES=N changes the count.
 .PHONY: fuzz
 FUZZ_CASES ?= 200000
 fuzz:
 	PROPTEST_CASES=$(FUZZ_CASES) cargo test --release --no-fail-fast \
-	  -p stockguard-domain -p stockguard-channels -p stockguard-handlers -p stockguard-audit --test fuzz
+	  -p stockguard-domain -p stockguard-channels -p stockguard-handlers -p stockguard-audit --test 'fuzz*'
 
 # Figures, not pass/fail. The emulator parts run twice, on the old set-up (one stock moto process)
 # and on the current one, so the two are compared on the same machine in the same run.
