@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod buffers;
 pub mod channels;
+pub mod compensation;
 pub mod dlq;
 pub mod errors;
 pub mod listings;
@@ -78,6 +79,9 @@ pub enum Command {
     /// Explain the buffers that channels hold back.
     #[command(subcommand)]
     Buffers(BuffersCommand),
+    /// Show or change what stockguard does about an oversell.
+    #[command(subcommand)]
+    Compensation(CompensationCommand),
     /// Inspect the dead-letter queues and move their messages back.
     Dlq(DlqArgs),
     /// Run one channel reconciliation now: compare what every channel shows with what it should,
@@ -207,6 +211,15 @@ pub struct SetChannel {
         ]
     )]
     pub sku: Option<Sku>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CompensationCommand {
+    /// The stored policy (the defaults until one is set).
+    Show,
+    /// Change the policy.
+    #[command(after_help = compensation::SET_HELP)]
+    Set(compensation::SetCompensation),
 }
 
 #[derive(Debug, Subcommand)]
@@ -347,6 +360,12 @@ pub async fn run(
         Command::Position(args) => position::show(store, &args.sku, out, terminal).await,
         Command::Buffers(BuffersCommand::Explain(args)) => {
             buffers::explain(connection, &args.sku, out, terminal).await
+        }
+        Command::Compensation(CompensationCommand::Show) => {
+            compensation::show(store, out, terminal).await
+        }
+        Command::Compensation(CompensationCommand::Set(args)) => {
+            compensation::set(store, args, out, terminal).await
         }
         Command::Dlq(args) => {
             let prefix = args.queue_prefix.as_deref();

@@ -2541,3 +2541,60 @@ async fn profiles_sign_in_with_credential_process_and_say_how_to_sign_in_with_ss
     assert!(line.contains(config_text), "{line}");
     std::fs::remove_dir_all(home).unwrap();
 }
+
+#[tokio::test]
+async fn compensation_shows_the_defaults_and_sets_only_what_is_given() {
+    let stack = TestStack::new().await;
+    let conn = connection_of(&stack).await;
+    let shown = json_of(&conn, &["compensation", "show"]).await;
+    assert_eq!(shown["policy"], "compensate");
+    assert_eq!(shown["max_wait_ms"], 24 * 3_600_000);
+    assert_eq!(shown["cancel_penalty"]["amazon"], 10.0);
+
+    let text = ok(
+        &conn,
+        &[
+            "compensation",
+            "set",
+            "--policy",
+            "notify_only",
+            "--max-wait",
+            "2h",
+            "--cancel-penalty",
+            "ebay=3",
+        ],
+    )
+    .await;
+    assert!(text.contains("notify_only"), "{text}");
+    let stored = stack.deps.store.compensation_policy().await.unwrap();
+    assert_eq!(
+        stored.policy,
+        stockguard_domain::compensation::Policy::NotifyOnly
+    );
+    assert_eq!(stored.max_wait_ms, 2 * 3_600_000);
+    assert_eq!(stored.cancel_penalty["ebay"], 3.0);
+    assert_eq!(stored.cancel_penalty["amazon"], 10.0, "others kept");
+
+    // Only the default penalty changes; the rest stays as set.
+    let shown = json_of(&conn, &["compensation", "set", "--default-penalty", "4"]).await;
+    assert_eq!(
+        (
+            shown["policy"].as_str(),
+            shown["default_penalty"].as_f64(),
+            shown["max_wait_ms"].as_i64()
+        ),
+        (Some("notify_only"), Some(4.0), Some(2 * 3_600_000))
+    );
+
+    let (_, nothing) = sg(&conn, &["compensation", "set"]).await;
+    assert!(nothing.is_err());
+    for bad in [
+        ["--policy", "cancel"],
+        ["--max-wait", "soon"],
+        ["--cancel-penalty", "ebay"],
+    ] {
+        let parsed =
+            Cli::try_parse_from(["stockguard", "compensation", "set"].into_iter().chain(bad));
+        assert!(parsed.is_err(), "{bad:?}");
+    }
+}
