@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use axum::routing::{post, put};
+use axum::routing::{get, post, put};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
@@ -22,6 +22,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/v3/token", post(issue_token))
         .route("/v3/inventory", put(put_inventory).get(get_inventory))
+        .route("/v3/orders", get(get_orders))
 }
 
 fn errors(
@@ -273,4 +274,29 @@ async fn get_inventory(
         Some(amount) => json_response(StatusCode::OK, inventory(&sku, amount)),
         None => not_found(&sku),
     }
+}
+
+/// `GET /v3/orders`: a page of the seller's orders (see [`crate::market_orders`]).
+async fn get_orders(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(response) = guard(&shared, &headers).await {
+        return response;
+    }
+    let (garbled, page) = shared.with(|state| {
+        (
+            state.settings.orders_page_garbled,
+            crate::market_orders::walmart_page(state, &query),
+        )
+    });
+    if garbled {
+        let mut response = Response::new(crate::market_orders::GARBLED.into());
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+        return response;
+    }
+    json_response(StatusCode::OK, page)
 }

@@ -10,6 +10,7 @@ pub mod compensation_store;
 pub mod dead_letters;
 pub mod error;
 pub mod items;
+pub mod poll_store;
 pub mod publisher;
 pub mod request_count;
 pub mod store;

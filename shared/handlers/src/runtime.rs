@@ -261,3 +261,25 @@ pub async fn serve_reservations_api(
     });
     Ok((bound, task))
 }
+
+/// `main` of a scheduled order poller (Walmart, eBay). A failed poll is an error of the
+/// invocation (counted by Lambda's Errors metric); its cursor stays for the next run.
+pub async fn run_order_poll_function(
+    kind: crate::order_polls::PolledChannel,
+) -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let deps = Deps::from_env().await?;
+    let settings = crate::order_polls::PollSettings::from_env()?;
+    let poller = crate::order_polls::OrderPoller::new(deps, kind, settings);
+    let poller = &poller;
+    lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| async move {
+        let report = Box::pin(poller.poll(crate::deps::now_ms())).await?;
+        tracing::info!(?report, "orders polled");
+        Ok::<_, lambda_runtime::Error>(serde_json::json!({
+            "pages": report.pages, "published": report.published,
+            "already_published": report.already_published, "unmapped_lines": report.unmapped_lines,
+            "unreadable": report.unreadable, "advanced": report.advanced, "skipped": report.skipped,
+        }))
+    }))
+    .await
+}
