@@ -76,7 +76,11 @@ fn order(value: &Value) -> Result<PolledOrder, InvalidInput> {
         lines,
     }];
     let cancel = o.get("cancelStatus").and_then(Value::as_object);
-    if cancel.and_then(|c| c.get("cancelState")).and_then(Value::as_str) == Some("CANCELED") {
+    if cancel
+        .and_then(|c| c.get("cancelState"))
+        .and_then(Value::as_str)
+        == Some("CANCELED")
+    {
         // The cancellation's own date when eBay gives it; else the order's creation, which
         // every later reading repeats (its last-modified date moves on with refunds and such).
         let occurred_at = cancel
@@ -169,7 +173,10 @@ mod tests {
         };
         assert_eq!(occurred_at, "2026-11-28T10:00:00.000Z");
         assert_eq!(lines[0].channel_sku, "TEE-M");
-        assert_eq!(lines[1].channel_sku, "110552", "no seller SKU: named by its item id");
+        assert_eq!(
+            lines[1].channel_sku, "110552",
+            "no seller SKU: named by its item id"
+        );
         assert_eq!(
             p.orders[1].changes[1],
             PolledChange::Cancelled {
@@ -187,7 +194,11 @@ mod tests {
         assert_eq!(p.next, None);
         assert!(p.orders.is_empty());
         assert_eq!(p.unreadable[0].field, "orders[0].lineItems[0]");
-        for body in [&b"nope"[..], br#"{"orders": []}"#, br#"{"total": 1, "orders": {}}"#] {
+        for body in [
+            &b"nope"[..],
+            br#"{"orders": []}"#,
+            br#"{"total": 1, "orders": {}}"#,
+        ] {
             assert_eq!(parse_orders_page(body).unwrap_err().code, "invalid_page");
         }
     }

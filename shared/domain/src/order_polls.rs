@@ -234,7 +234,11 @@ mod tests {
             changes: vec![
                 PolledChange::Placed {
                     occurred_at: "2026-11-28T10:00:00.000Z".into(),
-                    lines: vec![line("1", "TEE", 2), line("2", "TEE", 1), line("3", "UNMAPPED", 1)],
+                    lines: vec![
+                        line("1", "TEE", 2),
+                        line("2", "TEE", 1),
+                        line("3", "UNMAPPED", 1),
+                    ],
                 },
                 PolledChange::LinesCancelled {
                     key: "1".into(),
@@ -256,13 +260,20 @@ mod tests {
         parse_inbound("OrderPlaced", &detail).unwrap();
         assert_eq!(unmapped, vec![line("3", "UNMAPPED", 1)]);
         assert_eq!(
-            to_inbound(&order, &order.changes[0], ours).unwrap().0.unwrap().1,
+            to_inbound(&order, &order.changes[0], ours)
+                .unwrap()
+                .0
+                .unwrap()
+                .1,
             detail
         );
         let (cancelled, _) = to_inbound(&order, &order.changes[1], ours).unwrap();
         let (detail_type, detail) = cancelled.unwrap();
         assert_eq!(detail_type, "OrderCancelled");
-        assert_eq!(detail["event_id"], "walmart:order:1796277083022:cancelled:1");
+        assert_eq!(
+            detail["event_id"],
+            "walmart:order:1796277083022:cancelled:1"
+        );
         assert_eq!(detail["lines"], json!([{"sku": "TEE", "quantity": 2}]));
         parse_inbound("OrderCancelled", &detail).unwrap();
     }

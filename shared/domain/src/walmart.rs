@@ -31,9 +31,11 @@ fn text<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str, Invalid
 fn integer(obj: &Map<String, Value>, field: &str) -> Option<i64> {
     match obj.get(field)? {
         Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse::<f64>().ok().and_then(|f| {
-            (f.fract() == 0.0 && f.abs() < 1e15).then_some(f as i64)
-        }),
+        Value::String(s) => s
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(|f| (f.fract() == 0.0 && f.abs() < 1e15).then_some(f as i64)),
         _ => None,
     }
 }
