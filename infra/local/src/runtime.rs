@@ -19,6 +19,7 @@ use stockguard_domain::ChannelName;
 use stockguard_handlers::amazon_notifications::AmazonNotifications;
 use stockguard_handlers::channel_sync::ChannelSync;
 use stockguard_handlers::compensation::Compensation;
+use stockguard_handlers::order_polls::{OrderPoller, PollSettings, PolledChannel};
 use stockguard_handlers::shopify_webhooks::ShopifyWebhooks;
 use stockguard_handlers::{Deps, Settings, handle_batch};
 
@@ -44,6 +45,10 @@ pub struct RuntimeOptions {
     /// The buffer recompute's interval when `schedule_interval` is unset: a local stack
     /// recomputes every 10 seconds (contract section 5) rather than every few minutes.
     pub buffer_recompute_interval: Duration,
+    /// The Walmart and eBay order polls' interval when `schedule_interval` is unset: a local
+    /// stack polls every few seconds rather than every minute, so orders placed on the fakes
+    /// show soon.
+    pub order_poll_interval: Duration,
     /// Divides the sales-rate horizons, for demos that compress time (1: as deployed).
     pub rate_horizon_compression: f64,
     /// Fault switch: the share of position events a channel queue loses before its sync function
@@ -60,6 +65,7 @@ impl Default for RuntimeOptions {
             api_addr: None,
             schedule_interval: None,
             buffer_recompute_interval: Duration::from_secs(10),
+            order_poll_interval: Duration::from_secs(5),
             rate_horizon_compression: 1.0,
             drop_position_events: 0.0,
         }
@@ -164,6 +170,9 @@ impl LocalRuntime {
                 let every = match (options.schedule_interval, f.binary.as_str()) {
                     (Some(every), _) => every,
                     (None, "recompute-buffers") => options.buffer_recompute_interval,
+                    (None, "poll-walmart-orders" | "poll-ebay-orders") => {
+                        options.order_poll_interval
+                    }
                     (None, _) => every,
                 };
                 tasks.push(tokio::spawn(run_schedule(
@@ -264,6 +273,12 @@ async fn run_schedule(binary: String, deps: Deps, every: Duration) {
         deps.clone(),
         stockguard_handlers::buffers::DEFAULT_RECONCILE_INTERVAL_MS,
     );
+    let poller = match binary.as_str() {
+        "poll-walmart-orders" => Some(PolledChannel::Walmart),
+        "poll-ebay-orders" => Some(PolledChannel::Ebay),
+        _ => None,
+    }
+    .map(|kind| OrderPoller::new(deps.clone(), kind, PollSettings::default()));
     loop {
         ticks.tick().await;
         let result = match binary.as_str() {
@@ -292,6 +307,12 @@ async fn run_schedule(binary: String, deps: Deps, every: Duration) {
                     Err(report.errors.join("; "))
                 }
             }
+            "poll-walmart-orders" | "poll-ebay-orders" => match &poller {
+                Some(p) => Box::pin(p.poll(stockguard_handlers::deps::now_ms()))
+                    .await
+                    .map(|r| format!("{r:?}")),
+                None => Err("no poller".into()),
+            },
             other => {
                 tracing::warn!(function = other, "no local handler for this schedule");
                 return;

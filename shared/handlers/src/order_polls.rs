@@ -194,6 +194,9 @@ impl OrderPoller {
             .map_err(|e| e.to_string())?;
         let window = poll_window(cursor.from, now, self.settings.overlap_ms);
         report.window = Some((window.from, window.to));
+        // Until this window reads whole, the next poll starts where it starts.
+        let first_poll = cursor.from.is_none();
+        cursor.from = Some(window.from);
         let mut failure: Option<(String, String, Vec<u8>)> = None;
         let mut whole = false;
         while !whole && failure.is_none() && report.passes < self.settings.max_passes.max(1) {
@@ -260,8 +263,13 @@ impl OrderPoller {
                 self.save(&cursor).await?;
                 report.advanced = true;
             }
-            None => tracing::warn!(channel = %self.channel, passes = report.passes,
-                "the channel's orders kept changing while read; the window is read again next time"),
+            None => {
+                if first_poll {
+                    self.save(&cursor).await?;
+                }
+                tracing::warn!(channel = %self.channel, passes = report.passes,
+                    "the channel's orders kept changing while read; the window is read again next time");
+            }
         }
         let name = self.kind.name();
         count(name, "OrderChangesPolled", report.published);
