@@ -322,8 +322,10 @@ async fn run() -> Result<bool> {
          decision can meet a slightly different state."
     );
     println!(
-        "Every schedule fires every {} s here (the expiry sweep, reconciliation, and the buffer recompute; in AWS these \
-         are 1, 15 and 5 minutes). Reconciliation leaves an Amazon listing alone for {} s after an acknowledged \
+        "Every schedule fires every {} s here (the expiry sweep, reconciliation, the buffer recompute, and the Walmart and \
+         eBay order polls; in AWS these are 1, 15, 5 and 1 minutes). Marketplace orders reach stockguard as each \
+         marketplace sends them: Amazon's SP-API notifications, Walmart's and eBay's orders APIs, read by the polls. \
+         Reconciliation leaves an Amazon listing alone for {} s after an acknowledged \
          push (Amazon may still be processing it), so within this demo it does not check Amazon.\n",
         SCHEDULE_INTERVAL.as_secs(),
         reconcile::processing_window("amazon").as_secs()
