@@ -16,6 +16,7 @@ pub mod order;
 pub mod order_polls;
 pub mod outbound;
 pub mod position;
+pub mod recompute;
 pub mod reservation;
 pub mod shopify;
 pub mod types;
