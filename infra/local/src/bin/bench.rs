@@ -577,7 +577,10 @@ async fn order_figures(config: &aws_config::SdkConfig, spec: &StackSpec) -> Resu
         ..Default::default()
     };
     let rt = LocalRuntime::start(config, spec, &stack, options).await?;
-    send_shopify_webhooks(&fakes, &format!("http://{}", rt.api_addr.context("API address")?));
+    send_shopify_webhooks(
+        &fakes,
+        &format!("http://{}", rt.api_addr.context("API address")?),
+    );
     receive_stock(&deps, &skus, "bench-orders", 1000).await?;
     println!(
         "order on a fake channel -> position changed, {ORDERS} orders per channel one at a time (Walmart and eBay polled every {} s here; deployed, every 60 s)",
