@@ -1,6 +1,6 @@
-//! Every oversell ends in a recorded compensation: the cheapest short order cancelled through its
-//! channel (Shopify's orderCancel, whose webhook then releases it), or a person told when the
-//! policy says so or the channel has no cancel API.
+//! Every oversell ends in a recorded compensation: a wait when a delivery due in time covers it,
+//! the cheapest short order cancelled through its channel (Shopify's orderCancel, whose webhook
+//! then releases it), or a person told when the policy says so or the channel has no cancel API.
 
 use std::time::Duration;
 
@@ -181,4 +181,61 @@ async fn a_channel_without_a_cancel_api_or_the_notify_only_policy_tells_a_person
         json!({"sku": "CMP-B", "order_id": "wm-1", "channel": "walmart", "action": "notify_only", "units": 1})
     );
     assert_eq!(s.fakes.shopify.stats().orders_cancelled, 0);
+}
+
+/// A restock that says more of its delivery is on the way (`expected=N eta=T` in its reference)
+/// covers the oversell within the seller's wait: the short order waits instead of being cancelled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_oversell_that_a_delivery_due_in_time_covers_waits_for_it() {
+    let s = shop("CMP-C", 1).await;
+    let eta = (chrono::Utc::now() + chrono::Duration::hours(3))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    // One unit of PO-77 arrives now; five more are due in three hours.
+    s.stack
+        .put_event(
+            "erp.test",
+            "StockReceived",
+            &json!({"event_id": "po-77-1", "occurred_at": now_rfc3339(), "sku": "CMP-C", "quantity": 1,
+                    "reference": format!("PO-77 expected=5 eta={eta}")}),
+        )
+        .await;
+    let sku = Sku::parse("CMP-C").unwrap();
+    s.until("the announcement is recorded", || async {
+        !s.stack.deps.store.inbound(&sku).await.unwrap().is_empty()
+    })
+    .await;
+    assert_eq!(
+        s.stack.position("CMP-C").await.on_hand,
+        2,
+        "received at once"
+    );
+
+    let order_id = s.oversell_on_shopify("CMP-C", 4);
+    let compensated = s.compensated().await;
+    assert_eq!(
+        compensated[0]["detail"],
+        json!({"sku": "CMP-C", "order_id": order_id, "channel": "shopify", "action": "wait", "units": 2})
+    );
+    assert_eq!(s.fakes.shopify.stats().orders_cancelled, 0);
+
+    // PO-77 arrives complete: nothing is owed any more, so the next oversell is cancelled.
+    s.stack
+        .put_event(
+            "erp.test",
+            "StockReceived",
+            &json!({"event_id": "po-77-2", "occurred_at": now_rfc3339(), "sku": "CMP-C", "quantity": 5,
+                    "reference": format!("PO-77 expected=0 eta={eta}")}),
+        )
+        .await;
+    s.until("the delivery is complete", || async {
+        s.stack.deps.store.inbound(&sku).await.unwrap().is_empty()
+    })
+    .await;
+    let order_id = s.oversell_on_shopify("CMP-C", 6);
+    let compensated = s.compensated().await;
+    let last = compensated
+        .iter()
+        .find(|c| c["detail"]["order_id"] == order_id.as_str())
+        .unwrap_or_else(|| panic!("{compensated:?}"));
+    assert_eq!(last["detail"]["action"], "cancel");
 }

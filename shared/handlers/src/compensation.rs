@@ -1,5 +1,6 @@
 //! Compensation of an oversell (`OversellDetected`): the short order is recorded, the domain
-//! decides (wait for inbound stock, cancel the cheapest order, or only notify), the decision is
+//! decides (wait for inbound stock, cancel the cheapest order, or only notify; the inbound stock
+//! is what restocks announced in their references, which reach this function too), the decision is
 //! carried out (a cancellation through the channel's own API where stockguard has one), and
 //! `OversellCompensated` is published from `stockguard.ops`.
 
@@ -10,7 +11,9 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use serde_json::Value;
 use stockguard_adapters::compensation_store::{ShortOrderRecord, ShortOrderStatus};
 use stockguard_channels::ChannelClient;
-use stockguard_domain::compensation::{Action, Decision, Oversell, ShortOrder, decide};
+use stockguard_domain::compensation::{
+    Action, Decision, Oversell, ShortOrder, announced_inbound, decide,
+};
 use stockguard_domain::types::parse_timestamp;
 use stockguard_domain::{ChannelName, EntityId, Notification, Sku};
 use tokio::sync::Mutex;
@@ -33,6 +36,10 @@ pub enum Outcome {
     Compensated { action: String, order_id: String },
     /// This oversell was already compensated (a redelivery).
     AlreadyDone,
+    /// A restock's reference announced stock still owed to a SKU.
+    InboundRecorded { sku: String, units: i64 },
+    /// A restock that announced nothing more.
+    NothingAnnounced,
 }
 
 #[derive(Debug)]
@@ -97,8 +104,11 @@ impl Compensation {
             .as_deref()
             .and_then(|b| serde_json::from_str(b).ok())
             .ok_or_else(|| Failure::Invalid("the body is not an EventBridge event".into()))?;
-        if envelope["source"] != "stockguard.core" || envelope["detail-type"] != "OversellDetected"
-        {
+        let source = envelope["source"].as_str().unwrap_or_default();
+        if envelope["detail-type"] == "StockReceived" && !source.starts_with("stockguard.") {
+            return self.announcement(&envelope["detail"]).await;
+        }
+        if source != "stockguard.core" || envelope["detail-type"] != "OversellDetected" {
             return Err(Failure::Invalid(format!(
                 "expected OversellDetected from stockguard.core, got {} from {}",
                 envelope["detail-type"], envelope["source"]
@@ -188,9 +198,8 @@ impl Compensation {
                 channel: channel.to_owned(),
                 shortfall: short_now,
             };
-            // No inbound event of the contract announces stock on its way (a StockReceived is
-            // on hand at once), so there is nothing yet to wait for.
-            Some(decide(&oversell, &policy, &[], &candidates, now))
+            let inbound = store.inbound(sku).await.map_err(retry)?;
+            Some(decide(&oversell, &policy, &inbound, &candidates, now))
         };
         let (action, acted_on, acted_channel, units) = match decision {
             None => (
@@ -224,6 +233,30 @@ impl Compensation {
         Ok(Outcome::Compensated {
             action,
             order_id: acted_on,
+        })
+    }
+
+    /// A `StockReceived` whose `reference` announces stock its delivery still owes
+    /// ([`announced_inbound`]): recorded for the wait decision. The receipt itself is the
+    /// StockReceived function's; one that is invalid or announces nothing is left to it.
+    async fn announcement(&self, detail: &Value) -> Result<Outcome, Failure> {
+        let announced = (|| {
+            let sku = Sku::parse(detail["sku"].as_str()?).ok()?;
+            let a = announced_inbound(detail["reference"].as_str()?)?;
+            let at = parse_timestamp(detail["occurred_at"].as_str()?)?;
+            Some((sku, a, at))
+        })();
+        let Some((sku, a, at)) = announced else {
+            return Ok(Outcome::NothingAnnounced);
+        };
+        self.deps
+            .store
+            .record_inbound(&sku, &a, at)
+            .await
+            .map_err(|e| Failure::Retry(e.to_string()))?;
+        Ok(Outcome::InboundRecorded {
+            sku: sku.to_string(),
+            units: a.units,
         })
     }
 
