@@ -548,7 +548,8 @@ fn print_requests_per(
 /// `StockReceived` of `quantity` for every SKU, applied straight to state.
 /// Orders placed on each fake channel, through that channel's own protocol (Shopify webhooks,
 /// Amazon notifications on their queue, Walmart's and eBay's orders APIs polled), to the
-/// position changing in the state: p50 and p95 per channel. One order at a time.
+/// position changing in the state: p50 and p95 per channel. One order at a time, each at a
+/// random moment of the poll interval.
 async fn order_figures(config: &aws_config::SdkConfig, spec: &StackSpec) -> Result<()> {
     const ORDERS: usize = 15;
     const POLL_EVERY: Duration = Duration::from_secs(5);
@@ -583,13 +584,17 @@ async fn order_figures(config: &aws_config::SdkConfig, spec: &StackSpec) -> Resu
     );
     receive_stock(&deps, &skus, "bench-orders", 1000).await?;
     println!(
-        "order on a fake channel -> position changed, {ORDERS} orders per channel one at a time (Walmart and eBay polled every {} s here; deployed, every 60 s)",
+        "order on a fake channel -> position changed, {ORDERS} orders per channel one at a time, at random moments (Walmart and eBay polled every {} s here; deployed, every 60 s)",
         POLL_EVERY.as_secs()
     );
     for (kind, sku) in KINDS.iter().zip(&skus) {
         let key = listing_key(kind, sku.as_str());
         let mut times = Vec::new();
         for _ in 0..ORDERS {
+            // Buyers come at random moments, not just after a poll (which would make every
+            // polled order wait a whole interval).
+            let jitter = rand::random::<u64>() % POLL_EVERY.as_millis() as u64;
+            tokio::time::sleep(Duration::from_millis(jitter)).await;
             // Shows enough whatever the sync pushed meanwhile.
             fake(&fakes, kind).set_shown(&key, 1000);
             let before = deps.store.position(sku).await?.hard_reserved;
