@@ -1,6 +1,6 @@
 //! Every oversell ends in a recorded compensation: a wait when a delivery due in time covers it,
 //! the cheapest short order cancelled through its channel (Shopify's orderCancel, whose webhook
-//! then releases it), or a person told when the policy says so or the channel has no cancel API.
+//! then releases it; Walmart's order cancellation, which its poller reads back), or a person told when the policy says so or the channel has no cancel API.
 
 use std::time::Duration;
 
@@ -161,7 +161,7 @@ async fn a_channel_without_a_cancel_api_or_the_notify_only_policy_tells_a_person
     assert_eq!(s.fakes.shopify.stats().orders_cancelled, 0);
     assert_eq!(s.stack.position("CMP-B").await.available(), -2);
 
-    // Compensating again, an oversell on Walmart (no cancel API here) is left to a person too.
+    // Compensating again, an oversell on eBay (no cancel API here) is left to a person too.
     s.stack
         .deps
         .store
@@ -170,15 +170,15 @@ async fn a_channel_without_a_cancel_api_or_the_notify_only_policy_tells_a_person
         .unwrap();
     s.stack
         .put_event(
-            "marketplace.walmart",
+            "erp.test",
             "OrderPlaced",
-            &json!({"event_id": "wm-1", "occurred_at": now_rfc3339(), "order_id": "wm-1", "channel": "walmart", "lines": [{"sku": "CMP-B", "quantity": 1}]}),
+            &json!({"event_id": "eb-1", "occurred_at": now_rfc3339(), "order_id": "eb-1", "channel": "ebay", "lines": [{"sku": "CMP-B", "quantity": 1}]}),
         )
         .await;
     let compensated = s.compensated().await;
     assert_eq!(
         compensated[0]["detail"],
-        json!({"sku": "CMP-B", "order_id": "wm-1", "channel": "walmart", "action": "notify_only", "units": 1})
+        json!({"sku": "CMP-B", "order_id": "eb-1", "channel": "ebay", "action": "notify_only", "units": 1})
     );
     assert_eq!(s.fakes.shopify.stats().orders_cancelled, 0);
 }
@@ -238,4 +238,33 @@ async fn an_oversell_that_a_delivery_due_in_time_covers_waits_for_it() {
         .find(|c| c["detail"]["order_id"] == order_id.as_str())
         .unwrap_or_else(|| panic!("{compensated:?}"));
     assert_eq!(last["detail"]["action"], "cancel");
+}
+
+/// A Walmart order taken for stock that is gone is cancelled through Walmart's own API; the
+/// poller then reads the cancellation back, which releases it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_short_walmart_order_is_cancelled_through_walmart_and_released_by_the_poll() {
+    let s = shop("CMP-D", 1).await;
+    let key = listing_key("walmart", "CMP-D");
+    s.fakes.walmart.set_shown(&key, 10);
+    let placed = s
+        .fakes
+        .walmart
+        .place_order(&OrderRequest::new([(key.as_str(), 3)]))
+        .unwrap();
+    let order_id = placed["order_id"].as_str().unwrap().to_owned();
+    let compensated = s.compensated().await;
+    assert_eq!(
+        compensated[0]["detail"],
+        json!({"sku": "CMP-D", "order_id": order_id, "channel": "walmart", "action": "cancel", "units": 2})
+    );
+    assert_eq!(s.fakes.walmart.stats().orders_cancelled, 1);
+    s.until(
+        "the poller reads the cancellation and releases the order",
+        || async {
+            let p = s.stack.position("CMP-D").await;
+            (p.hard_reserved, p.available()) == (0, 1)
+        },
+    )
+    .await;
 }

@@ -164,6 +164,45 @@ pub(crate) fn walmart_page(state: &mut State, query: &HashMap<String, String>) -
     }})
 }
 
+/// `GET /v3/orders/{purchaseOrderId}`: `{"order": ...}`; `None` for an order it does not have.
+pub(crate) fn walmart_order_by_id(state: &State, id: &str) -> Option<Value> {
+    let o = state.market_orders.iter().find(|o| o.id == id)?;
+    Some(json!({ "order": walmart_order(o) }))
+}
+
+/// The seller cancels an order (every line the body names must be one of the order's, and the
+/// order must still be open): listed cancelled from now on, as a buyer's cancellation is.
+pub(crate) fn cancel_by_seller(state: &mut State, id: &str, body: &Value) -> Result<Value, String> {
+    let named: Vec<String> = body
+        .pointer("/orderCancellation/orderLines/orderLine")
+        .and_then(Value::as_array)
+        .ok_or("orderCancellation.orderLines.orderLine must be a list")?
+        .iter()
+        .map(|l| l["lineNumber"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    let now = now_ms();
+    let order = state
+        .market_orders
+        .iter_mut()
+        .find(|o| o.id == id)
+        .ok_or_else(|| format!("no purchase order {id}"))?;
+    if order.cancelled_ms.is_some() {
+        return Err(format!("purchase order {id} is already cancelled"));
+    }
+    if named.is_empty()
+        || named
+            .iter()
+            .any(|n| !order.lines.iter().any(|l| l.number.to_string() == *n))
+    {
+        return Err(format!("the lines must be lines of purchase order {id}"));
+    }
+    order.cancelled_ms = Some(now);
+    order.modified_ms = now.max(order.modified_ms + 1);
+    let answer = json!({ "order": walmart_order(order) });
+    state.stats.orders_cancelled += 1;
+    Ok(answer)
+}
+
 fn urlencode(v: &str) -> String {
     v.bytes()
         .map(|b| match b {

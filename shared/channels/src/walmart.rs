@@ -201,6 +201,49 @@ impl WalmartClient {
         Ok(answer.body)
     }
 
+    /// Cancels every line of a purchase order that is not cancelled yet, as the seller
+    /// (`POST /v3/orders/{purchaseOrderId}/cancel`, reason
+    /// `CUSTOMER_REQUESTED_SELLER_TO_CANCEL`, which Walmart also uses for stock-outs): the order's
+    /// lines are read first (`GET /v3/orders/{purchaseOrderId}`), since Walmart cancels by line.
+    pub async fn cancel_order(&self, purchase_order_id: &str) -> Result<(), ChannelError> {
+        let order_url = http::endpoint(CHANNEL, &self.base, &["v3", "orders", purchase_order_id])?;
+        let answer = http::retry_throttled(&self.options, || {
+            self.call(|| self.http.get(order_url.clone()))
+        })
+        .await?;
+        let order: serde_json::Value = answer.json(CHANNEL)?;
+        let lines: Vec<serde_json::Value> = order
+            .pointer("/order/orderLines/orderLine")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|l| {
+                !l.pointer("/orderLineStatuses/orderLineStatus")
+                    .and_then(serde_json::Value::as_array)
+                    .is_some_and(|s| s.iter().any(|s| s["status"] == "Cancelled"))
+            })
+            .map(|l| {
+                json!({"lineNumber": l["lineNumber"], "orderLineStatuses": {"orderLineStatus": [{
+                    "status": "Cancelled", "cancellationReason": "CUSTOMER_REQUESTED_SELLER_TO_CANCEL",
+                    "statusQuantity": l["orderLineQuantity"]}]}})
+            })
+            .collect();
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let cancel_url = http::endpoint(
+            CHANNEL,
+            &self.base,
+            &["v3", "orders", purchase_order_id, "cancel"],
+        )?;
+        let body = json!({"orderCancellation": {"orderLines": {"orderLine": lines}}});
+        http::retry_throttled(&self.options, || {
+            self.call(|| self.http.post(cancel_url.clone()).json(&body))
+        })
+        .await?;
+        Ok(())
+    }
+
     fn inventory_url(&self, sku: &str) -> Result<Url, ChannelError> {
         let mut url = http::endpoint(CHANNEL, &self.base, &["v3", "inventory"])?;
         url.query_pairs_mut().append_pair("sku", sku);

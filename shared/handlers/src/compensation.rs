@@ -280,7 +280,8 @@ impl Compensation {
         }
     }
 
-    /// Cancels an order on its channel. `false` when the channel has no cancel API here.
+    /// Cancels an order on its channel (Shopify's orderCancel, Walmart's order line
+    /// cancellation). `false` when the channel has no cancel API here.
     async fn cancel(&self, channel: &str, order_id: &str) -> Result<bool, Failure> {
         let Ok(name) = ChannelName::parse(channel) else {
             return Ok(false);
@@ -294,7 +295,7 @@ impl Compensation {
         else {
             return Ok(false);
         };
-        if settings.kind != "shopify" {
+        if settings.kind != "shopify" && settings.kind != "walmart" {
             return Ok(false);
         }
         let sync = {
@@ -305,6 +306,18 @@ impl Compensation {
                 .clone()
         };
         let client = sync.client_for(&settings).await.map_err(Failure::Retry)?;
+        if let ChannelClient::Walmart(walmart) = client.as_ref() {
+            // Our order ids for Walmart orders are `walmart-<purchase order id>`; the poller
+            // then reads the cancellation and releases the order.
+            let po = order_id
+                .strip_prefix(&format!("{}-", stockguard_domain::walmart::CHANNEL))
+                .unwrap_or(order_id);
+            walmart
+                .cancel_order(po)
+                .await
+                .map_err(|e| Failure::Retry(e.to_string()))?;
+            return Ok(true);
+        }
         let ChannelClient::Shopify(shopify) = client.as_ref() else {
             return Ok(false);
         };
