@@ -19,8 +19,10 @@ pub mod reservations;
 pub mod runtime;
 pub mod shopify_webhooks;
 pub mod stock;
+pub mod twin;
 
 pub use apply::{Applied, apply_inbound};
 pub use batch::handle_batch;
 pub use deps::{Deps, Settings};
+pub use effect::Inventory;
 pub use error::ApplyError;
