@@ -45,10 +45,15 @@ pub struct MemoryStore {
     faults: Arc<Mutex<Faults>>,
 }
 
+/// A change another writer makes at a chosen instant.
+type Interleaved = Box<dyn FnOnce(&mut Tables) + Send>;
+
 #[derive(Default)]
 struct Faults {
     /// Commits that are written but answer with a transient error (a lost response).
     lost_acks: u32,
+    /// Runs just before the next read of expired holds.
+    before_holds_read: Option<Interleaved>,
 }
 
 /// The item a write touches, for DynamoDB's rule that a transaction touches an item once.
@@ -321,7 +326,7 @@ impl Tables {
     }
 
     /// DynamoDB's `TransactWriteItems`, minus the network.
-    fn transact(&mut self, writes: &[Write], stamp: &Stamp) -> Res<()> {
+    pub fn transact(&mut self, writes: &[Write], stamp: &Stamp) -> Res<()> {
         if writes.is_empty() {
             return Ok(());
         }
@@ -391,6 +396,15 @@ impl MemoryStore {
             .get(sku)
             .map(|p| p.0)
             .unwrap_or_default()
+    }
+
+    /// Runs `change` just before the next read of expired holds, as a concurrent writer
+    /// committing at that instant would.
+    pub fn before_next_holds_read(&self, change: impl FnOnce(&mut Tables) + Send + 'static) {
+        self.faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .before_holds_read = Some(Box::new(change));
     }
 
     fn lock(&self) -> MutexGuard<'_, Tables> {
@@ -488,7 +502,16 @@ impl InventoryStore for MemoryStore {
     }
 
     async fn expired_holds(&self, sku: &Sku, now: Millis, limit: i32) -> Res<Vec<SoftHold>> {
-        let t = self.io().await;
+        let mut t = self.io().await;
+        let change = self
+            .faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .before_holds_read
+            .take();
+        if let Some(change) = change {
+            change(&mut t);
+        }
         Ok(t.holds
             .iter()
             .filter(|((s, expires_at, _), _)| s == sku && *expires_at <= now)

@@ -2,16 +2,17 @@
 //! Shared by the `Reservation*` event handlers, the synchronous HTTP API and the expiry sweeper.
 //! Here are the reads; the decisions are `stockguard_domain::reservation_plan`'s.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use stockguard_adapters::{InventoryStore, Publish};
 use stockguard_domain::outbound::Cause;
 use stockguard_domain::plan::{Plan, ReservationRecord};
+use stockguard_domain::reservation::SoftHold;
 use stockguard_domain::reservation_plan::{
     self as decide, Reserve, ReserveInput, confirm_reads_order, confirm_reads_positions,
     release_candidates, short_skus,
 };
-use stockguard_domain::{EntityId, Millis, Notification, ReservationRequest, Sku};
+use stockguard_domain::{EntityId, Millis, Notification, Position, ReservationRequest, Sku};
 
 pub use stockguard_domain::reservation_plan::{
     ConfirmAnswer, OnLapse, ReleaseAnswer, ReserveAnswer, request_hash,
@@ -27,6 +28,17 @@ const RELEASE_ROUNDS: usize = 4;
 
 /// Expired holds read per short SKU.
 const EXPIRED_HOLDS_READ: i32 = 50;
+
+/// Reads of a reservation attempt taken again when positions moved while they were taken.
+const CONSISTENT_READ_ATTEMPTS: u32 = 4;
+
+struct ReserveReads {
+    existing: Option<ReservationRecord>,
+    positions: HashMap<Sku, Position>,
+    surging: HashSet<Sku>,
+    expired_holds: HashMap<Sku, Vec<SoftHold>>,
+    lapsed: HashMap<EntityId, ReservationRecord>,
+}
 
 /// What one sweep did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -57,35 +69,14 @@ impl<S: InventoryStore, P: Publish> Inventory<'_, S, P> {
         reserved_items: usize,
     ) -> Result<(ReserveAnswer, Plan), ApplyError> {
         for _ in 0..RELEASE_ROUNDS {
-            let existing = self.store.reservation(&req.reservation_id).await?;
-            let skus: Vec<Sku> = req.lines.iter().map(|l| l.sku.clone()).collect();
-            let (positions, surging) = match existing {
-                Some(_) => Default::default(),
-                None => self.store.positions_and_surges(&skus, now).await?,
-            };
-            let mut expired_holds = HashMap::new();
-            let mut short = short_skus(&req.lines, &positions);
-            short.dedup();
-            for sku in short {
-                let holds = self
-                    .store
-                    .expired_holds(&sku, now, EXPIRED_HOLDS_READ)
-                    .await?;
-                expired_holds.insert(sku, holds);
-            }
-            let mut lapsed: HashMap<EntityId, ReservationRecord> = HashMap::new();
-            for id in release_candidates(&req.lines, &positions, &expired_holds, now) {
-                if let Some(record) = self.store.reservation(&id).await? {
-                    lapsed.insert(id, record);
-                }
-            }
+            let reads = self.read_for_reserve(req, now).await?;
             let input = ReserveInput {
                 request: req,
-                existing: existing.as_ref(),
-                positions: &positions,
-                surging: &surging,
-                expired_holds: &expired_holds,
-                lapsed: &lapsed,
+                existing: reads.existing.as_ref(),
+                positions: &reads.positions,
+                surging: &reads.surging,
+                expired_holds: &reads.expired_holds,
+                lapsed: &reads.lapsed,
                 now,
                 reserved_items,
             };
@@ -102,6 +93,72 @@ impl<S: InventoryStore, P: Publish> Inventory<'_, S, P> {
             "reservation {}: lapsed holds kept needing release after {RELEASE_ROUNDS} rounds",
             req.reservation_id
         )))
+    }
+
+    /// What a reservation decides on. Positions are read first (they say which lines are short),
+    /// then the expired holds and their records. A rejection writes nothing, so no condition
+    /// would catch holds released between the two reads (their units counted neither as held
+    /// nor as available): when holds were read, the positions are read again, and the reads are
+    /// taken again if they moved meanwhile. Under sustained contention the last reads are used;
+    /// a rejection may then be pessimistic, never an oversell (a hold's plan is conditional).
+    async fn read_for_reserve(
+        &self,
+        req: &ReservationRequest,
+        now: Millis,
+    ) -> Result<ReserveReads, ApplyError> {
+        let skus: Vec<Sku> = req.lines.iter().map(|l| l.sku.clone()).collect();
+        let mut attempt = 0;
+        loop {
+            let reads = self.read_for_reserve_once(req, &skus, now).await?;
+            attempt += 1;
+            if reads.expired_holds.is_empty() || attempt >= CONSISTENT_READ_ATTEMPTS {
+                return Ok(reads);
+            }
+            let again = self.store.positions(&skus).await?;
+            let version = |p: &HashMap<Sku, Position>, s: &Sku| p.get(s).map(|p| p.version);
+            if skus
+                .iter()
+                .all(|s| version(&again, s) == version(&reads.positions, s))
+            {
+                return Ok(reads);
+            }
+        }
+    }
+
+    async fn read_for_reserve_once(
+        &self,
+        req: &ReservationRequest,
+        skus: &[Sku],
+        now: Millis,
+    ) -> Result<ReserveReads, ApplyError> {
+        let existing = self.store.reservation(&req.reservation_id).await?;
+        let (positions, surging) = match existing {
+            Some(_) => Default::default(),
+            None => self.store.positions_and_surges(skus, now).await?,
+        };
+        let mut expired_holds = HashMap::new();
+        let mut short = short_skus(&req.lines, &positions);
+        short.dedup();
+        for sku in short {
+            let holds = self
+                .store
+                .expired_holds(&sku, now, EXPIRED_HOLDS_READ)
+                .await?;
+            expired_holds.insert(sku, holds);
+        }
+        let mut lapsed: HashMap<EntityId, ReservationRecord> = HashMap::new();
+        for id in release_candidates(&req.lines, &positions, &expired_holds, now) {
+            if let Some(record) = self.store.reservation(&id).await? {
+                lapsed.insert(id, record);
+            }
+        }
+        Ok(ReserveReads {
+            existing,
+            positions,
+            surging,
+            expired_holds,
+            lapsed,
+        })
     }
 
     pub(crate) async fn read_and_plan_confirm(

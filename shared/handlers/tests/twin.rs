@@ -3,8 +3,9 @@
 
 use futures::future::join_all;
 use serde_json::{Value, json};
-use stockguard_adapters::InventoryStore;
+use stockguard_adapters::{InventoryStore, Stamp};
 use stockguard_domain::reservation::ReservationStatus;
+use stockguard_domain::reservation_plan::plan_release;
 use stockguard_domain::types::format_timestamp;
 use stockguard_domain::{EntityId, Line, Millis, ReservationRequest, Sku};
 use stockguard_handlers::reservations::{ConfirmAnswer, ReleaseAnswer, ReserveAnswer};
@@ -300,6 +301,33 @@ async fn lapsed_holds_beyond_one_transaction_are_expired_first() {
     let p = twin.store.position_of(&sku("BIG-1"));
     assert_eq!((p.soft_reserved, p.available()), (60, 0));
     assert_eq!(published(&twin, "ReservationExpired").len(), 60);
+}
+
+/// A release that commits between a checkout's read of the positions and its read of the expired
+/// holds: the units were releasable or available at every instant, so the cart is held. (Found
+/// by the model-based test: the checkout saw the units neither as held nor as available, and a
+/// rejection has no condition to catch that.)
+#[tokio::test(start_paused = true)]
+async fn a_release_between_the_reads_of_a_checkout_does_not_reject_it() {
+    let twin = Twin::new(T0);
+    receive(&twin, "RACE-1", 3).await;
+    let inv = twin.inventory();
+    inv.reserve(&request("r0", &[("RACE-1", 2)], 30))
+        .await
+        .unwrap();
+    twin.advance(60_000);
+    let record = twin.store.snapshot().reservations[&id("r0")].clone();
+    let (_, release) = plan_release(Some(&record));
+    let stamp = Stamp::new(twin.now());
+    twin.store
+        .before_next_holds_read(move |t| t.transact(&release.writes, &stamp).unwrap());
+    let answer = inv
+        .reserve(&request("r1", &[("RACE-1", 2)], 30))
+        .await
+        .unwrap();
+    assert!(matches!(answer, ReserveAnswer::Held { .. }), "{answer:?}");
+    let p = twin.store.position_of(&sku("RACE-1"));
+    assert_eq!((p.soft_reserved, p.available()), (2, 1));
 }
 
 #[tokio::test(start_paused = true)]
