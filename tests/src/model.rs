@@ -282,11 +282,10 @@ impl Model {
                 "error:idempotency_key_reused".into()
             };
         }
-        let mut next = self.clone();
-        match next.apply_event(e, now) {
+        // Every refusal below is decided before anything changes.
+        match self.apply_event(e, now) {
             Ok(outcome) => {
-                next.seen.insert(id, e.detail.clone());
-                *self = next;
+                self.seen.insert(id, e.detail.clone());
                 format!("applied:{outcome}")
             }
             Err(code) => format!("error:{code}"),
