@@ -16,6 +16,7 @@ pub mod order;
 pub mod outbound;
 pub mod plan;
 pub mod position;
+pub mod recompute;
 pub mod reservation;
 pub mod reservation_plan;
 pub mod shopify;
