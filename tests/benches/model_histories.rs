@@ -31,7 +31,15 @@ fn main() {
             let store = MemoryStore::new();
             let bus = MemoryPublisher::new();
             let clock = Arc::new(AtomicI64::new(1_800_000_000_000));
-            rt.block_on(run_history(&store, &bus, &clock, &Names::new("b-"), ops))
+            let lose_ack = |armed: bool| store.lose_acks(u32::from(armed));
+            rt.block_on(run_history(
+                &store,
+                &bus,
+                &clock,
+                &Names::new("b-"),
+                ops,
+                Some(&lose_ack),
+            ))
                 .expect("a history departed from the model");
         }
         rates.push(histories.len() as f64 / started.elapsed().as_secs_f64());

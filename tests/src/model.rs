@@ -92,6 +92,9 @@ pub enum Op {
     },
     /// Both at once (the same step twice: a duplicated delivery racing itself).
     Concurrent(Box<Op>, Box<Op>),
+    /// An event whose commit is written but whose answer is lost (where the store can inject
+    /// it): the delivery fails as retryable, and the change must count once.
+    LostAck(Box<Op>),
 }
 
 fn lines_strategy() -> impl Strategy<Value = Vec<(usize, i64)>> {
@@ -125,6 +128,7 @@ fn op() -> impl Strategy<Value = Op> {
         8 => leaf(),
         1 => (leaf(), leaf()).prop_map(|(a, b)| Op::Concurrent(Box::new(a), Box::new(b))),
         1 => leaf().prop_map(|a| Op::Concurrent(Box::new(a.clone()), Box::new(a))),
+        1 => leaf().prop_map(|a| Op::LostAck(Box::new(a))),
     ]
 }
 
@@ -692,14 +696,19 @@ async fn observe<S: InventoryStore>(store: &S, names: &Names) -> Observed {
     }
 }
 
+/// Arms (`true`) or disarms a store's lost acknowledgement of its next commit.
+pub type LoseAck<'a> = &'a (dyn Fn(bool) + Sync);
+
 /// Runs `ops` on the handlers over `store` and `publisher`, whose clock is `clock` (moved by
 /// `Advance` steps), checking every step against the model. `Err` says where and how they differ.
+/// Without `lose_ack`, a `LostAck` step runs as a plain one.
 pub async fn run_history<S: InventoryStore, P: Publish>(
     store: &S,
     publisher: &P,
     clock: &Arc<AtomicI64>,
     names: &Names,
     ops: &[Op],
+    lose_ack: Option<LoseAck<'_>>,
 ) -> Result<(), String> {
     let read_clock = {
         let c = Arc::clone(clock);
@@ -750,11 +759,29 @@ pub async fn run_history<S: InventoryStore, P: Publish>(
                 }
             }
             op => {
-                let Some(c) = to_call(op) else {
+                let inner = match op {
+                    Op::LostAck(inner) => inner,
+                    op => op,
+                };
+                let Some(c) = to_call(inner) else {
                     continue;
                 };
+                let lost = match (op, &c, lose_ack) {
+                    (Op::LostAck(_), Call::Event(_), Some(arm)) => Some(arm),
+                    _ => None,
+                };
+                if let Some(arm) = lost {
+                    arm(true);
+                }
                 let got_answer = call(inv, &c).await;
-                let want_answer = model.step(&c, now);
+                let mut want_answer = model.step(&c, now);
+                if let Some(arm) = lost {
+                    arm(false);
+                    // Written, but the delivery saw a retryable failure.
+                    if want_answer.starts_with("applied:") {
+                        want_answer = "error:transient".into();
+                    }
+                }
                 if got_answer != want_answer {
                     return Err(format!(
                         "step {i} {op:?} ({c:?}): answered {got_answer}, the model says {want_answer}"
@@ -884,6 +911,7 @@ fn resolve(
             delivered.push(e.clone());
             Some(Call::Event(e))
         }
+        Op::LostAck(op) => resolve(op, names, now, delivered, next_id),
         Op::Redeliver { .. } | Op::Reuse { .. } | Op::Advance { .. } | Op::Concurrent(..) => None,
     }
 }

@@ -42,7 +42,15 @@ fn histories_on_the_twin_match_the_model() {
         let store = MemoryStore::new();
         let bus = MemoryPublisher::new();
         let clock = Arc::new(AtomicI64::new(T0));
-        rt.block_on(run_history(&store, &bus, &clock, &Names::new("m-"), &ops))
+        let lose_ack = |armed: bool| store.lose_acks(u32::from(armed));
+        rt.block_on(run_history(
+            &store,
+            &bus,
+            &clock,
+            &Names::new("m-"),
+            &ops,
+            Some(&lose_ack),
+        ))
             .map_err(TestCaseError::fail)
     });
     if let Err(e) = result {
@@ -85,6 +93,7 @@ fn a_seeded_sample_through_dynamodb_matches_the_model() {
             &clock,
             &names,
             &ops,
+            None,
         ))
         .map_err(TestCaseError::fail)
     });

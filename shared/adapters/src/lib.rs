@@ -21,7 +21,7 @@ pub use clients::AwsClients;
 pub use dead_letters::DeadLetters;
 pub use error::AdapterError;
 pub use inventory::{InventoryStore, Publish, Stamp};
-pub use memory::{MemoryPublisher, MemoryStore};
+pub use memory::{MemoryPublisher, MemoryStore, Read};
 pub use publisher::EventPublisher;
 pub use request_count::RequestCounter;
 pub use store::StateStore;

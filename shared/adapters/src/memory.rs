@@ -52,8 +52,15 @@ type Interleaved = Box<dyn FnOnce(&mut Tables) + Send>;
 struct Faults {
     /// Commits that are written but answer with a transient error (a lost response).
     lost_acks: u32,
-    /// Runs just before the next read of expired holds.
-    before_holds_read: Option<Interleaved>,
+    /// Runs just before the next read of that kind.
+    before_read: HashMap<Read, Interleaved>,
+}
+
+/// Reads before which a test can interleave another writer's change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Read {
+    Positions,
+    ExpiredHolds,
 }
 
 /// The item a write touches, for DynamoDB's rule that a transaction touches an item once.
@@ -398,13 +405,29 @@ impl MemoryStore {
             .unwrap_or_default()
     }
 
-    /// Runs `change` just before the next read of expired holds, as a concurrent writer
+    /// Runs `change` just before the next read of kind `read`, as a concurrent writer
     /// committing at that instant would.
-    pub fn before_next_holds_read(&self, change: impl FnOnce(&mut Tables) + Send + 'static) {
+    pub fn before_next(&self, read: Read, change: impl FnOnce(&mut Tables) + Send + 'static) {
         self.faults
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .before_holds_read = Some(Box::new(change));
+            .before_read
+            .insert(read, Box::new(change));
+    }
+
+    /// Lets other tasks run, then runs any change armed before this kind of read.
+    async fn read(&self, read: Read) -> MutexGuard<'_, Tables> {
+        let mut t = self.io().await;
+        let change = self
+            .faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .before_read
+            .remove(&read);
+        if let Some(change) = change {
+            change(&mut t);
+        }
+        t
     }
 
     fn lock(&self) -> MutexGuard<'_, Tables> {
@@ -423,7 +446,7 @@ impl InventoryStore for MemoryStore {
         &self,
         skus: &[Sku],
     ) -> Res<HashMap<Sku, (Position, Option<String>)>> {
-        let t = self.io().await;
+        let t = self.read(Read::Positions).await;
         Ok(skus
             .iter()
             .map(|s| (s.clone(), t.positions.get(s).cloned().unwrap_or_default()))
@@ -435,7 +458,7 @@ impl InventoryStore for MemoryStore {
         skus: &[Sku],
         now: Millis,
     ) -> Res<(HashMap<Sku, Position>, HashSet<Sku>)> {
-        let t = self.io().await;
+        let t = self.read(Read::Positions).await;
         let surge = SignalKind::AddToCartSurge.as_str().to_owned();
         let positions = skus
             .iter()
@@ -502,16 +525,7 @@ impl InventoryStore for MemoryStore {
     }
 
     async fn expired_holds(&self, sku: &Sku, now: Millis, limit: i32) -> Res<Vec<SoftHold>> {
-        let mut t = self.io().await;
-        let change = self
-            .faults
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .before_holds_read
-            .take();
-        if let Some(change) = change {
-            change(&mut t);
-        }
+        let t = self.read(Read::ExpiredHolds).await;
         Ok(t.holds
             .iter()
             .filter(|((s, expires_at, _), _)| s == sku && *expires_at <= now)

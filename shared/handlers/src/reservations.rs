@@ -81,6 +81,14 @@ impl<S: InventoryStore, P: Publish> Inventory<'_, S, P> {
                 reserved_items,
             };
             match decide::plan_reserve(&input)? {
+                Reserve::Decided(ReserveAnswer::Insufficient { .. }, _)
+                    if reads.existing.is_none()
+                        && self.store.reservation(&req.reservation_id).await?.is_some() =>
+                {
+                    // A rejection writes nothing, so no condition guards its reading that the id
+                    // was free: taken meanwhile (by another cart), it is answered as taken.
+                    continue;
+                }
                 Reserve::Decided(answer, plan) => return Ok((answer, plan)),
                 Reserve::ReleaseFirst(ids) => {
                     for id in &ids {

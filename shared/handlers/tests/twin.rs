@@ -3,7 +3,7 @@
 
 use futures::future::join_all;
 use serde_json::{Value, json};
-use stockguard_adapters::{InventoryStore, Stamp};
+use stockguard_adapters::{InventoryStore, Read, Stamp};
 use stockguard_domain::reservation::ReservationStatus;
 use stockguard_domain::reservation_plan::plan_release;
 use stockguard_domain::types::format_timestamp;
@@ -319,8 +319,9 @@ async fn a_release_between_the_reads_of_a_checkout_does_not_reject_it() {
     let record = twin.store.snapshot().reservations[&id("r0")].clone();
     let (_, release) = plan_release(Some(&record));
     let stamp = Stamp::new(twin.now());
-    twin.store
-        .before_next_holds_read(move |t| t.transact(&release.writes, &stamp).unwrap());
+    twin.store.before_next(Read::ExpiredHolds, move |t| {
+        t.transact(&release.writes, &stamp).unwrap()
+    });
     let answer = inv
         .reserve(&request("r1", &[("RACE-1", 2)], 30))
         .await
@@ -328,6 +329,48 @@ async fn a_release_between_the_reads_of_a_checkout_does_not_reject_it() {
     assert!(matches!(answer, ReserveAnswer::Held { .. }), "{answer:?}");
     let p = twin.store.position_of(&sku("RACE-1"));
     assert_eq!((p.soft_reserved, p.available()), (2, 1));
+}
+
+/// The same reservation id taken with another cart between a request's read of the id and of the
+/// positions: the request is a reused id, not a rejection of a reservation that is held. (Found
+/// by the model-based test.)
+#[tokio::test(start_paused = true)]
+async fn an_id_taken_by_another_cart_meanwhile_is_a_conflict_not_a_rejection() {
+    let twin = Twin::new(T0);
+    receive(&twin, "RACE-2", 3).await;
+    let inv = twin.inventory();
+    let taken = request("r0", &[("RACE-2", 3)], 30);
+    let read = twin.store.snapshot().positions[&sku("RACE-2")].0;
+    let other = stockguard_domain::reservation_plan::plan_reserve(
+        &stockguard_domain::reservation_plan::ReserveInput {
+            request: &taken,
+            existing: None,
+            positions: &std::collections::HashMap::from([(sku("RACE-2"), read)]),
+            surging: &Default::default(),
+            expired_holds: &Default::default(),
+            lapsed: &Default::default(),
+            now: twin.now(),
+            reserved_items: 0,
+        },
+    )
+    .unwrap();
+    let stockguard_domain::reservation_plan::Reserve::Decided(_, other) = other else {
+        panic!("{other:?}")
+    };
+    let stamp = Stamp::new(twin.now());
+    twin.store.before_next(Read::Positions, move |t| {
+        t.transact(&other.writes, &stamp).unwrap()
+    });
+    let requested = json!({"event_id": "req-r0", "occurred_at": at(twin.now()),
+        "reservation_id": "r0", "channel": "shopify", "lines": [{"sku": "RACE-2", "quantity": 1}],
+        "ttl_seconds": 30});
+    let err = inv
+        .apply("shop", "ReservationRequested", &requested)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "idempotency_key_reused");
+    assert!(published(&twin, "ReservationRejected").is_empty());
+    assert_eq!(twin.store.position_of(&sku("RACE-2")).soft_reserved, 3);
 }
 
 #[tokio::test(start_paused = true)]
