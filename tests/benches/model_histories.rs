@@ -40,7 +40,7 @@ fn main() {
                 ops,
                 Some(&lose_ack),
             ))
-                .expect("a history departed from the model");
+            .expect("a history departed from the model");
         }
         rates.push(histories.len() as f64 / started.elapsed().as_secs_f64());
     }

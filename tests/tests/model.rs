@@ -51,7 +51,7 @@ fn histories_on_the_twin_match_the_model() {
             &ops,
             Some(&lose_ack),
         ))
-            .map_err(TestCaseError::fail)
+        .map_err(TestCaseError::fail)
     });
     if let Err(e) = result {
         panic!("{e}");
