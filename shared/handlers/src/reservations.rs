@@ -1,6 +1,6 @@
-//! Soft reservations at checkout: reserve all lines or none, confirm into hard, release, expire.
-//! Shared by the `Reservation*` event handlers, the synchronous HTTP API and the expiry sweeper.
-//! Here are the reads; the decisions are `stockguard_domain::reservation_plan`'s.
+//! Soft reservations at checkout: reserve all lines or none, confirm into hard, release (expiry is
+//! `expiry.rs`). Shared by the `Reservation*` event handlers and the synchronous HTTP API. Here are
+//! the reads; the decisions are `stockguard_domain::reservation_plan`'s.
 
 use std::collections::{HashMap, HashSet};
 
