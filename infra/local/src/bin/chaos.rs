@@ -138,7 +138,10 @@ fn print_table(options: &ChaosOptions, run: &ChaosRun, v: &Verdict, took: Durati
     for (what, n) in &l.sent {
         row(&format!("  {what}"), n);
     }
-    row("**checkouts**", l.checkouts.values().sum::<u64>());
+    row(
+        "**checkouts** (holds asked for, by how they ended)",
+        l.checkouts.values().sum::<u64>(),
+    );
     for (how, n) in &l.checkouts {
         row(&format!("  {how}"), n);
     }
@@ -164,6 +167,8 @@ fn print_table(options: &ChaosOptions, run: &ChaosRun, v: &Verdict, took: Durati
             row(kind.label(), n);
         }
     }
+    row(FaultKind::ShopifyWebhookRedelivery.label(), "10 % + 10 %");
+    row(FaultKind::AmazonNotificationRedelivery.label(), "10 %");
     for (what, n) in &run.channel_requests_faulted {
         row(&format!("  channel requests {what}"), n);
     }

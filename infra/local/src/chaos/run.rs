@@ -27,7 +27,7 @@ use crate::fake_wiring::{
     KINDS, amazon_notification_feed, configure_fake_channels, fake, listing_key, map_on_fakes,
     send_shopify_webhooks, static_buffers,
 };
-use crate::tap::{EventTap, drain_queue, queue_depth};
+use crate::tap::{EventTap, queue_depth};
 use crate::{LocalRuntime, RuntimeOptions, Stack, StackSpec, provision};
 
 pub const SKUS: [&str; 8] = [
@@ -40,7 +40,8 @@ pub const SKUS: [&str; 8] = [
     "CHAOS-BAG",
     "CHAOS-PIN",
 ];
-const INITIAL_UNITS: i64 = 120;
+/// Little stock, so that checkouts and marketplace orders contend for the last units.
+const INITIAL_UNITS: i64 = 30;
 /// The queues' visibility timeout here (180 s in the template): how long a delivery lost in
 /// flight, or in flight when the runtime is killed, stays invisible before it comes back.
 pub const VISIBILITY_TIMEOUT_SECONDS: i64 = 8;
@@ -421,12 +422,22 @@ pub async fn run(config: &aws_config::SdkConfig, opts: &ChaosOptions) -> Result<
         ));
     }
     if opts.inject == Some(Inject::DoubleApply) {
+        // The newest receipt no later count holds: applying it again must show.
         let (source, detail_type, mut detail) = load
             .history
             .lock()
             .expect("history")
             .iter()
-            .find(|(_, t, _)| t == "StockReceived")
+            .rev()
+            .find(|(_, t, d)| {
+                t == "StockReceived"
+                    && load.ledger(|l| {
+                        l.delta_counts(
+                            d["sku"].as_str().unwrap_or_default(),
+                            d["event_id"].as_str().unwrap_or_default(),
+                        )
+                    })
+            })
             .cloned()
             .context("no receipt to apply twice")?;
         let original = detail["event_id"].as_str().unwrap_or_default().to_owned();
@@ -462,6 +473,19 @@ pub async fn run(config: &aws_config::SdkConfig, opts: &ChaosOptions) -> Result<
     let sweep = reservations::expire_lapsed(&deps, Duration::from_secs(50)).await?;
     println!("    {sweep:?}");
     wait_for_quiet(&stack, &fakes, Duration::from_secs(120)).await?;
+    // A channel changes quantities behind our back when no further change is on its way:
+    // only the reconciliation can repair these.
+    let mut rng = stream_rng(opts.seed, 5);
+    for _ in 0..3 {
+        let channel = KINDS[rng.random_range(0..KINDS.len())];
+        let sku = SKUS[rng.random_range(0..SKUS.len())];
+        let shown = fake(&fakes, channel)
+            .shown(&listing_key(channel, sku))
+            .unwrap_or(0);
+        fake(&fakes, channel)
+            .set_shown(&listing_key(channel, sku), shown + rng.random_range(1..=9));
+    }
+    load.ledger(|l| l.fault(FaultKind::ChannelBehindOurBack, 3));
     // Past the window in which reconciliation leaves a just-pushed Amazon listing alone.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     step("one reconciliation");
@@ -523,8 +547,6 @@ fn base_settings() -> FakeSettings {
         shopify_webhook_late_rate: 0.1,
         shopify_webhook_late_ms: 1_500,
         amazon_notification_duplicate_rate: 0.1,
-        // Items are read with getOrderItems, through the faults.
-        amazon_notification_items: false,
         timeout_hang_ms: 6_000,
         ..FakeSettings::default()
     }
@@ -567,7 +589,7 @@ async fn erp_events(load: Arc<Load>, fakes: Arc<FakeChannels>, stream: u64) -> R
         let roll = rng.random_range(0..100);
         let t = load.clock.tick();
         if roll < 26 {
-            receive(&load, sku, rng.random_range(1..=12)).await?;
+            receive(&load, sku, rng.random_range(1..=6)).await?;
         } else if roll < 44 {
             let id = load.next_id("erp");
             let delta = [-3, -2, -1, 1, 2, 3][rng.random_range(0..6)];
@@ -852,7 +874,6 @@ async fn checkouts(load: Arc<Load>, stream: u64) -> Result<()> {
         match status {
             200 | 201 => load.ledger(|l| {
                 l.held.insert(id.clone());
-                l.checkout("held");
             }),
             409 => {
                 load.ledger(|l| l.checkout("refused: insufficient stock"));
@@ -1002,11 +1023,14 @@ async fn marketplace_buyers(load: Arc<Load>, fakes: Arc<FakeChannels>, stream: u
 /// slow answers, and a listing changed behind stockguard's back.
 async fn channel_faults(load: Arc<Load>, fakes: Arc<FakeChannels>, stream: u64) -> Result<()> {
     let mut rng = stream_rng(load.seed, stream);
+    let mut spell = 0;
     while load.running() {
         tokio::time::sleep(Duration::from_millis(rng.random_range(1_500..3_500))).await;
         let channel = KINDS[rng.random_range(0..KINDS.len())];
         let target = fake(&fakes, channel);
-        let kind = match rng.random_range(0..5) {
+        // Every kind in turn, so that even a short run meets each.
+        spell += 1;
+        let kind = match spell % 5 {
             0 => FaultKind::ChannelThrottleStorm,
             1 => FaultKind::ChannelServerErrors,
             2 => FaultKind::ChannelTimeouts,
@@ -1161,8 +1185,7 @@ async fn observe(
     );
     for (name, q) in &stack.queues {
         if name.ends_with("DLQ") {
-            for (body, reason_code) in drain_queue(&sqs, &q.url, Duration::from_millis(300)).await?
-            {
+            for (body, reason_code) in read_all(&sqs, &q.url).await? {
                 o.dead_letters.push(DeadLetter {
                     queue: name.clone(),
                     body,
@@ -1180,7 +1203,11 @@ async fn observe(
             });
         }
     }
-    for e in tap.drain(Duration::from_millis(1_000)).await? {
+    let published = read_all(&sqs, &tap.queue_url).await?;
+    for e in published
+        .iter()
+        .filter_map(|(b, _)| serde_json::from_str::<Value>(b).ok())
+    {
         if e["detail-type"] != "InventoryPositionChanged" {
             continue;
         }
@@ -1196,4 +1223,38 @@ async fn observe(
         });
     }
     Ok(o)
+}
+
+/// Every message of a queue that nothing else reads any more, with its `reason_code`: received
+/// ten at a time and left invisible rather than deleted one by one.
+async fn read_all(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<Vec<(String, Option<String>)>> {
+    let mut out = Vec::new();
+    let mut empty = 0;
+    while empty < 3 {
+        let messages = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .visibility_timeout(3_600)
+            .message_attribute_names("All")
+            .send()
+            .await?
+            .messages
+            .unwrap_or_default();
+        if messages.is_empty() {
+            empty += 1;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        empty = 0;
+        out.extend(messages.into_iter().map(|m| {
+            let reason = m
+                .message_attributes()
+                .and_then(|a| a.get("reason_code"))
+                .and_then(|v| v.string_value())
+                .map(str::to_owned);
+            (m.body.unwrap_or_default(), reason)
+        }));
+    }
+    Ok(out)
 }
