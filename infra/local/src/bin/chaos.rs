@@ -147,11 +147,12 @@ fn print_table(options: &ChaosOptions, run: &ChaosRun, v: &Verdict, took: Durati
     }
     row("**faults injected**", "");
     row("  queue: deliveries received by the pollers", q.received);
-    row(FaultKind::QueueDrop.label(), share(q.dropped));
-    row(FaultKind::QueueDuplicate.label(), share(q.duplicated));
-    row(FaultKind::QueueReorder.label(), q.reordered_batches);
+    let fault = |kind: FaultKind| format!("  {}", kind.label());
+    row(&fault(FaultKind::QueueDrop), share(q.dropped));
+    row(&fault(FaultKind::QueueDuplicate), share(q.duplicated));
+    row(&fault(FaultKind::QueueReorder), q.reordered_batches);
     row(
-        FaultKind::RuntimeKill.label(),
+        &fault(FaultKind::RuntimeKill),
         format!(
             "{} (in flight: {})",
             run.in_flight_at_kills.len(),
@@ -164,13 +165,13 @@ fn print_table(options: &ChaosOptions, run: &ChaosRun, v: &Verdict, took: Durati
     );
     for (kind, n) in &l.faults {
         if !matches!(kind, FaultKind::RuntimeKill) {
-            row(kind.label(), n);
+            row(&fault(*kind), n);
         }
     }
-    row(FaultKind::ShopifyWebhookRedelivery.label(), "10 % + 10 %");
-    row(FaultKind::AmazonNotificationRedelivery.label(), "10 %");
+    row(&fault(FaultKind::ShopifyWebhookRedelivery), "10 % + 10 %");
+    row(&fault(FaultKind::AmazonNotificationRedelivery), "10 %");
     for (what, n) in &run.channel_requests_faulted {
-        row(&format!("  channel requests {what}"), n);
+        row(&format!("    channel requests {what}"), n);
     }
     row("**checks**", "");
     row(
