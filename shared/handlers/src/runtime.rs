@@ -11,7 +11,9 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use crate::batch::handle_batch;
 use crate::channel_sync::ChannelSync;
 use crate::deps::Deps;
-use crate::http_api::{HttpAnswer, SHOPIFY_WEBHOOK_PATH, route, webhook_refused};
+use crate::http_api::{
+    HttpAnswer, MAX_API_BODY_BYTES, SHOPIFY_WEBHOOK_PATH, route, too_large, webhook_refused,
+};
 use crate::shopify_webhooks::{ShopifyWebhooks, WebhookHeaders};
 
 /// `main` of an inbound-event function: one SQS-driven handler for `detail_type`.
@@ -127,13 +129,14 @@ pub async fn run_reservations_api() -> Result<(), lambda_http::Error> {
     let deps = &deps;
     lambda_http::run(lambda_http::service_fn(
         move |req: lambda_http::Request| async move {
-            let answer = route(
-                deps,
-                req.method().as_str(),
-                req.uri().path(),
-                req.body().as_ref(),
-            )
-            .await;
+            // API Gateway has already read the body; it is measured before it is parsed.
+            let answer = match too_large(Some(req.body().len()), MAX_API_BODY_BYTES) {
+                Some(refused) => refused,
+                None => {
+                    let (method, path) = (req.method().as_str(), req.uri().path());
+                    route(deps, method, path, req.body().as_ref()).await
+                }
+            };
             Ok::<_, lambda_http::Error>(to_response(answer)?.map(lambda_http::Body::from))
         },
     ))
@@ -162,8 +165,7 @@ pub async fn run_shopify_webhooks() -> Result<(), lambda_http::Error> {
     .await
 }
 
-/// The local server's webhook route: the declared length is checked first and the body is read
-/// through a limit, so an oversized body is refused before it is read whole.
+/// The local server's webhook route: an oversized body is refused before it is read whole.
 async fn serve_webhook(
     webhooks: Option<&ShopifyWebhooks>,
     method: &str,
@@ -175,22 +177,41 @@ async fn serve_webhook(
             body: serde_json::json!({"error": "not_found", "message": "webhooks are not served here"}),
         };
     };
+    if let Some(refused) = webhook_refused(method, None) {
+        return refused;
+    }
+    let headers = WebhookHeaders::from_map(req.headers());
+    match read_limited(req, stockguard_domain::shopify::MAX_BODY_BYTES).await {
+        Ok(body) => webhooks.handle(&headers, &body).await,
+        Err(refused) => refused,
+    }
+}
+
+/// Reads a request's body, refusing with 413 one whose declared length is over `max` before
+/// reading anything, and one that turns out longer as soon as `max` bytes have been read.
+async fn read_limited(
+    req: hyper::Request<hyper::body::Incoming>,
+    max: usize,
+) -> Result<Bytes, HttpAnswer> {
     let declared = req
         .headers()
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if let Some(refused) = webhook_refused(method, declared) {
-        return refused;
+    if let Some(refused) = too_large(declared, max) {
+        return Err(refused);
     }
-    let headers = WebhookHeaders::from_map(req.headers());
-    let limited =
-        http_body_util::Limited::new(req.into_body(), stockguard_domain::shopify::MAX_BODY_BYTES);
-    match limited.collect().await {
-        Ok(body) => webhooks.handle(&headers, &body.to_bytes()).await,
-        Err(_) => webhook_refused(method, Some(usize::MAX)).unwrap_or(HttpAnswer {
+    match http_body_util::Limited::new(req.into_body(), max)
+        .collect()
+        .await
+    {
+        Ok(body) => Ok(body.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(too_large(Some(usize::MAX), max).expect("over any limit"))
+        }
+        Err(_) => Err(HttpAnswer {
             status: 400,
-            body: serde_json::json!({"error": "invalid_payload", "message": "the body could not be read"}),
+            body: serde_json::json!({"error": "invalid_request", "message": "the body could not be read"}),
         }),
     }
 }
@@ -235,13 +256,10 @@ pub async fn serve_reservations_api(
                                     response.map(|b| Full::new(Bytes::from(b))),
                                 );
                             }
-                            let body = req
-                                .into_body()
-                                .collect()
-                                .await
-                                .map(|b| b.to_bytes())
-                                .unwrap_or_default();
-                            let answer = route(&deps, &method, &path, &body).await;
+                            let answer = match read_limited(req, MAX_API_BODY_BYTES).await {
+                                Ok(body) => route(&deps, &method, &path, &body).await,
+                                Err(refused) => refused,
+                            };
                             let response = to_response(answer).unwrap_or_default();
                             Ok::<_, std::convert::Infallible>(
                                 response.map(|b| Full::new(Bytes::from(b))),
