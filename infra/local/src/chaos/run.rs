@@ -494,11 +494,26 @@ pub async fn run(config: &aws_config::SdkConfig, opts: &ChaosOptions) -> Result<
         .map_err(anyhow::Error::msg)?;
     let report = reconcile::reconcile_all(&syncs, Duration::from_secs(120)).await;
     let reconcile = format!(
-        "{} listings checked, {} drifted ({} units) and repaired",
+        "{} listings checked, {} drifted ({} units), {} repaired; skipped: {} in flight, {} in Amazon's processing window; {} acknowledged late; errors: {:?}",
         report.checked,
         report.drift.len(),
-        report.drift_units
+        report.drift_units,
+        report.drift.iter().filter(|d| d.repaired).count(),
+        report.in_flight,
+        report.in_processing_window,
+        report.acknowledged_late,
+        report.errors
     );
+    for d in &report.drift {
+        println!(
+            "    {} {}: showed {}, should show {}{}",
+            d.channel,
+            d.sku,
+            d.reported,
+            d.expected,
+            if d.repaired { ", repaired" } else { "" }
+        );
+    }
     println!("    {reconcile}");
     wait_for_quiet(&stack, &fakes, Duration::from_secs(120)).await?;
     tokio::time::sleep(Duration::from_millis(AMAZON_PROCESSING_MS + 500)).await;
