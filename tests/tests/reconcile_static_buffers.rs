@@ -82,7 +82,10 @@ async fn a_recompute_does_not_hide_a_drift_on_a_static_channel_from_reconciliati
     let ctx = stack
         .deps
         .store
-        .sync_context(&ChannelName::parse("shopify").unwrap(), &[sku.clone()])
+        .sync_context(
+            &ChannelName::parse("shopify").unwrap(),
+            std::slice::from_ref(&sku),
+        )
         .await
         .unwrap();
     assert!(
