@@ -129,7 +129,7 @@ fn print_table(options: &ChaosOptions, run: &ChaosRun, v: &Verdict, took: Durati
         run.drained_after.as_secs_f64(),
         took.as_secs_f64()
     );
-    println!("| {:<52} | {:>24} |", "", "");
+    println!("| {:<52} | {:>24} |", "what", "count");
     println!("|{:-<54}|{:->26}|", "", "");
     row(
         "**events sent** (bus events, API calls, orders)",
