@@ -27,6 +27,7 @@ use stockguard_handlers::{Deps, Settings, handle_batch};
 pub const WEBHOOK_SECRET_ENV: &str = "STOCKGUARD_SHOPIFY_WEBHOOK_SECRET";
 use tokio::task::JoinHandle;
 
+use crate::chaos::queue::{QueueFaultInjector, QueueFaults};
 use crate::provision::Stack;
 use crate::template::StackSpec;
 
@@ -54,6 +55,9 @@ pub struct RuntimeOptions {
     /// Fault switch: the share of position events a channel queue loses before its sync function
     /// sees them, to prove that reconciliation repairs what events miss.
     pub drop_position_events: f64,
+    /// Faults of the queue layer on every queue-driven function (the chaos run): lost,
+    /// duplicated and reordered deliveries.
+    pub queue_faults: Option<QueueFaults>,
 }
 
 impl Default for RuntimeOptions {
@@ -68,6 +72,7 @@ impl Default for RuntimeOptions {
             order_poll_interval: Duration::from_secs(5),
             rate_horizon_compression: 1.0,
             drop_position_events: 0.0,
+            queue_faults: None,
         }
     }
 }
@@ -128,6 +133,7 @@ impl LocalRuntime {
         let invocations = Invocations::default();
         let mut tasks = Vec::new();
         let mut api_addr = None;
+        let mut poller_streams = 0u64;
         // The webhook function answers its route of the API; it is built first so that the
         // API server, whichever function comes first in the template, can hand it its requests.
         let mut webhooks = None;
@@ -244,6 +250,10 @@ impl LocalRuntime {
                         0.0
                     },
                     retry_backoff_seconds: options.retry_backoff_seconds,
+                    faults: options.queue_faults.as_ref().map(|f| {
+                        poller_streams += 1;
+                        Arc::new(QueueFaultInjector::new(f, poller_streams))
+                    }),
                 };
                 tasks.push(tokio::spawn(poller.run()));
             }
@@ -334,6 +344,7 @@ struct Poller {
     handler: Handler,
     retry_backoff_seconds: i32,
     drop_share: f64,
+    faults: Option<Arc<QueueFaultInjector>>,
 }
 
 #[derive(Clone)]
@@ -405,6 +416,12 @@ impl Poller {
                     .await?;
             }
             messages = kept;
+            if messages.is_empty() {
+                return Ok(());
+            }
+        }
+        if let Some(faults) = &self.faults {
+            messages = faults.disturb(&self.sqs, &self.queue_url, messages).await?;
             if messages.is_empty() {
                 return Ok(());
             }

@@ -12,6 +12,7 @@ pub mod compensation;
 pub mod deps;
 mod effect;
 pub mod error;
+mod expiry;
 pub mod http_api;
 pub mod metrics;
 pub mod order_polls;
@@ -21,8 +22,10 @@ pub mod reservations;
 pub mod runtime;
 pub mod shopify_webhooks;
 pub mod stock;
+pub mod twin;
 
 pub use apply::{Applied, apply_inbound};
 pub use batch::handle_batch;
 pub use deps::{Deps, Settings};
+pub use effect::Inventory;
 pub use error::ApplyError;
