@@ -9,6 +9,7 @@ use stockguard_domain::channel::{BufferPolicy, ListingMapping};
 use stockguard_domain::{ChannelName, Sku};
 use stockguard_fake_channels::{FakeChannel, FakeChannels};
 
+/// The fakes, named as the channels wired to them (each channel named after its kind).
 pub const KINDS: [&str; 4] = ["shopify", "amazon", "walmart", "ebay"];
 const SHOPIFY_LOCATION: &str = "77001";
 
@@ -115,7 +116,7 @@ pub async fn configure_fake_channels(
             .with_context(|| format!("creating secret {name}"))?;
         let mut settings = ChannelSettings {
             name: ChannelName::parse(kind).map_err(anyhow::Error::msg)?,
-            kind: kind.to_owned(),
+            kind: kind.parse()?,
             enabled: true,
             endpoint: fake(fakes, kind).url().to_owned(),
             credentials: name,

@@ -142,7 +142,6 @@ impl EbayClient {
                     *index,
                     PushOutcome::Retryable {
                         reason: format!("ebay: the answer says nothing about sku {sku}"),
-                        retry_after: None,
                     },
                 ),
             }

@@ -16,7 +16,6 @@ use stockguard_adapters::channel_store::ChannelSettings;
 use stockguard_domain::buffer::{
     BufferMode, ChannelBufferView, RiskInputs, StoredSignal, dynamic_buffer, explain, signal_factor,
 };
-use stockguard_domain::channel::{prior_delay_ms, shows_on_acknowledge};
 use stockguard_domain::decayed::velocity_at;
 use stockguard_domain::delay::{SyncWindow, assess};
 use stockguard_domain::inbound::{DEFAULT_TTL_SECONDS, SURGE_TTL_SECONDS};
@@ -208,14 +207,14 @@ impl BufferRecompute {
                 window.queue_wait.merge(&m.queue_wait);
             }
         }
-        let shows = shows_on_acknowledge(&settings.kind);
+        let shows = settings.kind.shows_on_acknowledge();
         if !shows {
             for delay in self.read_back(settings, probes, now).await {
                 window.shown.add(delay);
                 report.probes_shown += 1;
             }
         }
-        let health = assess(&window, prior_delay_ms(&settings.kind), shows);
+        let health = assess(&window, settings.kind.prior_delay_ms(), shows);
         Ok(StoredHealth {
             effective_delay_ms: health.effective_delay_ms(self.reconcile_interval_ms),
             health,
@@ -274,12 +273,10 @@ impl BufferRecompute {
                 .await
             {
                 Ok(listings) => match (listings.get(&probe.sku), sync.client_for(settings).await) {
-                    (Some(listing), Ok(client)) => {
-                        match to_channel_listing(&settings.kind, listing) {
-                            Ok(l) => client.read_shown(&l).await.ok(),
-                            Err(_) => None,
-                        }
-                    }
+                    (Some(listing), Ok(client)) => client
+                        .read_shown(&to_channel_listing(settings.kind, listing))
+                        .await
+                        .ok(),
                     _ => None,
                 },
                 Err(_) => None,
@@ -478,7 +475,7 @@ fn risk_inputs(
     profile: &HourOfWeekProfile,
     now: Millis,
 ) -> RiskInputs {
-    let prior = prior_delay_ms(&c.settings.kind);
+    let prior = c.settings.kind.prior_delay_ms();
     let (delay_p95_ms, health_factor, effective_delay_ms) = match &c.health {
         Some(h) => (
             h.health.delay_p95_ms,

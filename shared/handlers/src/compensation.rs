@@ -12,7 +12,7 @@ use stockguard_adapters::compensation_store::{ShortOrderRecord, ShortOrderStatus
 use stockguard_channels::ChannelClient;
 use stockguard_domain::compensation::{Action, Decision, Oversell, ShortOrder, decide};
 use stockguard_domain::types::parse_timestamp;
-use stockguard_domain::{ChannelName, EntityId, Notification, Sku};
+use stockguard_domain::{ChannelKind, ChannelName, EntityId, Notification, Sku};
 use tokio::sync::Mutex;
 
 use crate::channel_sync::ChannelSync;
@@ -261,7 +261,7 @@ impl Compensation {
         else {
             return Ok(false);
         };
-        if settings.kind != "shopify" {
+        if settings.kind != ChannelKind::Shopify {
             return Ok(false);
         }
         let sync = {
