@@ -76,12 +76,12 @@ impl BufferRecompute {
     }
 
     /// The interval from `STOCKGUARD_RECONCILE_MINUTES` (15 when unset).
-    pub fn from_env(deps: Deps) -> Result<Self, String> {
-        let minutes: i64 = match std::env::var("STOCKGUARD_RECONCILE_MINUTES") {
-            Ok(v) => v
+    pub fn from_env(deps: Deps, env: crate::functions::Env) -> Result<Self, String> {
+        let minutes: i64 = match env("STOCKGUARD_RECONCILE_MINUTES") {
+            Some(v) => v
                 .parse()
                 .map_err(|_| format!("STOCKGUARD_RECONCILE_MINUTES is not a number: {v}"))?,
-            Err(_) => return Ok(Self::new(deps, DEFAULT_RECONCILE_INTERVAL_MS)),
+            None => return Ok(Self::new(deps, DEFAULT_RECONCILE_INTERVAL_MS)),
         };
         Ok(Self::new(deps, minutes * 60_000))
     }

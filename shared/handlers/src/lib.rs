@@ -11,6 +11,7 @@ pub mod compensation;
 pub mod deps;
 mod effect;
 pub mod error;
+pub mod functions;
 pub mod http_api;
 pub mod metrics;
 pub mod orders;

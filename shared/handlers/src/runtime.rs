@@ -1,171 +1,19 @@
-//! Entry points for the functions' `main`s, and the local HTTP server for the reservations API.
+//! The local HTTP server standing in for API Gateway: it hands each request to the function
+//! that serves its route, through the same entry point as Lambda ([`Function::answer_http`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::SqsEvent;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use lambda_runtime::{LambdaEvent, service_fn};
 
-use crate::batch::handle_batch;
-use crate::channel_sync::ChannelSync;
-use crate::deps::Deps;
-use crate::http_api::{HttpAnswer, SHOPIFY_WEBHOOK_PATH, route, webhook_refused};
-use crate::shopify_webhooks::{ShopifyWebhooks, WebhookHeaders};
-
-/// `main` of an inbound-event function: one SQS-driven handler for `detail_type`.
-pub async fn run_inbound_function(detail_type: &'static str) -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let deps = Deps::from_env().await?;
-    let deps = &deps;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        // Boxed: the handler's future is deep, and the runtime nests it further.
-        Ok::<_, lambda_runtime::Error>(
-            Box::pin(handle_batch(deps, detail_type, event.payload)).await,
-        )
-    }))
-    .await
-}
-
-/// `main` of a channel sync function: the channel is named by `STOCKGUARD_CHANNEL`.
-pub async fn run_channel_sync_function() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let name = std::env::var("STOCKGUARD_CHANNEL")
-        .map_err(|_| "environment variable STOCKGUARD_CHANNEL is required")?;
-    let channel = stockguard_domain::ChannelName::parse(&name)?;
-    let deps = Deps::from_env().await?;
-    let sync = ChannelSync::new(deps, channel);
-    let sync = &sync;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let (response, report) = Box::pin(sync.handle_batch(event.payload)).await;
-        tracing::info!(?report, "sync batch done");
-        Ok::<_, lambda_runtime::Error>(response)
-    }))
-    .await
-}
-
-/// `main` of the Amazon notifications function: SP-API notifications from their SQS queue.
-pub async fn run_amazon_notifications_function() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let deps = Deps::from_env().await?;
-    let notifications = crate::amazon_notifications::AmazonNotifications::new(deps);
-    let notifications = &notifications;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, lambda_runtime::Error>(Box::pin(notifications.handle_batch(event.payload)).await)
-    }))
-    .await
-}
-
-/// `main` of the compensation function: `OversellDetected` from its SQS queue.
-pub async fn run_compensation_function() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let deps = Deps::from_env().await?;
-    let compensation = crate::compensation::Compensation::new(deps);
-    let compensation = &compensation;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, lambda_runtime::Error>(Box::pin(compensation.handle_batch(event.payload)).await)
-    }))
-    .await
-}
-
-/// `main` of the scheduled expiry sweeper. It stops early enough to finish inside the invocation.
-pub async fn run_expiry_function() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let deps = Deps::from_env().await?;
-    let deps = &deps;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
-        let left = event.context.deadline().duration_since(std::time::SystemTime::now()).unwrap_or_default();
-        let budget = left.saturating_sub(std::time::Duration::from_secs(5));
-        let report = Box::pin(crate::reservations::expire_lapsed(deps, budget)).await?;
-        tracing::info!(?report, "expiry sweep done");
-        Ok::<_, lambda_runtime::Error>(serde_json::json!({"expired": report.expired, "already_settled": report.already_settled}))
-    }))
-    .await
-}
-
-/// `main` of the scheduled reconciliation. Stops a minute before Lambda's deadline; the report
-/// says where the next run resumes.
-pub async fn run_reconcile_function() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let deps = Deps::from_env().await?;
-    let deps = &deps;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
-        let left = event.context.deadline().duration_since(std::time::SystemTime::now()).unwrap_or_default();
-        let syncs = crate::reconcile::channel_syncs(deps).await?;
-        let report = Box::pin(crate::reconcile::reconcile_all(&syncs, left.saturating_sub(std::time::Duration::from_secs(60)))).await;
-        tracing::info!(?report, "reconciliation done");
-        Ok::<_, lambda_runtime::Error>(serde_json::json!({
-            "checked": report.checked, "drift": report.drift.len(), "drift_units": report.drift_units,
-            "errors": report.errors, "resume_after": report.resume_after,
-        }))
-    }))
-    .await
-}
-
-/// `main` of the scheduled dynamic-buffer recompute.
-pub async fn run_buffer_recompute_function() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let deps = Deps::from_env().await?;
-    let recompute = crate::buffers::BufferRecompute::from_env(deps)?;
-    let recompute = &recompute;
-    lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| async move {
-        let report = Box::pin(recompute.run(crate::deps::now_ms())).await;
-        tracing::info!(?report, "buffer recompute done");
-        Ok::<_, lambda_runtime::Error>(serde_json::json!({
-            "skus_recomputed": report.skus_recomputed, "buffers_changed": report.buffers_changed,
-            "channels_assessed": report.channels_assessed, "errors": report.errors,
-        }))
-    }))
-    .await
-}
-
-/// `main` of the reservations API function behind API Gateway.
-pub async fn run_reservations_api() -> Result<(), lambda_http::Error> {
-    lambda_http::tracing::init_default_subscriber();
-    let deps = Deps::from_env().await?;
-    let deps = &deps;
-    lambda_http::run(lambda_http::service_fn(
-        move |req: lambda_http::Request| async move {
-            let answer = route(
-                deps,
-                req.method().as_str(),
-                req.uri().path(),
-                req.body().as_ref(),
-            )
-            .await;
-            Ok::<_, lambda_http::Error>(to_response(answer)?.map(lambda_http::Body::from))
-        },
-    ))
-    .await
-}
-
-/// `main` of the Shopify webhook function, the one route of the API without IAM auth.
-pub async fn run_shopify_webhooks() -> Result<(), lambda_http::Error> {
-    lambda_http::tracing::init_default_subscriber();
-    let deps = Deps::from_env().await?;
-    let webhooks = ShopifyWebhooks::from_env(deps)?;
-    let webhooks = &webhooks;
-    lambda_http::run(lambda_http::service_fn(
-        move |req: lambda_http::Request| async move {
-            // API Gateway has already read the body (10 MB at most); it is measured before use.
-            let answer = match webhook_refused(req.method().as_str(), Some(req.body().len())) {
-                Some(refused) => refused,
-                None => {
-                    let headers = WebhookHeaders::from_map(req.headers());
-                    webhooks.handle(&headers, req.body().as_ref()).await
-                }
-            };
-            Ok::<_, lambda_http::Error>(to_response(answer)?.map(lambda_http::Body::from))
-        },
-    ))
-    .await
-}
+use crate::functions::Function;
+use crate::http_api::{HttpAnswer, SHOPIFY_WEBHOOK_PATH, webhook_refused};
 
 /// The local server's webhook route: the declared length is checked first and the body is read
 /// through a limit, so an oversized body is refused before it is read whole.
 async fn serve_webhook(
-    webhooks: Option<&ShopifyWebhooks>,
+    webhooks: Option<&Function>,
     method: &str,
     req: hyper::Request<hyper::body::Incoming>,
 ) -> HttpAnswer {
@@ -183,11 +31,15 @@ async fn serve_webhook(
     if let Some(refused) = webhook_refused(method, declared) {
         return refused;
     }
-    let headers = WebhookHeaders::from_map(req.headers());
-    let limited =
-        http_body_util::Limited::new(req.into_body(), stockguard_domain::shopify::MAX_BODY_BYTES);
+    let (parts, body) = req.into_parts();
+    let limited = http_body_util::Limited::new(body, stockguard_domain::shopify::MAX_BODY_BYTES);
     match limited.collect().await {
-        Ok(body) => webhooks.handle(&headers, &body.to_bytes()).await,
+        Ok(body) => {
+            let path = parts.uri.path();
+            webhooks
+                .answer_http(method, path, &parts.headers, &body.to_bytes())
+                .await
+        }
         Err(_) => webhook_refused(method, Some(usize::MAX)).unwrap_or(HttpAnswer {
             status: 400,
             body: serde_json::json!({"error": "invalid_payload", "message": "the body could not be read"}),
@@ -195,35 +47,35 @@ async fn serve_webhook(
     }
 }
 
-fn to_response(answer: HttpAnswer) -> Result<http::Response<String>, http::Error> {
+pub(crate) fn to_response(answer: HttpAnswer) -> Result<http::Response<String>, http::Error> {
     http::Response::builder()
         .status(answer.status)
         .header("content-type", "application/json")
         .body(answer.body.to_string())
 }
 
-/// Serves the reservations API on `addr` (the local runtime's stand-in for API Gateway) until the
-/// task is dropped. Returns the bound address (pass port 0 for a free one).
-/// `webhooks` serves `POST /v1/webhooks/shopify` as its own function does behind the same API.
+/// Serves the reservations API function `api` on `addr` (the local runtime's stand-in for API
+/// Gateway) until the task is dropped. Returns the bound address (pass port 0 for a free one).
+/// `webhooks`, the Shopify webhook function, serves `POST /v1/webhooks/shopify` behind the same
+/// API.
 pub async fn serve_reservations_api(
-    deps: Deps,
-    webhooks: Option<Arc<ShopifyWebhooks>>,
+    api: Arc<Function>,
+    webhooks: Option<Arc<Function>>,
     addr: SocketAddr,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
-    let deps = Arc::new(deps);
     let task = tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
-            let deps = deps.clone();
+            let api = api.clone();
             let webhooks = webhooks.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(
                     move |req: hyper::Request<hyper::body::Incoming>| {
-                        let deps = deps.clone();
+                        let api = api.clone();
                         let webhooks = webhooks.clone();
                         async move {
                             let method = req.method().as_str().to_owned();
@@ -235,13 +87,14 @@ pub async fn serve_reservations_api(
                                     response.map(|b| Full::new(Bytes::from(b))),
                                 );
                             }
-                            let body = req
-                                .into_body()
+                            let (parts, body) = req.into_parts();
+                            let body = body
                                 .collect()
                                 .await
                                 .map(|b| b.to_bytes())
                                 .unwrap_or_default();
-                            let answer = route(&deps, &method, &path, &body).await;
+                            let answer =
+                                api.answer_http(&method, &path, &parts.headers, &body).await;
                             let response = to_response(answer).unwrap_or_default();
                             Ok::<_, std::convert::Infallible>(
                                 response.map(|b| Full::new(Bytes::from(b))),

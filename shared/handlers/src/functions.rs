@@ -1,0 +1,292 @@
+//! The functions of the stack, one entry point each: which handler a binary runs (named by its
+//! binary and its environment), and how it takes an SQS batch, a schedule tick or an HTTP
+//! request. The Lambda `main`s ([`run`]) and the local runtime call the same [`Function`], so a
+//! test of the local stack runs the Lambda entry points themselves; time budgets come from the
+//! invocation's deadline, here and nowhere else.
+
+use std::time::{Duration, SystemTime};
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use http::HeaderMap;
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::{Value, json};
+use stockguard_domain::ChannelName;
+use stockguard_domain::inbound::INBOUND_DETAIL_TYPES;
+
+use crate::amazon_notifications::AmazonNotifications;
+use crate::batch::handle_batch;
+use crate::buffers::BufferRecompute;
+use crate::channel_sync::ChannelSync;
+use crate::compensation::Compensation;
+use crate::deps::{Deps, now_ms};
+use crate::http_api::{HttpAnswer, route, webhook_refused};
+use crate::shopify_webhooks::{ShopifyWebhooks, WebhookHeaders};
+
+/// The expiry sweep stops this long before its invocation's deadline, to finish inside it.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(5);
+/// Reconciliation stops this long before its deadline; its report says where the next resumes.
+const RECONCILE_MARGIN: Duration = Duration::from_secs(60);
+
+/// A function's environment: the value of a variable, as Lambda would set it.
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// One function of the stack, built once per cold start and kept warm between invocations.
+pub enum Function {
+    /// Applies one inbound detail-type from its queue.
+    Inbound {
+        detail_type: &'static str,
+        deps: Deps,
+    },
+    /// Pushes one channel's quantities (`STOCKGUARD_CHANNEL` names it).
+    ChannelSync(ChannelSync),
+    AmazonNotifications(AmazonNotifications),
+    CompensateOversell(Compensation),
+    Scheduled(Scheduled),
+    /// `POST /v1/reservations`, confirm, release, availability and buffers.
+    ReservationsApi(Deps),
+    /// `POST /v1/webhooks/shopify`.
+    ShopifyWebhooks(ShopifyWebhooks),
+}
+
+/// The functions a schedule invokes.
+pub enum Scheduled {
+    ExpireReservations(Deps),
+    ReconcileChannels(Deps),
+    RecomputeBuffers(BufferRecompute),
+}
+
+/// What invokes a function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Queue,
+    Schedule,
+    Http,
+}
+
+impl Function {
+    /// The function `binary` (its package under `functions/`) runs, with the variables it reads
+    /// from `env` beyond what `deps` holds. An unknown binary or a missing variable is an error.
+    pub fn new(binary: &str, deps: Deps, env: Env) -> Result<Self, String> {
+        Ok(match binary {
+            "sync-channel" => {
+                let name = env("STOCKGUARD_CHANNEL")
+                    .ok_or("environment variable STOCKGUARD_CHANNEL is required")?;
+                let channel = ChannelName::parse(&name)?;
+                Function::ChannelSync(ChannelSync::new(deps, channel))
+            }
+            "amazon-notifications" => Function::AmazonNotifications(AmazonNotifications::new(deps)),
+            "compensate-oversell" => Function::CompensateOversell(Compensation::new(deps)),
+            "expire-reservations" => Function::Scheduled(Scheduled::ExpireReservations(deps)),
+            "reconcile-channels" => Function::Scheduled(Scheduled::ReconcileChannels(deps)),
+            "recompute-buffers" => Function::Scheduled(Scheduled::RecomputeBuffers(
+                BufferRecompute::from_env(deps, env)?,
+            )),
+            "reservations-api" => Function::ReservationsApi(deps),
+            "shopify-webhooks" => Function::ShopifyWebhooks(ShopifyWebhooks::from_env(deps, env)?),
+            other => match inbound_detail_type(other) {
+                Some(detail_type) => Function::Inbound { detail_type, deps },
+                None => return Err(format!("{other} is not one of stockguard's functions")),
+            },
+        })
+    }
+
+    pub fn trigger(&self) -> Trigger {
+        match self {
+            Function::Inbound { .. }
+            | Function::ChannelSync(_)
+            | Function::AmazonNotifications(_)
+            | Function::CompensateOversell(_) => Trigger::Queue,
+            Function::Scheduled(_) => Trigger::Schedule,
+            Function::ReservationsApi(_) | Function::ShopifyWebhooks(_) => Trigger::Http,
+        }
+    }
+
+    /// Handles one SQS batch, answering with the records to retry. A function that no queue
+    /// invokes fails every record, so that nothing is lost.
+    pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
+        match self {
+            // Boxed: the handlers' futures are deep, and the runtimes nest them further.
+            Function::Inbound { detail_type, deps } => {
+                Box::pin(handle_batch(deps, detail_type, event)).await
+            }
+            Function::ChannelSync(sync) => {
+                let (response, report) = Box::pin(sync.handle_batch(event)).await;
+                tracing::info!(?report, "sync batch done");
+                response
+            }
+            Function::AmazonNotifications(n) => Box::pin(n.handle_batch(event)).await,
+            Function::CompensateOversell(c) => Box::pin(c.handle_batch(event)).await,
+            Function::Scheduled(_)
+            | Function::ReservationsApi(_)
+            | Function::ShopifyWebhooks(_) => {
+                tracing::error!("an SQS batch reached a function that no queue invokes");
+                let mut response = SqsBatchResponse::default();
+                response.batch_item_failures = event
+                    .records
+                    .iter()
+                    .map(|r| {
+                        let mut f = aws_lambda_events::event::sqs::BatchItemFailure::default();
+                        f.item_identifier = r.message_id.clone().unwrap_or_default();
+                        f
+                    })
+                    .collect();
+                response
+            }
+        }
+    }
+
+    /// One scheduled run that must end by `deadline` (the invocation's). Its report, as JSON.
+    pub async fn run_scheduled(&self, deadline: SystemTime) -> Result<Value, String> {
+        let Function::Scheduled(scheduled) = self else {
+            return Err("a schedule tick reached a function that no schedule invokes".into());
+        };
+        let left = deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or_default();
+        match scheduled {
+            Scheduled::ExpireReservations(deps) => {
+                let budget = left.saturating_sub(EXPIRY_MARGIN);
+                let report = Box::pin(crate::reservations::expire_lapsed(deps, budget))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tracing::info!(?report, "expiry sweep done");
+                Ok(json!({"expired": report.expired, "already_settled": report.already_settled}))
+            }
+            Scheduled::ReconcileChannels(deps) => {
+                let syncs = Box::pin(crate::reconcile::channel_syncs(deps)).await?;
+                let budget = left.saturating_sub(RECONCILE_MARGIN);
+                let report = Box::pin(crate::reconcile::reconcile_all(&syncs, budget)).await;
+                tracing::info!(?report, "reconciliation done");
+                Ok(json!({
+                    "checked": report.checked, "drift": report.drift.len(),
+                    "drift_units": report.drift_units, "errors": report.errors,
+                    "resume_after": report.resume_after,
+                }))
+            }
+            Scheduled::RecomputeBuffers(recompute) => {
+                let report = Box::pin(recompute.run(now_ms())).await;
+                if report.errors.is_empty() {
+                    tracing::info!(?report, "buffer recompute done");
+                } else {
+                    tracing::warn!(?report, "buffer recompute done with errors");
+                }
+                Ok(json!({
+                    "skus_recomputed": report.skus_recomputed,
+                    "buffers_changed": report.buffers_changed,
+                    "channels_assessed": report.channels_assessed, "errors": report.errors,
+                }))
+            }
+        }
+    }
+
+    /// Answers one HTTP request whose body has been read whole (API Gateway reads it, 10 MB at
+    /// most; the webhook function measures it before use).
+    pub async fn answer_http(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> HttpAnswer {
+        match self {
+            Function::ReservationsApi(deps) => Box::pin(route(deps, method, path, body)).await,
+            Function::ShopifyWebhooks(webhooks) => {
+                match webhook_refused(method, Some(body.len())) {
+                    Some(refused) => refused,
+                    None => {
+                        let headers = WebhookHeaders::from_map(headers);
+                        Box::pin(webhooks.handle(&headers, body)).await
+                    }
+                }
+            }
+            _ => HttpAnswer {
+                status: 404,
+                body: json!({"error": "not_found", "message": "this function serves no HTTP route"}),
+            },
+        }
+    }
+}
+
+/// The inbound detail-type a binary applies: `order-placed` applies `OrderPlaced`.
+fn inbound_detail_type(binary: &str) -> Option<&'static str> {
+    INBOUND_DETAIL_TYPES
+        .into_iter()
+        .find(|d| kebab_case(d) == binary)
+}
+
+fn kebab_case(pascal: &str) -> String {
+    let mut out = String::with_capacity(pascal.len() + 4);
+    for (i, c) in pascal.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('-');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The `main` of every function: builds `binary`'s function from the environment and serves
+/// its invocations until Lambda stops it.
+pub async fn run(binary: &str) -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let deps = Deps::from_env().await?;
+    let function = Function::new(binary, deps, &env)?;
+    let function = &function;
+    match function.trigger() {
+        Trigger::Queue => {
+            lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+                Ok::<_, lambda_runtime::Error>(Box::pin(function.handle_batch(event.payload)).await)
+            }))
+            .await
+        }
+        Trigger::Schedule => {
+            lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+                let deadline = event.context.deadline();
+                Ok::<_, lambda_runtime::Error>(Box::pin(function.run_scheduled(deadline)).await?)
+            }))
+            .await
+        }
+        Trigger::Http => {
+            lambda_http::run(lambda_http::service_fn(
+                move |req: lambda_http::Request| async move {
+                    let answer = Box::pin(function.answer_http(
+                        req.method().as_str(),
+                        req.uri().path(),
+                        req.headers(),
+                        req.body().as_ref(),
+                    ))
+                    .await;
+                    Ok::<_, lambda_http::Error>(
+                        crate::runtime::to_response(answer)?.map(lambda_http::Body::from),
+                    )
+                },
+            ))
+            .await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_inbound_binary_applies_its_detail_type() {
+        assert_eq!(inbound_detail_type("order-placed"), Some("OrderPlaced"));
+        assert_eq!(inbound_detail_type("demand-signal"), Some("DemandSignal"));
+        assert_eq!(
+            inbound_detail_type("reservation-requested"),
+            Some("ReservationRequested")
+        );
+        assert_eq!(inbound_detail_type("OrderPlaced"), None);
+        assert_eq!(inbound_detail_type("order-teleported"), None);
+        for d in INBOUND_DETAIL_TYPES {
+            assert_eq!(inbound_detail_type(&kebab_case(d)), Some(d));
+        }
+    }
+}
