@@ -9,6 +9,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::FutureExt;
 use serde_json::Value;
@@ -21,6 +22,7 @@ use stockguard_channels::{
 use stockguard_domain::channel::ListingMapping;
 use stockguard_domain::outbound::SOURCE_SYNC;
 use stockguard_domain::types::parse_timestamp;
+use stockguard_domain::wire;
 use stockguard_domain::{ChannelName, Millis, Notification, Sku};
 use tokio::sync::Mutex;
 
@@ -543,26 +545,23 @@ pub fn to_channel_listing(kind: ChannelKind, l: &ListingMapping) -> Listing {
 /// The SKU of a position change (or of a buffer change) and when its producer event occurred.
 /// Its version and numbers are not used: the push is computed from the current state.
 fn parse_record(record: &SqsMessage) -> Result<(Sku, Option<Millis>), String> {
-    let body: Value = serde_json::from_str(record.body.as_deref().unwrap_or_default())
-        .map_err(|e| format!("body is not JSON: {e}"))?;
-    let detail = &body["detail"];
-    let sku = || Sku::parse(detail["sku"].as_str().unwrap_or_default());
-    match body["detail-type"].as_str() {
-        Some("InventoryPositionChanged") => {
-            let sku = sku()?;
-            detail["version"]
-                .as_u64()
-                .ok_or("detail.version is missing")?;
-            let occurred_at = detail["cause"]["occurred_at"]
-                .as_str()
-                .and_then(parse_timestamp);
-            Ok((sku, occurred_at))
+    let event: EventBridgeEvent<Value> =
+        serde_json::from_str(record.body.as_deref().unwrap_or_default())
+            .map_err(|e| format!("body is not an EventBridge event: {e}"))?;
+    match event.detail_type.as_str() {
+        "InventoryPositionChanged" => {
+            let change: wire::InventoryPositionChanged = serde_json::from_value(event.detail)
+                .map_err(|e| format!("not an InventoryPositionChanged detail: {e}"))?;
+            Ok((change.sku, parse_timestamp(&change.cause.occurred_at)))
         }
         // A buffer moved: no producer event behind it, so no latency to measure.
-        Some("ChannelBufferChanged") => Ok((sku()?, None)),
-        _ => Err(format!(
-            "expected InventoryPositionChanged or ChannelBufferChanged, got {}",
-            body["detail-type"]
+        "ChannelBufferChanged" => {
+            let change: wire::ChannelBufferChanged = serde_json::from_value(event.detail)
+                .map_err(|e| format!("not a ChannelBufferChanged detail: {e}"))?;
+            Ok((change.sku, None))
+        }
+        other => Err(format!(
+            "expected InventoryPositionChanged or ChannelBufferChanged, got {other:?}"
         )),
     }
 }
