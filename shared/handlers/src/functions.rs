@@ -274,6 +274,94 @@ pub async fn run(binary: &str) -> Result<(), lambda_runtime::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deps::Settings;
+
+    /// Dependencies that are never called: building a function calls nothing.
+    fn deps() -> Deps {
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+        Deps::new(&config, "table", "bus", None, Settings::default())
+    }
+
+    fn build(binary: &str, vars: &[(&str, &str)]) -> Result<Function, String> {
+        let env = |name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        };
+        Function::new(binary, deps(), &env)
+    }
+
+    #[test]
+    fn every_binary_is_one_function_with_its_trigger() {
+        let cases = [
+            ("order-placed", Trigger::Queue),
+            ("stock-counted", Trigger::Queue),
+            ("amazon-notifications", Trigger::Queue),
+            ("compensate-oversell", Trigger::Queue),
+            ("expire-reservations", Trigger::Schedule),
+            ("reconcile-channels", Trigger::Schedule),
+            ("recompute-buffers", Trigger::Schedule),
+            ("reservations-api", Trigger::Http),
+        ];
+        for (binary, trigger) in cases {
+            let function = build(binary, &[]).unwrap_or_else(|e| panic!("{binary}: {e}"));
+            assert_eq!(function.trigger(), trigger, "{binary}");
+        }
+        let sync = build("sync-channel", &[("STOCKGUARD_CHANNEL", "ebay")]).unwrap();
+        assert!(matches!(&sync, Function::ChannelSync(s) if s.channel.as_str() == "ebay"));
+        let webhooks = build(
+            "shopify-webhooks",
+            &[("STOCKGUARD_SHOPIFY_WEBHOOK_SECRET", "s")],
+        )
+        .unwrap();
+        assert_eq!(webhooks.trigger(), Trigger::Http);
+        assert!(matches!(
+            build("order-placed", &[]).unwrap(),
+            Function::Inbound {
+                detail_type: "OrderPlaced",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_function_that_cannot_run_as_configured_does_not_start() {
+        let err = |binary: &str, vars: &[(&str, &str)]| match build(binary, vars) {
+            Ok(_) => panic!("{binary} {vars:?} started"),
+            Err(e) => e,
+        };
+        assert!(err("order-teleported", &[]).contains("order-teleported"));
+        assert!(err("sync-channel", &[]).contains("STOCKGUARD_CHANNEL"));
+        assert!(err("sync-channel", &[("STOCKGUARD_CHANNEL", "Not A Name")]).contains("channel"));
+        assert!(err("shopify-webhooks", &[]).contains("STOCKGUARD_SHOPIFY_WEBHOOK_SECRET"));
+        assert!(
+            err(
+                "recompute-buffers",
+                &[("STOCKGUARD_RECONCILE_MINUTES", "often")]
+            )
+            .contains("not a number")
+        );
+    }
+
+    #[tokio::test]
+    async fn an_invocation_of_the_wrong_kind_loses_nothing() {
+        let sweep = build("expire-reservations", &[]).unwrap();
+        let mut event = SqsEvent::default();
+        let mut record = aws_lambda_events::event::sqs::SqsMessage::default();
+        record.message_id = Some("m1".into());
+        event.records.push(record);
+        let response = sweep.handle_batch(event).await;
+        assert_eq!(response.batch_item_failures.len(), 1, "left for the retry");
+        let api = build("reservations-api", &[]).unwrap();
+        assert!(api.run_scheduled(SystemTime::now()).await.is_err());
+        let answer = sweep
+            .answer_http("GET", "/v1/availability/A", &HeaderMap::new(), b"")
+            .await;
+        assert_eq!(answer.status, 404);
+    }
 
     #[test]
     fn each_inbound_binary_applies_its_detail_type() {
