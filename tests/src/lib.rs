@@ -202,6 +202,72 @@ impl TestStack {
 }
 
 /// An EventBridge event as a rule delivers it to SQS.
+/// What [`raw_http`] read back.
+#[derive(Debug)]
+pub struct RawAnswer {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: String,
+}
+
+/// Sends `head` (the request line and headers, each line ending in CRLF, without the blank line)
+/// and then `body` on a raw connection to `url`'s host, and returns the answer. For limits a well-behaved client such as reqwest will not break: a declared length with
+/// no body, or a chunked body that is longer than any limit.
+pub async fn raw_http(url: &str, head: &str, body: &[u8]) -> RawAnswer {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let url = reqwest::Url::parse(url).expect("a URL");
+    let host = url.host_str().expect("a host");
+    let mut socket = tokio::net::TcpStream::connect((host, url.port().expect("a port")))
+        .await
+        .expect("connect");
+    let request = format!("{head}Host: {host}\r\n\r\n");
+    socket
+        .write_all(request.as_bytes())
+        .await
+        .expect("send the head");
+    // The server may answer and close before the whole body is written; what it says is the test.
+    let _ = socket.write_all(body).await;
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        if let Some((head, rest)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().to_owned())
+                })
+                .and_then(|v| v.parse::<usize>().ok());
+            if length.is_some_and(|n| rest.len() >= n) {
+                let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok());
+                let status = status.unwrap_or_else(|| panic!("not an HTTP answer: {head:?}"));
+                let content_type = head.lines().find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-type")
+                        .then(|| value.trim().to_owned())
+                });
+                let body = rest.to_owned();
+                return RawAnswer {
+                    status,
+                    content_type,
+                    body,
+                };
+            }
+        }
+        let read = tokio::time::timeout(Duration::from_secs(10), socket.read(&mut chunk))
+            .await
+            .expect("answered in time")
+            .expect("read the answer");
+        assert!(
+            read > 0,
+            "the connection closed before a whole answer: {text:?}"
+        );
+        answer.extend_from_slice(&chunk[..read]);
+    }
+}
+
 pub fn envelope(source: &str, detail_type: &str, detail: &Value) -> String {
     json!({
         "version": "0",

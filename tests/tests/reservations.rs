@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use stockguard_tests::{TestStack, at, envelope, now_rfc3339, of_type, unique};
+use stockguard_tests::{TestStack, at, envelope, now_rfc3339, of_type, raw_http, unique};
 
 async fn receive(stack: &TestStack, sku: &str, quantity: i64) {
     stack
@@ -338,6 +338,47 @@ async fn the_http_api_answers_repeats_and_bad_requests() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 404);
     let _ = at(0);
+}
+
+/// The API refuses a body over its limit before reading it whole: by its declared length with
+/// none of it sent, and a chunked one (no declared length) as soon as the limit is passed.
+#[tokio::test]
+async fn an_oversized_reservation_body_is_refused_before_it_is_read() {
+    let stack = TestStack::new().await;
+    let (_rt, api) = stack.start_runtime_with_api().await;
+    receive(&stack, "BIG-1", 5).await;
+    let url = format!("{api}/v1/reservations");
+    let head = |framing: &str| {
+        format!("POST /v1/reservations HTTP/1.1\r\nContent-Type: application/json\r\n{framing}\r\n")
+    };
+    let declared = head(&format!("Content-Length: {}", 10 * 1024 * 1024));
+    assert_eq!(raw_http(&url, &declared, b"").await.status, 413);
+
+    // A valid reservation padded past 64 KiB with whitespace: only its size is wrong.
+    let cart =
+        r#"{"reservation_id":"big","channel":"storefront","lines":[{"sku":"BIG-1","quantity":1}]}"#;
+    let padded = format!("{cart}{}", " ".repeat(70 * 1024));
+    let chunked = format!("{:x}\r\n{padded}\r\n0\r\n\r\n", padded.len());
+    let answer = raw_http(
+        &url,
+        &head("Transfer-Encoding: chunked"),
+        chunked.as_bytes(),
+    )
+    .await;
+    assert_eq!(answer.status, 413, "{answer:?}");
+    assert!(answer.body.contains("payload_too_large"), "{answer:?}");
+    let just_under = format!("{cart}{}", " ".repeat(60 * 1024));
+    let small = format!("{:x}\r\n{just_under}\r\n0\r\n\r\n", just_under.len());
+    let answer = raw_http(&url, &head("Transfer-Encoding: chunked"), small.as_bytes()).await;
+    assert_eq!(
+        answer.status, 201,
+        "a body under the limit is read and applied: {answer:?}"
+    );
+    assert_eq!(
+        stack.position("BIG-1").await.soft_reserved,
+        1,
+        "only the small one held"
+    );
 }
 
 /// A reservation moves a position by arithmetic, so it reads the position back to announce it. If

@@ -9,7 +9,7 @@ use stockguard_fake_channels::{OrderRequest, shopify_signature};
 use stockguard_local::RuntimeOptions;
 use stockguard_local::fake_wiring::{SHOPIFY_WEBHOOK_SECRET, send_shopify_webhooks};
 use stockguard_tests::channels::{FakeChannels, FakeOptions, listing_key};
-use stockguard_tests::{TestStack, now_rfc3339};
+use stockguard_tests::{TestStack, now_rfc3339, raw_http};
 
 struct Shop {
     stack: TestStack,
@@ -91,29 +91,16 @@ impl Shop {
 impl Shop {
     /// Sends only the head of a webhook whose body would be `length` bytes, and reads the status.
     async fn declare_oversized_body(&self, length: usize) -> u16 {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let url = reqwest::Url::parse(&self.webhook_url).unwrap();
-        let address = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
-        let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+        let path = reqwest::Url::parse(&self.webhook_url)
+            .unwrap()
+            .path()
+            .to_owned();
         let head = format!(
-            "POST {} HTTP/1.1\r\nHost: {}\r\nX-Shopify-Topic: orders/create\r\n\
+            "POST {path} HTTP/1.1\r\nX-Shopify-Topic: orders/create\r\n\
              X-Shopify-Hmac-Sha256: AAAA\r\nContent-Type: application/json\r\n\
-             Content-Length: {length}\r\n\r\n",
-            url.path(),
-            url.host_str().unwrap()
+             Content-Length: {length}\r\n"
         );
-        socket.write_all(head.as_bytes()).await.unwrap();
-        let mut answer = vec![0u8; 64];
-        let read = tokio::time::timeout(Duration::from_secs(10), socket.read(&mut answer))
-            .await
-            .expect("answered without waiting for the body")
-            .unwrap();
-        let status_line = String::from_utf8_lossy(&answer[..read]).into_owned();
-        status_line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .unwrap_or_else(|| panic!("not an HTTP answer: {status_line:?}"))
+        raw_http(&self.webhook_url, &head, b"").await.status
     }
 }
 

@@ -11,10 +11,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use serde::{Deserialize, Serialize};
-use stockguard_domain::buffer::{RiskInputs, StoredSignal};
+use stockguard_domain::buffer::StoredSignal;
 use stockguard_domain::decayed::{Accumulator, Horizons};
-use stockguard_domain::delay::{ChannelHealth, LatencyHistogram, SyncWindow, bucket_of};
+use stockguard_domain::delay::{LatencyHistogram, SyncWindow, bucket_of};
 use stockguard_domain::inbound::SignalKind;
 use stockguard_domain::velocity::{HOURS_PER_WEEK, HourOfWeekProfile, hour_of_week};
 use stockguard_domain::{ChannelName, Millis, Position, Sku};
@@ -46,42 +45,9 @@ fn probe_sk(at: Millis, sku: &Sku) -> String {
     format!("P#{at:020}#{sku}")
 }
 
-/// One channel's buffer for one SKU as the recompute stored it.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct StoredChannelBuffer {
-    /// `clamp(min, risk_units(λ·d), max)`: the buffer while `available` exceeds it.
-    pub buffer: i64,
-    pub inputs: RiskInputs,
-}
-
-/// A SKU's dynamic buffers. `revision` increases with every change, so that a channel push caused
-/// by a buffer change is gated as a position change is.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct StoredBuffers {
-    pub revision: i64,
-    pub computed_at: Millis,
-    pub channels: BTreeMap<String, StoredChannelBuffer>,
-}
-
-/// A channel's delay and health as the recompute last assessed them.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct StoredHealth {
-    pub health: ChannelHealth,
-    /// `d` as the risk uses it (p95 widened by health; the reconciliation interval when down).
-    pub effective_delay_ms: i64,
-    pub assessed_at: Millis,
-}
-
-/// Everything the recompute needs about one SKU.
-#[derive(Debug, Clone, Default)]
-pub struct BufferInputs {
-    pub position: Position,
-    pub accumulators: Vec<Accumulator>,
-    pub signals: Vec<StoredSignal>,
-    /// The `add_to_cart_surge` among `signals` (it also shortens default reservation holds).
-    pub surge: Option<StoredSignal>,
-    pub stored: Option<StoredBuffers>,
-}
+pub use stockguard_domain::recompute::{
+    BufferInputs, StoredBuffers, StoredChannelBuffer, StoredHealth,
+};
 
 /// What one sync batch measured, added to the channel's current minute.
 #[derive(Debug, Clone, Default, PartialEq)]

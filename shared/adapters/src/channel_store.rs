@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use serde::{Deserialize, Serialize};
 use stockguard_domain::buffer::{BufferMode, ChannelBufferView, DynamicPolicy};
 use stockguard_domain::channel::{BufferPolicy, ChannelKind, ListingMapping};
+use stockguard_domain::recompute::BufferChannel;
 use stockguard_domain::{ChannelName, Millis, Position, Sku};
 
 use crate::buffer_store::{HEALTH_SK_PREFIX, StoredBuffers, StoredHealth};
@@ -71,6 +72,16 @@ impl ChannelSettings {
                 .and_then(|b| b.channels.get(self.name.as_str()))
                 .map(|c| c.buffer),
             delay_ms: health.map_or(self.kind.prior_delay_ms(), |h| h.effective_delay_ms),
+        }
+    }
+
+    /// The channel as the buffer recompute sees it, with its last assessed health.
+    pub fn buffer_channel(&self, health: Option<StoredHealth>) -> BufferChannel {
+        BufferChannel {
+            name: self.name.clone(),
+            view: self.buffer_view(None, None, health.as_ref()),
+            prior_delay_ms: self.kind.prior_delay_ms(),
+            health,
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod inbound;
 pub mod order;
 pub mod outbound;
 pub mod position;
+pub mod recompute;
 pub mod reservation;
 pub mod shopify;
 pub mod types;

@@ -19,7 +19,7 @@ use crate::buffers::BufferRecompute;
 use crate::channel_sync::ChannelSync;
 use crate::compensation::Compensation;
 use crate::deps::{Deps, now_ms};
-use crate::http_api::{HttpAnswer, route, webhook_refused};
+use crate::http_api::{HttpAnswer, MAX_API_BODY_BYTES, route, too_large, webhook_refused};
 use crate::shopify_webhooks::{ShopifyWebhooks, WebhookHeaders};
 
 /// The expiry sweep stops this long before its invocation's deadline, to finish inside it.
@@ -189,7 +189,13 @@ impl Function {
         body: &[u8],
     ) -> HttpAnswer {
         match self {
-            Function::ReservationsApi(deps) => Box::pin(route(deps, method, path, body)).await,
+            // API Gateway has already read the body; it is measured before it is parsed.
+            Function::ReservationsApi(deps) => {
+                match too_large(Some(body.len()), MAX_API_BODY_BYTES) {
+                    Some(refused) => refused,
+                    None => Box::pin(route(deps, method, path, body)).await,
+                }
+            }
             Function::ShopifyWebhooks(webhooks) => {
                 match webhook_refused(method, Some(body.len())) {
                     Some(refused) => refused,

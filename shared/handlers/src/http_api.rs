@@ -61,7 +61,16 @@ pub fn webhook_refused(method: &str, length: Option<usize>) -> Option<HttpAnswer
             format!("{method} is not supported on {SHOPIFY_WEBHOOK_PATH}"),
         ));
     }
-    let max = stockguard_domain::shopify::MAX_BODY_BYTES;
+    too_large(length, stockguard_domain::shopify::MAX_BODY_BYTES)
+}
+
+/// The largest body the reservations API reads: a reservation has at most
+/// [`stockguard_domain::inbound::MAX_LINES`] lines, a few KiB of JSON, so this leaves ample room
+/// while a client cannot make a function buffer megabytes it will refuse anyway.
+pub const MAX_API_BODY_BYTES: usize = 64 * 1024;
+
+/// 413 when a request's length (declared, or read so far) is over `max`.
+pub fn too_large(length: Option<usize>, max: usize) -> Option<HttpAnswer> {
     match length {
         Some(n) if n > max => Some(error(
             413,

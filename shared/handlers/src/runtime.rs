@@ -8,10 +8,11 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 
 use crate::functions::Function;
-use crate::http_api::{HttpAnswer, SHOPIFY_WEBHOOK_PATH, webhook_refused};
+use crate::http_api::{
+    HttpAnswer, MAX_API_BODY_BYTES, SHOPIFY_WEBHOOK_PATH, too_large, webhook_refused,
+};
 
-/// The local server's webhook route: the declared length is checked first and the body is read
-/// through a limit, so an oversized body is refused before it is read whole.
+/// The local server's webhook route: an oversized body is refused before it is read whole.
 async fn serve_webhook(
     webhooks: Option<&Function>,
     method: &str,
@@ -23,26 +24,41 @@ async fn serve_webhook(
             body: serde_json::json!({"error": "not_found", "message": "webhooks are not served here"}),
         };
     };
+    if let Some(refused) = webhook_refused(method, None) {
+        return refused;
+    }
+    let (path, headers) = (req.uri().path().to_owned(), req.headers().clone());
+    match read_limited(req, stockguard_domain::shopify::MAX_BODY_BYTES).await {
+        Ok(body) => webhooks.answer_http(method, &path, &headers, &body).await,
+        Err(refused) => refused,
+    }
+}
+
+/// Reads a request's body, refusing with 413 one whose declared length is over `max` before
+/// reading anything, and one that turns out longer as soon as `max` bytes have been read.
+async fn read_limited(
+    req: hyper::Request<hyper::body::Incoming>,
+    max: usize,
+) -> Result<Bytes, HttpAnswer> {
     let declared = req
         .headers()
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if let Some(refused) = webhook_refused(method, declared) {
-        return refused;
+    if let Some(refused) = too_large(declared, max) {
+        return Err(refused);
     }
-    let (parts, body) = req.into_parts();
-    let limited = http_body_util::Limited::new(body, stockguard_domain::shopify::MAX_BODY_BYTES);
-    match limited.collect().await {
-        Ok(body) => {
-            let path = parts.uri.path();
-            webhooks
-                .answer_http(method, path, &parts.headers, &body.to_bytes())
-                .await
+    match http_body_util::Limited::new(req.into_body(), max)
+        .collect()
+        .await
+    {
+        Ok(body) => Ok(body.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(too_large(Some(usize::MAX), max).expect("over any limit"))
         }
-        Err(_) => webhook_refused(method, Some(usize::MAX)).unwrap_or(HttpAnswer {
+        Err(_) => Err(HttpAnswer {
             status: 400,
-            body: serde_json::json!({"error": "invalid_payload", "message": "the body could not be read"}),
+            body: serde_json::json!({"error": "invalid_request", "message": "the body could not be read"}),
         }),
     }
 }
@@ -87,14 +103,11 @@ pub async fn serve_reservations_api(
                                     response.map(|b| Full::new(Bytes::from(b))),
                                 );
                             }
-                            let (parts, body) = req.into_parts();
-                            let body = body
-                                .collect()
-                                .await
-                                .map(|b| b.to_bytes())
-                                .unwrap_or_default();
-                            let answer =
-                                api.answer_http(&method, &path, &parts.headers, &body).await;
+                            let headers = req.headers().clone();
+                            let answer = match read_limited(req, MAX_API_BODY_BYTES).await {
+                                Ok(body) => api.answer_http(&method, &path, &headers, &body).await,
+                                Err(refused) => refused,
+                            };
                             let response = to_response(answer).unwrap_or_default();
                             Ok::<_, std::convert::Infallible>(
                                 response.map(|b| Full::new(Bytes::from(b))),
