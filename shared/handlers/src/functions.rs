@@ -7,6 +7,7 @@
 use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use futures::future::BoxFuture;
 use http::HeaderMap;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::{Value, json};
@@ -41,18 +42,81 @@ pub enum Function {
     ChannelSync(ChannelSync),
     AmazonNotifications(AmazonNotifications),
     CompensateOversell(Compensation),
-    Scheduled(Scheduled),
+    /// Invoked by its schedule.
+    Scheduled(Box<dyn ScheduledRun>),
     /// `POST /v1/reservations`, confirm, release, availability and buffers.
     ReservationsApi(Deps),
     /// `POST /v1/webhooks/shopify`.
     ShopifyWebhooks(ShopifyWebhooks),
 }
 
-/// The functions a schedule invokes.
-pub enum Scheduled {
-    ExpireReservations(Deps),
-    ReconcileChannels(Deps),
-    RecomputeBuffers(BufferRecompute),
+/// A function a schedule invokes: one run that must end by `deadline` (its invocation's),
+/// reporting as JSON. A new scheduled function implements this and adds its arm to
+/// [`Function::new`].
+pub trait ScheduledRun: Send + Sync {
+    fn run(&self, deadline: SystemTime) -> BoxFuture<'_, Result<Value, String>>;
+}
+
+/// The time from now to `deadline`, less `margin` to finish and report in.
+pub fn budget(deadline: SystemTime, margin: Duration) -> Duration {
+    deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or_default()
+        .saturating_sub(margin)
+}
+
+/// Releases lapsed reservations.
+pub struct ExpireReservations(pub Deps);
+
+impl ScheduledRun for ExpireReservations {
+    fn run(&self, deadline: SystemTime) -> BoxFuture<'_, Result<Value, String>> {
+        Box::pin(async move {
+            let budget = budget(deadline, EXPIRY_MARGIN);
+            let report = Box::pin(crate::reservations::expire_lapsed(&self.0, budget))
+                .await
+                .map_err(|e| e.to_string())?;
+            tracing::info!(?report, "expiry sweep done");
+            Ok(json!({"expired": report.expired, "already_settled": report.already_settled}))
+        })
+    }
+}
+
+/// Compares what each channel shows with what it should, and repairs drift.
+pub struct ReconcileChannels(pub Deps);
+
+impl ScheduledRun for ReconcileChannels {
+    fn run(&self, deadline: SystemTime) -> BoxFuture<'_, Result<Value, String>> {
+        Box::pin(async move {
+            let syncs = Box::pin(crate::reconcile::channel_syncs(&self.0)).await?;
+            let budget = budget(deadline, RECONCILE_MARGIN);
+            let report = Box::pin(crate::reconcile::reconcile_all(&syncs, budget)).await;
+            tracing::info!(?report, "reconciliation done");
+            Ok(json!({
+                "checked": report.checked, "drift": report.drift.len(),
+                "drift_units": report.drift_units, "errors": report.errors,
+                "resume_after": report.resume_after,
+            }))
+        })
+    }
+}
+
+/// Kept warm between runs, as Lambda keeps a function's state between invocations.
+impl ScheduledRun for BufferRecompute {
+    fn run(&self, _deadline: SystemTime) -> BoxFuture<'_, Result<Value, String>> {
+        Box::pin(async move {
+            let report = Box::pin(BufferRecompute::run(self, now_ms())).await;
+            if report.errors.is_empty() {
+                tracing::info!(?report, "buffer recompute done");
+            } else {
+                tracing::warn!(?report, "buffer recompute done with errors");
+            }
+            Ok(json!({
+                "skus_recomputed": report.skus_recomputed,
+                "buffers_changed": report.buffers_changed,
+                "channels_assessed": report.channels_assessed, "errors": report.errors,
+            }))
+        })
+    }
 }
 
 /// What invokes a function.
@@ -76,11 +140,11 @@ impl Function {
             }
             "amazon-notifications" => Function::AmazonNotifications(AmazonNotifications::new(deps)),
             "compensate-oversell" => Function::CompensateOversell(Compensation::new(deps)),
-            "expire-reservations" => Function::Scheduled(Scheduled::ExpireReservations(deps)),
-            "reconcile-channels" => Function::Scheduled(Scheduled::ReconcileChannels(deps)),
-            "recompute-buffers" => Function::Scheduled(Scheduled::RecomputeBuffers(
-                BufferRecompute::from_env(deps, env)?,
-            )),
+            "expire-reservations" => Function::Scheduled(Box::new(ExpireReservations(deps))),
+            "reconcile-channels" => Function::Scheduled(Box::new(ReconcileChannels(deps))),
+            "recompute-buffers" => {
+                Function::Scheduled(Box::new(BufferRecompute::from_env(deps, env)?))
+            }
             "reservations-api" => Function::ReservationsApi(deps),
             "shopify-webhooks" => Function::ShopifyWebhooks(ShopifyWebhooks::from_env(deps, env)?),
             other => match inbound_detail_type(other) {
@@ -137,45 +201,9 @@ impl Function {
 
     /// One scheduled run that must end by `deadline` (the invocation's). Its report, as JSON.
     pub async fn run_scheduled(&self, deadline: SystemTime) -> Result<Value, String> {
-        let Function::Scheduled(scheduled) = self else {
-            return Err("a schedule tick reached a function that no schedule invokes".into());
-        };
-        let left = deadline
-            .duration_since(SystemTime::now())
-            .unwrap_or_default();
-        match scheduled {
-            Scheduled::ExpireReservations(deps) => {
-                let budget = left.saturating_sub(EXPIRY_MARGIN);
-                let report = Box::pin(crate::reservations::expire_lapsed(deps, budget))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                tracing::info!(?report, "expiry sweep done");
-                Ok(json!({"expired": report.expired, "already_settled": report.already_settled}))
-            }
-            Scheduled::ReconcileChannels(deps) => {
-                let syncs = Box::pin(crate::reconcile::channel_syncs(deps)).await?;
-                let budget = left.saturating_sub(RECONCILE_MARGIN);
-                let report = Box::pin(crate::reconcile::reconcile_all(&syncs, budget)).await;
-                tracing::info!(?report, "reconciliation done");
-                Ok(json!({
-                    "checked": report.checked, "drift": report.drift.len(),
-                    "drift_units": report.drift_units, "errors": report.errors,
-                    "resume_after": report.resume_after,
-                }))
-            }
-            Scheduled::RecomputeBuffers(recompute) => {
-                let report = Box::pin(recompute.run(now_ms())).await;
-                if report.errors.is_empty() {
-                    tracing::info!(?report, "buffer recompute done");
-                } else {
-                    tracing::warn!(?report, "buffer recompute done with errors");
-                }
-                Ok(json!({
-                    "skus_recomputed": report.skus_recomputed,
-                    "buffers_changed": report.buffers_changed,
-                    "channels_assessed": report.channels_assessed, "errors": report.errors,
-                }))
-            }
+        match self {
+            Function::Scheduled(scheduled) => scheduled.run(deadline).await,
+            _ => Err("a schedule tick reached a function that no schedule invokes".into()),
         }
     }
 
@@ -349,6 +377,24 @@ mod tests {
                 &[("STOCKGUARD_RECONCILE_MINUTES", "often")]
             )
             .contains("not a number")
+        );
+    }
+
+    #[test]
+    fn a_budget_is_the_time_to_the_deadline_less_the_margin() {
+        let now = SystemTime::now();
+        let left = budget(now + Duration::from_secs(60), EXPIRY_MARGIN);
+        assert!(
+            left <= Duration::from_secs(55) && left > Duration::from_secs(50),
+            "{left:?}"
+        );
+        assert_eq!(
+            budget(now + Duration::from_secs(3), EXPIRY_MARGIN),
+            Duration::ZERO
+        );
+        assert_eq!(
+            budget(now - Duration::from_secs(1), Duration::ZERO),
+            Duration::ZERO
         );
     }
 
