@@ -7,7 +7,7 @@ PY := python3
 export SAM_CLI_TELEMETRY := 0
 export RUST_BACKTRACE ?= 0
 
-.PHONY: setup lint test bench demo local-up local-down lambda-binaries build deploy clean
+.PHONY: setup lint test bench demo chaos local-up local-down lambda-binaries build deploy clean
 
 setup: $(VENV)/.installed chromium
 
@@ -77,6 +77,18 @@ bench: setup
 demo: setup
 	cargo build -p stockguard-local --bin stockguard-demo
 	infra/with-emulator.sh target/debug/stockguard-demo
+
+# The whole local stack under a mixed load with faults at every layer (queues losing, duplicating
+# and reordering deliveries, the runtime killed mid-batch, channel 429/5xx/timeouts/slowness and
+# changes behind our back, producer replays, stale sequences, reused ids, garbage), then one sweep
+# and one reconciliation, checked against the load generator's ledger. Prints one table; fails on
+# any violation. SEED=N replays a run's decisions; CHAOS_ARGS passes more options (--seconds N,
+# --kills N, --drop P, --duplicate P, --inject double-apply|lose-event).
+SEED ?=
+CHAOS_ARGS ?=
+chaos: setup
+	cargo build -p stockguard-local --bin stockguard-chaos
+	STOCKGUARD_CHAOS_SEED=$(SEED) infra/with-emulator.sh target/debug/stockguard-chaos $(CHAOS_ARGS)
 
 # The stack stays up in the background until `make local-down`; .local/stack.json describes it.
 local-up: setup

@@ -1,6 +1,7 @@
 //! stockguard on one machine: read `template.yaml`, provision its resources into the emulator,
 //! and host every function in-process.
 
+pub mod chaos;
 pub mod cold_start;
 pub mod cost;
 pub mod fake_wiring;

@@ -22,6 +22,7 @@ use stockguard_handlers::{Deps, Settings};
 pub const WEBHOOK_SECRET_ENV: &str = "STOCKGUARD_SHOPIFY_WEBHOOK_SECRET";
 use tokio::task::JoinHandle;
 
+use crate::chaos::queue::{QueueFaultInjector, QueueFaults};
 use crate::provision::Stack;
 use crate::template::{FunctionSpec, StackSpec};
 
@@ -45,6 +46,9 @@ pub struct RuntimeOptions {
     /// Fault switch: the share of position events a channel queue loses before its sync function
     /// sees them, to prove that reconciliation repairs what events miss.
     pub drop_position_events: f64,
+    /// Faults of the queue layer on every queue-driven function (the chaos run): lost,
+    /// duplicated and reordered deliveries.
+    pub queue_faults: Option<QueueFaults>,
 }
 
 impl Default for RuntimeOptions {
@@ -58,6 +62,7 @@ impl Default for RuntimeOptions {
             buffer_recompute_interval: Duration::from_secs(10),
             rate_horizon_compression: 1.0,
             drop_position_events: 0.0,
+            queue_faults: None,
         }
     }
 }
@@ -118,6 +123,7 @@ impl LocalRuntime {
         let invocations = Invocations::default();
         let mut tasks = Vec::new();
         let mut api = None;
+        let mut poller_streams = 0u64;
         let mut webhooks = None;
         for f in &spec.functions {
             let counted = SharedInterceptor::new(requests.tagged(&f.logical_id));
@@ -196,6 +202,10 @@ impl LocalRuntime {
                                 0.0
                             },
                             retry_backoff_seconds: options.retry_backoff_seconds,
+                            faults: options.queue_faults.as_ref().map(|f| {
+                                poller_streams += 1;
+                                Arc::new(QueueFaultInjector::new(f, poller_streams))
+                            }),
                         };
                         tasks.push(tokio::spawn(poller.run()));
                     }
@@ -284,6 +294,7 @@ struct Poller {
     handler: Arc<Function>,
     retry_backoff_seconds: i32,
     drop_share: f64,
+    faults: Option<Arc<QueueFaultInjector>>,
 }
 
 impl Poller {
@@ -344,6 +355,12 @@ impl Poller {
                     .await?;
             }
             messages = kept;
+            if messages.is_empty() {
+                return Ok(());
+            }
+        }
+        if let Some(faults) = &self.faults {
+            messages = faults.disturb(&self.sqs, &self.queue_url, messages).await?;
             if messages.is_empty() {
                 return Ok(());
             }

@@ -75,6 +75,18 @@ impl ChannelSettings {
         }
     }
 
+    /// The buffer revision this channel's pushes are gated by, beside the position version: the
+    /// stored dynamic buffers' in dynamic mode. A static channel's quantity does not depend on
+    /// them, so a recompute that stores new ones moves nothing it shows and pushes it nothing;
+    /// gating it by their revision would make its last push look unacknowledged, and
+    /// reconciliation would take a drift on it for a push still in flight.
+    pub fn buffer_revision(&self, stored: Option<&StoredBuffers>) -> i64 {
+        match self.buffer_mode {
+            BufferMode::Dynamic => stored.map_or(0, |b| b.revision),
+            BufferMode::Static => 0,
+        }
+    }
+
     /// The channel as the buffer recompute sees it, with its last assessed health.
     pub fn buffer_channel(&self, health: Option<StoredHealth>) -> BufferChannel {
         BufferChannel {

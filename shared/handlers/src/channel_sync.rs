@@ -257,7 +257,7 @@ impl ChannelSync {
             };
             let position = positions.get(sku).copied().unwrap_or_default();
             let stored = dynamic.get(sku);
-            let revision = stored.map_or(0, |b| b.revision);
+            let revision = settings.buffer_revision(stored);
             if !force
                 && acknowledged
                     .get(sku)

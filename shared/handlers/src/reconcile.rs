@@ -136,7 +136,7 @@ impl ChannelSync {
                 let sku = &listing.sku;
                 let position = ctx.positions.get(sku).copied().unwrap_or_default();
                 let stored = ctx.dynamic.get(sku);
-                let revision = stored.map_or(0, |b| b.revision);
+                let revision = settings.buffer_revision(stored);
                 let view = settings.buffer_view(ctx.overrides.get(sku), stored, health.as_ref());
                 let expected = view.apply(position.available()).shown;
                 report.checked += 1;
