@@ -59,6 +59,8 @@ fuzz:
 # and on the current one, so the two are compared on the same machine in the same run.
 bench: setup
 	cargo bench -p stockguard-domain --bench reservation_decisions
+	echo "== model-based histories on the in-memory twin (tests/tests/model.rs, timed) =="
+	cargo bench -p stockguard-tests --bench model_histories
 	echo "== sync-gap audit: replay throughput, and each strategy on simulated histories =="
 	cargo bench -p stockguard-audit --bench audit
 	cargo build --release -p stockguard-local $(addprefix -p ,$(LAMBDA_PACKAGES))

@@ -15,6 +15,8 @@ use stockguard_local::{LocalRuntime, RuntimeOptions, Stack, StackSpec, provision
 
 pub use serde_json;
 
+pub mod model;
+
 pub struct TestStack {
     pub config: aws_config::SdkConfig,
     pub spec: StackSpec,

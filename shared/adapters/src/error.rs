@@ -5,6 +5,8 @@ use std::fmt;
 pub struct AdapterError {
     kind: Kind,
     message: String,
+    /// A cancelled transaction's reason per item, in order (`None` for an item that was fine).
+    reasons: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,19 +24,34 @@ impl AdapterError {
         Self {
             kind: Kind::ConditionFailed,
             message: message.into(),
+            reasons: Vec::new(),
         }
     }
     pub fn transient(message: impl Into<String>) -> Self {
         Self {
             kind: Kind::Transient,
             message: message.into(),
+            reasons: Vec::new(),
         }
     }
     pub fn permanent(message: impl Into<String>) -> Self {
         Self {
             kind: Kind::Permanent,
             message: message.into(),
+            reasons: Vec::new(),
         }
+    }
+    /// A transaction cancelled because a condition did not hold (or a concurrent transaction
+    /// touched an item), with the reason of each item.
+    pub fn cancelled(message: impl Into<String>, reasons: Vec<String>) -> Self {
+        Self {
+            reasons,
+            ..Self::condition_failed(message)
+        }
+    }
+    /// Per-item reasons of a cancelled transaction (empty when not known).
+    pub fn cancellation_reasons(&self) -> &[String] {
+        &self.reasons
     }
     pub fn is_condition_failed(&self) -> bool {
         self.kind == Kind::ConditionFailed

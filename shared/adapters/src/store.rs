@@ -9,46 +9,15 @@ use aws_sdk_dynamodb::types::KeysAndAttributes;
 use stockguard_domain::buffer::StoredSignal;
 use stockguard_domain::decayed::Horizons;
 use stockguard_domain::idempotency::IdempotencyStatus;
-use stockguard_domain::order::OrderLine;
 use stockguard_domain::reservation::{ReservationStatus, SoftHold};
-use stockguard_domain::{ChannelName, EntityId, Line, Millis, Notification, Position, Sku};
+use stockguard_domain::{ChannelName, EntityId, Millis, Position, Sku};
 
 use crate::error::{AdapterError, classify};
 use crate::items::*;
 use crate::tx::StateTx;
 
-#[derive(Debug, Clone)]
-pub struct IdempotencyRecord {
-    pub payload_hash: String,
-    pub status: IdempotencyStatus,
-    /// Events to publish for this delivery, besides the positions of `skus`.
-    pub notifications: Vec<Notification>,
-    pub skus: Vec<Sku>,
-    /// Short outcome, e.g. `applied`, `producer_replay`, for operators reading the table.
-    pub outcome: String,
-}
-
-#[derive(Debug, Clone)]
-pub struct ReservationRecord {
-    pub id: EntityId,
-    pub channel: ChannelName,
-    pub lines: Vec<Line>,
-    pub status: ReservationStatus,
-    pub expires_at: Millis,
-    pub request_hash: String,
-    pub order_id: Option<String>,
-    /// The stamp of the change that created it (see `StateTx::write_id`).
-    pub write_id: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-pub struct OrderRecord {
-    pub id: EntityId,
-    pub channel: ChannelName,
-    pub lines: Vec<OrderLine>,
-    /// Bumped on every change; guards concurrent settlements.
-    pub revision: i64,
-}
+/// The records the inventory decisions read are the domain's.
+pub use stockguard_domain::plan::{IdempotencyRecord, OrderRecord, ReservationRecord};
 
 #[derive(Clone)]
 pub struct StateStore {

@@ -15,7 +15,8 @@ use crate::error::AdapterError;
 use crate::items::*;
 
 /// DynamoDB's limit on items in one transaction.
-pub const MAX_TX_ITEMS: usize = 100;
+pub use stockguard_domain::plan::MAX_TX_ITEMS;
+use stockguard_domain::plan::Write;
 /// How long idempotency records and the on-hand delta log are kept.
 pub const RETENTION_DAYS: i64 = 30;
 
@@ -52,6 +53,98 @@ impl StateTx {
             write_id: format!("{:016x}", rand::random::<u64>()),
             sales: Vec::new(),
             horizons,
+        }
+    }
+
+    /// A transaction with a given stamp and clock, for a plan committed through the store trait.
+    pub(crate) fn stamped(table: String, horizons: Horizons, write_id: &str, now: Millis) -> Self {
+        Self {
+            now_ms: now,
+            write_id: write_id.to_owned(),
+            ..Self::new(table, horizons)
+        }
+    }
+
+    /// Adds one planned item, with its condition, as a DynamoDB transaction item.
+    pub fn add(&mut self, write: &Write, now: Millis) {
+        match write {
+            Write::ReplacePosition { sku, read, new } => self.replace_position(sku, read, new),
+            Write::ShiftPosition {
+                sku,
+                delta,
+                min_available,
+            } => self.shift_position(sku, *delta, *min_available),
+            Write::LogOnHandDelta {
+                sku,
+                occurred_at,
+                event_id,
+                delta,
+            } => self.log_on_hand_delta(sku, *occurred_at, event_id, *delta, now),
+            Write::PutIdempotency {
+                event_id,
+                payload_hash,
+                outcome,
+                notifications,
+                skus,
+            } => self.put_idempotency(event_id, payload_hash, outcome, notifications, skus, now),
+            Write::AdvanceSequence {
+                source,
+                sku,
+                previous,
+                sequence,
+            } => self.advance_sequence(source, sku, *previous, *sequence),
+            Write::PutHold {
+                sku,
+                reservation_id,
+                quantity,
+                expires_at,
+            } => self.put_hold(sku, reservation_id, *quantity, *expires_at),
+            Write::DeleteHold {
+                sku,
+                reservation_id,
+                expires_at,
+            } => self.delete_hold(sku, reservation_id, *expires_at),
+            Write::CreateReservation {
+                id,
+                channel,
+                lines,
+                expires_at,
+                request_hash,
+            } => self.create_reservation(id, channel, lines, *expires_at, request_hash, now),
+            Write::SetReservationStatus {
+                id,
+                from,
+                to,
+                order_id,
+            } => self.set_reservation_status(id, *from, *to, order_id.as_deref()),
+            Write::WriteOrder {
+                id,
+                channel,
+                lines,
+                read_revision,
+            } => self.write_order(id, channel, lines, *read_revision),
+            Write::RecordSale {
+                sku,
+                channel,
+                units,
+                at,
+            } => self.record_sale(sku, channel, *units, *at),
+            Write::MarkActive { sku } => self.mark_active(sku),
+            Write::PutSignal {
+                sku,
+                signal,
+                strength,
+                occurred_at,
+                expires_at,
+                read_occurred_at,
+            } => self.put_signal(
+                sku,
+                signal,
+                *strength,
+                *occurred_at,
+                *expires_at,
+                *read_occurred_at,
+            ),
         }
     }
 
@@ -456,7 +549,8 @@ impl StateTx {
                     // moto may omit per-item reasons; a cancellation without one is treated as a race.
                     return Err(
                         if raced || codes.iter().all(|c| *c == "None") || codes.is_empty() {
-                            AdapterError::condition_failed(msg)
+                            let reasons = codes.iter().map(|c| (*c).to_owned()).collect();
+                            AdapterError::cancelled(msg, reasons)
                         } else {
                             AdapterError::transient(msg)
                         },

@@ -100,9 +100,9 @@ impl ReservationStatus {
     }
 }
 
-/// What confirming a reservation must do, given its status and clock.
+/// Which way confirming a reservation goes, given its status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConfirmPlan {
+pub enum ConfirmPath {
     /// Its soft units are still held: turn them hard.
     HardenHeld,
     /// It lapsed and its hold is gone: take the units again from `available`, or fail.
@@ -112,14 +112,14 @@ pub enum ConfirmPlan {
     WasReleased,
 }
 
-pub fn plan_confirm(status: ReservationStatus) -> ConfirmPlan {
+pub fn confirm_path(status: ReservationStatus) -> ConfirmPath {
     match status {
         // A held reservation still owns its soft units even after its expiry instant, until some
         // release takes them back; hardening them is then exact.
-        ReservationStatus::Held => ConfirmPlan::HardenHeld,
-        ReservationStatus::Expired => ConfirmPlan::Retake,
-        ReservationStatus::Confirmed => ConfirmPlan::AlreadyConfirmed,
-        ReservationStatus::Released => ConfirmPlan::WasReleased,
+        ReservationStatus::Held => ConfirmPath::HardenHeld,
+        ReservationStatus::Expired => ConfirmPath::Retake,
+        ReservationStatus::Confirmed => ConfirmPath::AlreadyConfirmed,
+        ReservationStatus::Released => ConfirmPath::WasReleased,
     }
 }
 

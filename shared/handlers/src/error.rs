@@ -56,3 +56,12 @@ impl From<InvalidInput> for ApplyError {
         ApplyError::Invalid(e)
     }
 }
+
+impl From<stockguard_domain::plan::Conflict> for ApplyError {
+    fn from(c: stockguard_domain::plan::Conflict) -> Self {
+        ApplyError::Conflict {
+            code: c.code,
+            message: c.message,
+        }
+    }
+}

@@ -11,6 +11,7 @@ pub mod compensation;
 pub mod deps;
 mod effect;
 pub mod error;
+mod expiry;
 pub mod functions;
 pub mod http_api;
 pub mod metrics;
@@ -20,8 +21,10 @@ pub mod reservations;
 pub mod runtime;
 pub mod shopify_webhooks;
 pub mod stock;
+pub mod twin;
 
 pub use apply::{Applied, apply_inbound};
 pub use batch::handle_batch;
 pub use deps::{Deps, Settings};
+pub use effect::Inventory;
 pub use error::ApplyError;

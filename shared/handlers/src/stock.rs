@@ -1,79 +1,69 @@
-//! Receipts, adjustments, restocked returns, counts and demand signals.
+//! Receipts, adjustments, restocked returns, counts and demand signals: the reads their plans
+//! need (the rules are `stockguard_domain::inventory`'s).
 
-use stockguard_domain::position::CountOutcome;
+use stockguard_adapters::{InventoryStore, Publish};
+use stockguard_domain::inventory;
+use stockguard_domain::plan::Plan;
 use stockguard_domain::{Millis, Sku};
 
-use crate::deps::Deps;
-use crate::effect::Effect;
+use crate::effect::Inventory;
 use crate::error::ApplyError;
 
-/// An on-hand delta (`StockReceived`, `StockAdjusted`, a restocked `ReturnReceived`). It is
-/// skipped when the latest count already includes it (occurred at or before the count).
-pub(crate) async fn plan_on_hand_delta(
-    deps: &Deps,
-    sku: &Sku,
-    delta: i64,
-    occurred_at: Millis,
-    event_id: &str,
-    now: Millis,
-) -> Result<Effect, ApplyError> {
-    let read = deps.store.position(sku).await?;
-    let mut new = read;
-    if !new.apply_on_hand_delta(delta, occurred_at) {
-        return Ok(Effect::new(deps, "inside_latest_count"));
+impl<S: InventoryStore, P: Publish> Inventory<'_, S, P> {
+    /// An on-hand delta (`StockReceived`, `StockAdjusted`, a restocked `ReturnReceived`).
+    pub(crate) async fn plan_on_hand_delta(
+        &self,
+        sku: &Sku,
+        delta: i64,
+        occurred_at: Millis,
+        event_id: &str,
+    ) -> Result<Plan, ApplyError> {
+        let read = self.position(sku).await?;
+        Ok(inventory::plan_on_hand_delta(
+            sku,
+            read,
+            delta,
+            occurred_at,
+            event_id,
+        ))
     }
-    let mut effect = Effect::new(deps, "applied");
-    effect.tx.replace_position(sku, &read, &new);
-    effect
-        .tx
-        .log_on_hand_delta(sku, occurred_at, event_id, delta, now);
-    effect.touch(sku);
-    Ok(effect)
-}
 
-/// An absolute count: on hand becomes the count plus every delta that occurred after it.
-pub(crate) async fn plan_count(
-    deps: &Deps,
-    sku: &Sku,
-    on_hand: i64,
-    counted_at: Millis,
-) -> Result<Effect, ApplyError> {
-    let read = deps.store.position(sku).await?;
-    // Any delta committed after this read bumps the version, so the write below fails and the
-    // count is re-planned with it included.
-    let later = deps.store.on_hand_deltas_after(sku, counted_at).await?;
-    let mut new = read;
-    if new.apply_count(on_hand, counted_at, later) == CountOutcome::Stale {
-        return Ok(Effect::new(deps, "stale_count"));
+    /// An absolute count.
+    pub(crate) async fn plan_count(
+        &self,
+        sku: &Sku,
+        on_hand: i64,
+        counted_at: Millis,
+    ) -> Result<Plan, ApplyError> {
+        let read = self.position(sku).await?;
+        // Read after the position: a delta committed in between bumps the version, so the
+        // count's write fails and it is planned again with that delta included.
+        let later = self.store.on_hand_deltas_after(sku, counted_at).await?;
+        Ok(inventory::plan_count(sku, read, on_hand, counted_at, later))
     }
-    let mut effect = Effect::new(deps, "applied");
-    effect.tx.replace_position(sku, &read, &new);
-    effect.touch(sku);
-    Ok(effect)
-}
 
-/// Stores the newest demand signal of its kind for the buffer logic.
-pub(crate) async fn plan_signal(
-    deps: &Deps,
-    sku: &Sku,
-    signal: &str,
-    strength: f64,
-    occurred_at: Millis,
-    expires_at: Option<Millis>,
-) -> Result<Effect, ApplyError> {
-    let stored = deps.store.signal(sku, signal).await?;
-    if stored.as_ref().is_some_and(|s| s.occurred_at > occurred_at) {
-        return Ok(Effect::new(deps, "older_than_stored_signal"));
+    /// The newest demand signal of its kind, for the buffer logic.
+    pub(crate) async fn plan_signal(
+        &self,
+        sku: &Sku,
+        signal: &str,
+        strength: f64,
+        occurred_at: Millis,
+        expires_at: Option<Millis>,
+    ) -> Result<Plan, ApplyError> {
+        let stored = self.store.signal(sku, signal).await?;
+        Ok(inventory::plan_signal(
+            sku,
+            signal,
+            strength,
+            occurred_at,
+            expires_at,
+            stored.as_ref(),
+        ))
     }
-    let mut effect = Effect::new(deps, "applied");
-    effect.tx.put_signal(
-        sku,
-        signal,
-        strength,
-        occurred_at,
-        expires_at,
-        stored.map(|s| s.occurred_at),
-    );
-    effect.tx.mark_active(sku);
-    Ok(effect)
+
+    async fn position(&self, sku: &Sku) -> Result<stockguard_domain::Position, ApplyError> {
+        let mut found = self.store.positions(std::slice::from_ref(sku)).await?;
+        Ok(found.remove(sku).unwrap_or_default())
+    }
 }
