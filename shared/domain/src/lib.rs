@@ -24,6 +24,7 @@ pub mod types;
 pub mod velocity;
 pub mod wire;
 
+pub use channel::ChannelKind;
 pub use error::InvalidInput;
 pub use inbound::{Command, Common, InboundEvent, ReservationRequest, SignalKind};
 pub use outbound::Notification;
