@@ -535,13 +535,34 @@ async fn a_sync_that_cannot_run_as_configured_fails_loudly_and_pushes_nothing() 
     let dynamodb = aws_sdk_dynamodb::Client::new(&stack.config);
     let mut no_token = good.clone();
     no_token.credentials = empty_secret.clone();
-    let mut unknown_kind = good.clone();
-    unknown_kind.kind = "etsy".into();
-    for (case, settings) in [
-        ("a secret without its token", no_token),
-        ("an unknown kind", unknown_kind),
+    // A kind no adapter serves can only be stored by writing the table directly.
+    let set_kind = |kind: &'static str| {
+        dynamodb
+            .update_item()
+            .table_name(&stack.stack.table)
+            .key(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S("CHANNELS".into()),
+            )
+            .key(
+                "sk",
+                aws_sdk_dynamodb::types::AttributeValue::S("shopify".into()),
+            )
+            .update_expression("SET kind = :k")
+            .expression_attribute_values(
+                ":k",
+                aws_sdk_dynamodb::types::AttributeValue::S(kind.into()),
+            )
+            .send()
+    };
+    for (case, settings, raw_kind) in [
+        ("a secret without its token", no_token, None),
+        ("an unknown kind", good.clone(), Some("etsy")),
     ] {
         stack.deps.store.put_channel(&settings).await.unwrap();
+        if let Some(kind) = raw_kind {
+            set_kind(kind).await.unwrap();
+        }
         let before = fakes.shopify.stats().push_calls;
         let (response, report) = sync_for(&stack, "shopify")
             .handle_batch(batch(&[position_event("CONF-1", 1)]))

@@ -642,7 +642,7 @@ impl<'a> Api<'a> {
 fn channel(name: &str, mode: BufferMode, units: i64) -> ChannelSettings {
     ChannelSettings {
         name: ChannelName::parse(name).unwrap(),
-        kind: name.to_owned(),
+        kind: name.parse().unwrap(),
         enabled: true,
         // Nothing is mapped on these channels, so nothing is ever pushed to this address.
         endpoint: "http://127.0.0.1:9".to_owned(),

@@ -2,8 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    stockguard_handlers::runtime::run_order_poll_function(
-        stockguard_handlers::order_polls::PolledChannel::Walmart,
-    )
-    .await
+    stockguard_handlers::functions::run(env!("CARGO_BIN_NAME")).await
 }

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    stockguard_handlers::runtime::run_reservations_api().await
+    stockguard_handlers::functions::run(env!("CARGO_BIN_NAME")).await
 }

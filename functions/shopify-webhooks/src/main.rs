@@ -3,5 +3,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    stockguard_handlers::runtime::run_shopify_webhooks().await
+    stockguard_handlers::functions::run(env!("CARGO_BIN_NAME")).await
 }

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    stockguard_handlers::runtime::run_inbound_function("StockCounted").await
+    stockguard_handlers::functions::run(env!("CARGO_BIN_NAME")).await
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 use stockguard_adapters::StateStore;
 use stockguard_adapters::channel_store::ChannelSettings;
 use stockguard_domain::buffer::BufferMode;
-use stockguard_domain::channel::{BufferPolicy, CHANNEL_KINDS};
+use stockguard_domain::channel::{BufferPolicy, ChannelKind};
 use stockguard_domain::{ChannelName, Sku};
 
 use crate::report::{Report, emit};
@@ -29,7 +29,7 @@ pub struct ChannelList {
 #[derive(Debug, Serialize)]
 pub struct ChannelRow {
     pub name: String,
-    pub kind: String,
+    pub kind: ChannelKind,
     pub enabled: bool,
     pub mode: String,
     pub buffer_units: i64,
@@ -49,7 +49,7 @@ impl ChannelRow {
     fn of(c: &ChannelSettings) -> Self {
         Self {
             name: c.name.to_string(),
-            kind: c.kind.clone(),
+            kind: c.kind,
             enabled: c.enabled,
             mode: c.buffer_mode.as_str().into(),
             buffer_units: c.buffer.units,
@@ -82,7 +82,7 @@ impl Report for ChannelList {
             .map(|c| {
                 [
                     c.name.clone(),
-                    c.kind.clone(),
+                    c.kind.to_string(),
                     yes_no(c.enabled).into(),
                     c.mode.clone(),
                     c.buffer_units.to_string(),
@@ -156,7 +156,7 @@ pub struct ChannelSet {
 #[derive(Debug, Serialize)]
 pub struct ChannelDetail {
     pub name: String,
-    pub kind: String,
+    pub kind: ChannelKind,
     pub enabled: bool,
     pub endpoint: String,
     pub credentials: String,
@@ -177,7 +177,7 @@ impl ChannelDetail {
     fn of(c: &ChannelSettings) -> Self {
         Self {
             name: c.name.to_string(),
-            kind: c.kind.clone(),
+            kind: c.kind,
             enabled: c.enabled,
             endpoint: c.endpoint.clone(),
             credentials: c.credentials.clone(),
@@ -280,12 +280,12 @@ pub async fn set(
                 bail!(
                     "channel {name} is not configured yet: a new channel needs --kind ({}) \
                      and --endpoint URL",
-                    CHANNEL_KINDS.join("|")
+                    ChannelKind::names().join("|")
                 );
             };
             ChannelSettings {
                 name: name.clone(),
-                kind: kind.clone(),
+                kind: *kind,
                 enabled: true,
                 endpoint: endpoint.clone(),
                 credentials: default_credentials(name),
@@ -351,7 +351,9 @@ pub async fn set(
             stored.credentials
         ));
     }
-    if stored.kind == "amazon" && (stored.seller_id.is_none() || stored.marketplace_id.is_none()) {
+    if stored.kind == ChannelKind::Amazon
+        && (stored.seller_id.is_none() || stored.marketplace_id.is_none())
+    {
         notes.push(
             "amazon channels need --seller-id and --marketplace-id to push quantities".into(),
         );
@@ -396,8 +398,8 @@ fn buffer_mode_of(args: &SetChannel) -> Result<Option<BufferMode>, String> {
 }
 
 fn apply_changes(c: &mut ChannelSettings, args: &SetChannel) {
-    if let Some(kind) = &args.kind {
-        c.kind.clone_from(kind);
+    if let Some(kind) = args.kind {
+        c.kind = kind;
     }
     if let Some(enabled) = args.enabled {
         c.enabled = enabled;
@@ -512,7 +514,7 @@ fn write_settings(out: &mut impl Write, c: &ChannelDetail) -> std::io::Result<()
         ("  (used in static mode)", "")
     };
     let fields = [
-        ("kind", c.kind.clone()),
+        ("kind", c.kind.to_string()),
         ("enabled", yes_no(c.enabled).into()),
         ("endpoint", c.endpoint.clone()),
         ("credentials", c.credentials.clone()),
@@ -553,7 +555,7 @@ fn write_settings(out: &mut impl Write, c: &ChannelDetail) -> std::io::Result<()
         writeln!(out, "  {label:<15} {value}")?;
     }
     // Amazon's ids: shown where they matter or were set.
-    if c.kind == "amazon" || c.seller_id.is_some() || c.marketplace_id.is_some() {
+    if c.kind == ChannelKind::Amazon || c.seller_id.is_some() || c.marketplace_id.is_some() {
         let seller = c.seller_id.clone().unwrap_or_else(none);
         let marketplace = c.marketplace_id.clone().unwrap_or_else(none);
         writeln!(out, "  {:<15} {seller}", "seller id")?;

@@ -21,11 +21,11 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::builder::PossibleValuesParser;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 use stockguard_adapters::StateStore;
 use stockguard_domain::buffer::BufferMode;
-use stockguard_domain::channel::CHANNEL_KINDS;
+use stockguard_domain::channel::ChannelKind;
 use stockguard_domain::{ChannelName, Sku};
 
 pub use stack::{Stack, Target};
@@ -143,8 +143,9 @@ pub struct SetChannel {
     #[arg(value_parser = parse_channel_name)]
     pub name: ChannelName,
     /// Which adapter serves the channel.
-    #[arg(long, value_parser = PossibleValuesParser::new(CHANNEL_KINDS))]
-    pub kind: Option<String>,
+    #[arg(long, value_parser = PossibleValuesParser::new(ChannelKind::names())
+        .try_map(|name| name.parse::<ChannelKind>()))]
+    pub kind: Option<ChannelKind>,
     /// Whether stockguard pushes quantities to the channel.
     #[arg(long, value_name = "true|false")]
     pub enabled: Option<bool>,

@@ -5,10 +5,11 @@ use anyhow::{Context, Result};
 use stockguard_adapters::StateStore;
 use stockguard_adapters::channel_store::ChannelSettings;
 use stockguard_domain::buffer::{BufferMode, DynamicPolicy};
-use stockguard_domain::channel::{BufferPolicy, ListingMapping};
+use stockguard_domain::channel::{BufferPolicy, ChannelKind, ListingMapping};
 use stockguard_domain::{ChannelName, Sku};
 use stockguard_fake_channels::{FakeChannel, FakeChannels};
 
+/// The fakes, named as the channels wired to them (each channel named after its kind).
 pub const KINDS: [&str; 4] = ["shopify", "amazon", "walmart", "ebay"];
 const SHOPIFY_LOCATION: &str = "77001";
 
@@ -22,25 +23,25 @@ pub fn shopify_item_id(sku: &str) -> String {
 
 /// The key a fake channel names a listing by.
 pub fn listing_key(kind: &str, sku: &str) -> String {
-    match kind {
-        "shopify" => format!("{}:{SHOPIFY_LOCATION}", shopify_item_id(sku)),
+    match kind.parse() {
+        Ok(ChannelKind::Shopify) => format!("{}:{SHOPIFY_LOCATION}", shopify_item_id(sku)),
         _ => sku.to_owned(),
     }
 }
 
 /// The listing row a seller would import for `sku` on the fake `kind`.
-pub fn mapping(kind: &str, sku: &Sku) -> Result<ListingMapping> {
+pub fn mapping(name: &str, sku: &Sku) -> Result<ListingMapping> {
+    let kind: ChannelKind = name.parse()?;
     Ok(ListingMapping {
-        channel: ChannelName::parse(kind).map_err(anyhow::Error::msg)?,
+        channel: ChannelName::parse(name).map_err(anyhow::Error::msg)?,
         sku: sku.clone(),
-        listing_id: if kind == "shopify" {
-            shopify_item_id(sku.as_str())
-        } else {
-            sku.to_string()
+        listing_id: match kind {
+            ChannelKind::Shopify => shopify_item_id(sku.as_str()),
+            _ => sku.to_string(),
         },
-        location_id: (kind == "shopify").then(|| SHOPIFY_LOCATION.to_owned()),
-        offer_id: (kind == "ebay").then(|| format!("OFFER-{sku}")),
-        product_type: (kind == "amazon").then(|| "PRODUCT".to_owned()),
+        location_id: (kind == ChannelKind::Shopify).then(|| SHOPIFY_LOCATION.to_owned()),
+        offer_id: (kind == ChannelKind::Ebay).then(|| format!("OFFER-{sku}")),
+        product_type: (kind == ChannelKind::Amazon).then(|| "PRODUCT".to_owned()),
     })
 }
 
@@ -115,7 +116,7 @@ pub async fn configure_fake_channels(
             .with_context(|| format!("creating secret {name}"))?;
         let mut settings = ChannelSettings {
             name: ChannelName::parse(kind).map_err(anyhow::Error::msg)?,
-            kind: kind.to_owned(),
+            kind: kind.parse()?,
             enabled: true,
             endpoint: fake(fakes, kind).url().to_owned(),
             credentials: name,

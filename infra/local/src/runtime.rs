@@ -15,13 +15,8 @@ use std::sync::Arc;
 
 use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 use stockguard_adapters::{AwsClients, RequestCounter};
-use stockguard_domain::ChannelName;
-use stockguard_handlers::amazon_notifications::AmazonNotifications;
-use stockguard_handlers::channel_sync::ChannelSync;
-use stockguard_handlers::compensation::Compensation;
-use stockguard_handlers::order_polls::{OrderPoller, PollSettings, PolledChannel};
-use stockguard_handlers::shopify_webhooks::ShopifyWebhooks;
-use stockguard_handlers::{Deps, Settings, handle_batch};
+use stockguard_handlers::functions::{Function, Trigger};
+use stockguard_handlers::{Deps, Settings};
 
 /// The variable that names the Shopify webhook secret (a template parameter).
 pub const WEBHOOK_SECRET_ENV: &str = "STOCKGUARD_SHOPIFY_WEBHOOK_SECRET";
@@ -29,7 +24,7 @@ use tokio::task::JoinHandle;
 
 use crate::chaos::queue::{QueueFaultInjector, QueueFaults};
 use crate::provision::Stack;
-use crate::template::StackSpec;
+use crate::template::{FunctionSpec, StackSpec};
 
 #[derive(Debug, Clone)]
 pub struct RuntimeOptions {
@@ -132,136 +127,107 @@ impl LocalRuntime {
         let requests = RequestCounter::new();
         let invocations = Invocations::default();
         let mut tasks = Vec::new();
-        let mut api_addr = None;
+        let mut api = None;
         let mut poller_streams = 0u64;
-        // The webhook function answers its route of the API; it is built first so that the
-        // API server, whichever function comes first in the template, can hand it its requests.
         let mut webhooks = None;
-        for f in spec
-            .functions
-            .iter()
-            .filter(|f| f.binary == "shopify-webhooks")
-        {
-            let counted = SharedInterceptor::new(requests.tagged(&f.logical_id));
-            let clients = AwsClients::with_interceptors(config, &[counted]);
-            let dlq = match f.env_refs.get("STOCKGUARD_DLQ_URL") {
-                Some(dlq) => Some(stack.queue(dlq)?.url.as_str()),
-                None => None,
-            };
-            let deps = Deps::from_clients(clients, &stack.table, &stack.bus, dlq, settings.clone());
-            let secret = f
-                .env_refs
-                .get(WEBHOOK_SECRET_ENV)
-                .and_then(|p| spec.parameters.get(p))
-                .ok_or_else(|| {
-                    anyhow!(
-                        "{}: {WEBHOOK_SECRET_ENV} must name a parameter",
-                        f.logical_id
-                    )
-                })?;
-            webhooks = Some(Arc::new(ShopifyWebhooks::new(
-                deps,
-                crate::fake_wiring::stack_secret_name(secret, &stack.prefix),
-            )));
-        }
         for f in &spec.functions {
             let counted = SharedInterceptor::new(requests.tagged(&f.logical_id));
             let clients = AwsClients::with_interceptors(config, &[counted]);
-            let dlq = match f.env_refs.get("STOCKGUARD_DLQ_URL") {
-                Some(dlq) => Some(stack.queue(dlq)?.url.as_str()),
-                None => None,
-            };
-            let deps = Deps::from_clients(clients, &stack.table, &stack.bus, dlq, settings.clone());
-            if let Some(every) = f.schedule {
-                let every = match (options.schedule_interval, f.binary.as_str()) {
-                    (Some(every), _) => every,
-                    (None, "recompute-buffers") => options.buffer_recompute_interval,
-                    (None, "poll-walmart-orders" | "poll-ebay-orders") => {
-                        options.order_poll_interval
-                    }
-                    (None, _) => every,
-                };
-                tasks.push(tokio::spawn(run_schedule(
-                    f.binary.clone(),
-                    deps.clone(),
-                    every,
-                )));
-            }
-            if f.binary == "reservations-api"
-                && let Some(addr) = options.api_addr
-            {
-                let (bound, task) = stockguard_handlers::runtime::serve_reservations_api(
-                    deps.clone(),
-                    webhooks.clone(),
-                    addr,
-                )
-                .await?;
-                api_addr = Some(bound);
-                tasks.push(task);
-            }
-            let Some(event) = &f.queue_event else {
-                continue;
-            };
-            let queue = stack.queue(&event.queue)?.clone();
-            let sqs = deps.clients.sqs.clone();
-            // The same dispatch as the functions' mains: a channel sync function names its channel.
-            let handler = match f.env_values.get("STOCKGUARD_CHANNEL") {
-                None if f.binary == "amazon-notifications" => {
-                    Handler::AmazonNotifications(Arc::new(AmazonNotifications::new(deps)))
-                }
-                None if f.binary == "compensate-oversell" => {
-                    Handler::Compensation(Arc::new(Compensation::new(deps)))
-                }
-                Some(channel) => {
-                    let channel = ChannelName::parse(channel).map_err(anyhow::Error::msg)?;
-                    Handler::ChannelSync(Arc::new(ChannelSync::new(deps, channel)))
-                }
-                None => {
-                    let detail_types = spec.detail_types_into(&event.queue);
-                    let [detail_type] = detail_types.as_slice() else {
+            // The event source mapping's requests count as the function's.
+            let sqs = clients.sqs.clone();
+            let env = environment(f, spec, stack)?;
+            let deps = Deps::from_clients(
+                clients,
+                &stack.table,
+                &stack.bus,
+                env.get("STOCKGUARD_DLQ_URL").map(String::as_str),
+                settings.clone(),
+            );
+            // The same entry point as the function's `main`, from the same environment.
+            let function = Function::new(&f.binary, deps, &|name| env.get(name).cloned())
+                .map_err(|e| anyhow!("{}: {e}", f.logical_id))?;
+            let function = Arc::new(function);
+            match function.trigger() {
+                Trigger::Http if f.binary == "shopify-webhooks" => webhooks = Some(function),
+                Trigger::Http => api = Some(function),
+                Trigger::Schedule => {
+                    let Some(every) = f.schedule else {
                         return Err(anyhow!(
-                            "{}: expected one detail-type routed into {}",
-                            f.logical_id,
-                            event.queue
+                            "{}: a scheduled function without a schedule",
+                            f.logical_id
                         ));
                     };
-                    Handler::Inbound {
-                        detail_type: detail_type.clone(),
-                        deps: Box::new(deps),
+                    let every = match (options.schedule_interval, f.binary.as_str()) {
+                        (Some(every), _) => every,
+                        (None, "recompute-buffers") => options.buffer_recompute_interval,
+                        (None, "poll-walmart-orders" | "poll-ebay-orders") => {
+                            options.order_poll_interval
+                        }
+                        (None, _) => every,
+                    };
+                    tasks.push(tokio::spawn(run_schedule(
+                        f.logical_id.clone(),
+                        function,
+                        every,
+                        f.timeout,
+                    )));
+                }
+                Trigger::Queue => {
+                    let event = f.queue_event.as_ref().ok_or_else(|| {
+                        anyhow!(
+                            "{}: a queue-driven function without an SQS event",
+                            f.logical_id
+                        )
+                    })?;
+                    if let Function::Inbound { detail_type, .. } = function.as_ref() {
+                        // The bus rule must route this function's detail-type, and only it.
+                        let routed = spec.detail_types_into(&event.queue);
+                        if routed != [*detail_type] {
+                            return Err(anyhow!(
+                                "{}: applies {detail_type}, but {} receives {routed:?}",
+                                f.logical_id,
+                                event.queue
+                            ));
+                        }
+                    }
+                    let queue = stack.queue(&event.queue)?.clone();
+                    let pollers = event
+                        .maximum_concurrency
+                        .unwrap_or(options.max_pollers_per_queue)
+                        .min(options.max_pollers_per_queue);
+                    for _ in 0..pollers.max(1) {
+                        let poller = Poller {
+                            function: f.logical_id.clone(),
+                            invocations: invocations.clone(),
+                            sqs: sqs.clone(),
+                            queue_url: queue.url.clone(),
+                            batch_size: event.batch_size.max(1),
+                            window: Duration::from_secs(event.batching_window_seconds.max(0) as u64),
+                            handler: function.clone(),
+                            drop_share: if matches!(function.as_ref(), Function::ChannelSync(_)) {
+                                options.drop_position_events
+                            } else {
+                                0.0
+                            },
+                            retry_backoff_seconds: options.retry_backoff_seconds,
+                            faults: options.queue_faults.as_ref().map(|f| {
+                                poller_streams += 1;
+                                Arc::new(QueueFaultInjector::new(f, poller_streams))
+                            }),
+                        };
+                        tasks.push(tokio::spawn(poller.run()));
                     }
                 }
-            };
-            let pollers = event
-                .maximum_concurrency
-                .unwrap_or(options.max_pollers_per_queue)
-                .min(options.max_pollers_per_queue);
-            for _ in 0..pollers.max(1) {
-                let poller = Poller {
-                    function: f.logical_id.clone(),
-                    invocations: invocations.clone(),
-                    sqs: sqs.clone(),
-                    queue_url: queue.url.clone(),
-                    batch_size: event.batch_size.max(1),
-                    window: Duration::from_secs(event.batching_window_seconds.max(0) as u64),
-                    handler: handler.clone(),
-                    drop_share: if f.env_values.contains_key("STOCKGUARD_CHANNEL") {
-                        options.drop_position_events
-                    } else {
-                        0.0
-                    },
-                    retry_backoff_seconds: options.retry_backoff_seconds,
-                    faults: options.queue_faults.as_ref().map(|f| {
-                        poller_streams += 1;
-                        Arc::new(QueueFaultInjector::new(f, poller_streams))
-                    }),
-                };
-                tasks.push(tokio::spawn(poller.run()));
             }
         }
-        if options.api_addr.is_some() && api_addr.is_none() {
-            return Err(anyhow!(
-                "the template has no reservations-api function to serve"
-            ));
+        let mut api_addr = None;
+        if let Some(addr) = options.api_addr {
+            let api = api
+                .ok_or_else(|| anyhow!("the template has no reservations-api function to serve"))?;
+            let (bound, task) =
+                stockguard_handlers::runtime::serve_reservations_api(api, webhooks, addr).await?;
+            api_addr = Some(bound);
+            tasks.push(task);
         }
         Ok(Self {
             tasks,
@@ -272,64 +238,56 @@ impl LocalRuntime {
     }
 }
 
-/// Invokes a scheduled function every `every`, as EventBridge Scheduler would.
-async fn run_schedule(binary: String, deps: Deps, every: Duration) {
+/// A function's environment as Lambda would set it in this stack: its literal variables, and
+/// those that name a resource or a parameter resolved (queue URLs, parameter values; the webhook
+/// secret's name as this stack names its secrets).
+fn environment(
+    f: &FunctionSpec,
+    spec: &StackSpec,
+    stack: &Stack,
+) -> Result<BTreeMap<String, String>> {
+    let mut env = f.env_values.clone();
+    for (var, target) in &f.env_refs {
+        let value = if var == WEBHOOK_SECRET_ENV {
+            let secret = spec.parameters.get(target).ok_or_else(|| {
+                anyhow!(
+                    "{}: {WEBHOOK_SECRET_ENV} must name a parameter",
+                    f.logical_id
+                )
+            })?;
+            crate::fake_wiring::stack_secret_name(secret, &stack.prefix)
+        } else if let Some(value) = spec.parameters.get(target) {
+            value.clone()
+        } else if spec.queue(target).is_some() {
+            stack.queue(target)?.url.clone()
+        } else {
+            // The table and the bus: the dependencies already name them.
+            continue;
+        };
+        env.insert(var.clone(), value);
+    }
+    Ok(env)
+}
+
+/// Invokes a scheduled function every `every`, as EventBridge Scheduler would, each time with
+/// the deadline Lambda would give it (`timeout` from now).
+async fn run_schedule(
+    logical_id: String,
+    function: Arc<Function>,
+    every: Duration,
+    timeout: Duration,
+) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // A schedule first fires one period after it is created, not at once.
     ticks.tick().await;
-    // Kept across runs, as a warm Lambda keeps its state between invocations.
-    let recompute = stockguard_handlers::buffers::BufferRecompute::new(
-        deps.clone(),
-        stockguard_handlers::buffers::DEFAULT_RECONCILE_INTERVAL_MS,
-    );
-    let poller = match binary.as_str() {
-        "poll-walmart-orders" => Some(PolledChannel::Walmart),
-        "poll-ebay-orders" => Some(PolledChannel::Ebay),
-        _ => None,
-    }
-    .map(|kind| OrderPoller::new(deps.clone(), kind, PollSettings::default()));
     loop {
         ticks.tick().await;
-        let result = match binary.as_str() {
-            "expire-reservations" => {
-                stockguard_handlers::reservations::expire_lapsed(&deps, Duration::from_secs(50))
-                    .await
-                    .map(|r| format!("{r:?}"))
-                    .map_err(|e| e.to_string())
-            }
-            "reconcile-channels" => {
-                match stockguard_handlers::reconcile::channel_syncs(&deps).await {
-                    Ok(syncs) => {
-                        let budget = Duration::from_secs(840);
-                        let report =
-                            stockguard_handlers::reconcile::reconcile_all(&syncs, budget).await;
-                        Ok(format!("{report:?}"))
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-            "recompute-buffers" => {
-                let report = recompute.run(stockguard_handlers::deps::now_ms()).await;
-                if report.errors.is_empty() {
-                    Ok(format!("{report:?}"))
-                } else {
-                    Err(report.errors.join("; "))
-                }
-            }
-            "poll-walmart-orders" | "poll-ebay-orders" => match &poller {
-                Some(p) => Box::pin(p.poll(stockguard_handlers::deps::now_ms()))
-                    .await
-                    .map(|r| format!("{r:?}")),
-                None => Err("no poller".into()),
-            },
-            other => {
-                tracing::warn!(function = other, "no local handler for this schedule");
-                return;
-            }
-        };
+        let result = function
+            .run_scheduled(std::time::SystemTime::now() + timeout)
+            .await;
         if let Err(e) = result {
-            tracing::warn!(function = %binary, error = %e, "scheduled run failed");
+            tracing::warn!(function = %logical_id, error = %e, "scheduled run failed");
         }
     }
 }
@@ -341,21 +299,10 @@ struct Poller {
     queue_url: String,
     batch_size: i32,
     window: Duration,
-    handler: Handler,
+    handler: Arc<Function>,
     retry_backoff_seconds: i32,
     drop_share: f64,
     faults: Option<Arc<QueueFaultInjector>>,
-}
-
-#[derive(Clone)]
-enum Handler {
-    Inbound {
-        detail_type: String,
-        deps: Box<Deps>,
-    },
-    ChannelSync(Arc<ChannelSync>),
-    Compensation(Arc<Compensation>),
-    AmazonNotifications(Arc<AmazonNotifications>),
 }
 
 impl Poller {
@@ -429,12 +376,7 @@ impl Poller {
         let mut event = SqsEvent::default();
         event.records = messages.iter().map(to_lambda_record).collect();
         let started = tokio::time::Instant::now();
-        let response = match &self.handler {
-            Handler::Inbound { detail_type, deps } => handle_batch(deps, detail_type, event).await,
-            Handler::ChannelSync(sync) => sync.handle_batch(event).await.0,
-            Handler::Compensation(c) => c.handle_batch(event).await,
-            Handler::AmazonNotifications(n) => n.handle_batch(event).await,
-        };
+        let response = self.handler.handle_batch(event).await;
         self.invocations.record(&self.function, started.elapsed());
         let failed: std::collections::HashSet<&str> = response
             .batch_item_failures

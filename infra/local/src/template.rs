@@ -76,6 +76,8 @@ pub struct FunctionSpec {
     pub schedule: Option<std::time::Duration>,
     /// `MemorySize` (the function's or Globals'), which Lambda bills per GB-second.
     pub memory_mb: u32,
+    /// `Timeout` (the function's or Globals'): each invocation's deadline is this far away.
+    pub timeout: std::time::Duration,
 }
 
 /// The stack name the local runtime stands in for `AWS::StackName` (its one stack).
@@ -493,6 +495,12 @@ fn parse_function(
     let memory_mb = int(props.get("MemorySize"))
         .or_else(|| int(globals.and_then(|g| g.get("MemorySize"))))
         .unwrap_or(128) as u32;
+    // Lambda's default, 3 seconds, when neither sets it.
+    let timeout = int(props.get("Timeout"))
+        .or_else(|| int(globals.and_then(|g| g.get("Timeout"))))
+        .map_or(std::time::Duration::from_secs(3), |s| {
+            std::time::Duration::from_secs(s.max(1) as u64)
+        });
     let binary = res
         .get("Metadata")
         .and_then(|m| m.get("BuildProperties"))
@@ -570,6 +578,7 @@ fn parse_function(
         env_values,
         schedule,
         memory_mb,
+        timeout,
     })
 }
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use serde::{Deserialize, Serialize};
 use stockguard_domain::buffer::{BufferMode, ChannelBufferView, DynamicPolicy};
-use stockguard_domain::channel::{BufferPolicy, ListingMapping, prior_delay_ms};
+use stockguard_domain::channel::{BufferPolicy, ChannelKind, ListingMapping};
 use stockguard_domain::recompute::BufferChannel;
 use stockguard_domain::{ChannelName, Millis, Position, Sku};
 
@@ -36,8 +36,8 @@ fn sync_pk(channel: &ChannelName) -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChannelSettings {
     pub name: ChannelName,
-    /// Which adapter: shopify, amazon, walmart, ebay.
-    pub kind: String,
+    /// Which adapter; stored as its lowercase name (`shopify`, `amazon`, `walmart`, `ebay`).
+    pub kind: ChannelKind,
     pub enabled: bool,
     /// Base URL of the channel's API.
     pub endpoint: String,
@@ -71,7 +71,7 @@ impl ChannelSettings {
             stored_dynamic: stored
                 .and_then(|b| b.channels.get(self.name.as_str()))
                 .map(|c| c.buffer),
-            delay_ms: health.map_or(prior_delay_ms(&self.kind), |h| h.effective_delay_ms),
+            delay_ms: health.map_or(self.kind.prior_delay_ms(), |h| h.effective_delay_ms),
         }
     }
 
@@ -92,7 +92,7 @@ impl ChannelSettings {
         BufferChannel {
             name: self.name.clone(),
             view: self.buffer_view(None, None, health.as_ref()),
-            prior_delay_ms: prior_delay_ms(&self.kind),
+            prior_delay_ms: self.kind.prior_delay_ms(),
             health,
         }
     }
@@ -124,7 +124,9 @@ fn opt_s(item: &mut Item, name: &str, v: &Option<String>) {
 fn settings_from(item: &Item) -> Result<ChannelSettings, AdapterError> {
     Ok(ChannelSettings {
         name: ChannelName::parse(get_s(item, "sk")?).map_err(AdapterError::permanent)?,
-        kind: get_s(item, "kind")?.to_owned(),
+        kind: get_s(item, "kind")?.parse().map_err(|e| {
+            AdapterError::permanent(format!("channel {}: {e}", get_s(item, "sk").unwrap_or("?")))
+        })?,
         enabled: matches!(item.get("enabled"), Some(AttributeValue::Bool(true))),
         endpoint: get_s(item, "endpoint")?.to_owned(),
         credentials: get_s(item, "credentials")?.to_owned(),
@@ -319,7 +321,7 @@ impl StateStore {
 
     pub async fn put_channel(&self, c: &ChannelSettings) -> Result<(), AdapterError> {
         let mut item = key(CHANNELS_PK.to_owned(), c.name.as_str());
-        item.insert("kind".into(), s(&c.kind));
+        item.insert("kind".into(), s(c.kind.as_str()));
         item.insert("enabled".into(), AttributeValue::Bool(c.enabled));
         item.insert("endpoint".into(), s(&c.endpoint));
         item.insert("credentials".into(), s(&c.credentials));

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use stockguard_domain::Millis;
+use stockguard_domain::{ChannelKind, Millis};
 
 /// Where an order was taken. The four marketplaces are pushed quantities and can be late;
 /// the storefront reserves through stockguard and sees the true `available`.
@@ -51,6 +51,17 @@ impl Channel {
 
     pub fn is_marketplace(self) -> bool {
         self != Channel::Storefront
+    }
+
+    /// The adapter kind of a marketplace; `None` for the storefront, which is not pushed to.
+    pub fn kind(self) -> Option<ChannelKind> {
+        match self {
+            Channel::Shopify => Some(ChannelKind::Shopify),
+            Channel::Amazon => Some(ChannelKind::Amazon),
+            Channel::Walmart => Some(ChannelKind::Walmart),
+            Channel::Ebay => Some(ChannelKind::Ebay),
+            Channel::Storefront => None,
+        }
     }
 }
 

@@ -19,11 +19,12 @@ use std::collections::{BinaryHeap, VecDeque};
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use stockguard_domain::ChannelKind;
 use stockguard_domain::Millis;
 use stockguard_domain::buffer::{
     BufferMode, ChannelBufferView, DynamicPolicy, RiskInputs, dynamic_buffer,
 };
-use stockguard_domain::channel::{BufferPolicy, prior_delay_ms, shows_on_acknowledge};
+use stockguard_domain::channel::BufferPolicy;
 use stockguard_domain::delay::{ChannelHealth, SyncWindow, assess};
 use stockguard_domain::velocity::{HourOfWeekProfile, Velocity, hour_of_week};
 
@@ -482,7 +483,8 @@ impl<'a> Pass<'a> {
     }
 
     fn measured_health(&mut self, slot: usize, at: Millis) -> ChannelHealth {
-        let channel = self.channels[slot].as_str();
+        // Only marketplaces are counted (`counted_channels`): each has a kind.
+        let kind = self.channels[slot].kind();
         let measured = &mut self.delays[slot];
         while let Some(&Reverse((arrival, delay))) = measured.in_flight.peek() {
             if arrival > at {
@@ -497,8 +499,8 @@ impl<'a> Pass<'a> {
         *measured.health.get_or_insert_with(|| {
             assess(
                 &measured.window,
-                prior_delay_ms(channel),
-                shows_on_acknowledge(channel),
+                kind.map_or(0, ChannelKind::prior_delay_ms),
+                kind.is_none_or(ChannelKind::shows_on_acknowledge),
             )
         })
     }

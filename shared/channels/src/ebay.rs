@@ -43,7 +43,8 @@ impl ItemResponse {
         self.sku.as_deref() == Some(sku) && self.offer_id.as_deref().is_none_or(|id| id == offer_id)
     }
 
-    fn outcome(&self) -> PushOutcome {
+    /// `retry_after`: the bulk answer's own `Retry-After`, for an entry it says was throttled.
+    fn outcome(&self, retry_after: Option<std::time::Duration>) -> PushOutcome {
         if (200..300).contains(&self.status_code) {
             return PushOutcome::acknowledged_now();
         }
@@ -56,7 +57,7 @@ impl ItemResponse {
                 .collect::<Vec<_>>()
                 .join("; ")
         };
-        let err = ChannelError::from_status(CHANNEL, self.status_code, true, None, &detail);
+        let err = ChannelError::from_status(CHANNEL, self.status_code, true, retry_after, &detail);
         PushOutcome::from_error(&err)
     }
 }
@@ -113,8 +114,12 @@ impl EbayClient {
             })
             .collect();
         let body = json!({"requests": requests});
+        let mut retry_after = None;
         let result = match self.bulk_update(&body).await {
-            Ok(answer) => answer.json::<BulkAnswer>(CHANNEL),
+            Ok(answer) => {
+                retry_after = answer.retry_after();
+                answer.json::<BulkAnswer>(CHANNEL)
+            }
             Err(err) => Err(err),
         };
         let answer = match result {
@@ -136,13 +141,12 @@ impl EbayClient {
             match found {
                 Some((at, response)) => {
                     used[at] = true;
-                    outcomes.set(*index, response.outcome());
+                    outcomes.set(*index, response.outcome(retry_after));
                 }
                 None => outcomes.set(
                     *index,
                     PushOutcome::Retryable {
                         reason: format!("ebay: the answer says nothing about sku {sku}"),
-                        retry_after: None,
                     },
                 ),
             }
@@ -233,5 +237,35 @@ impl EbayClient {
                 )
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_throttled_entry_of_a_partial_answer_is_throttled_with_the_answers_wait() {
+        let entry: ItemResponse = serde_json::from_value(json!({
+            "sku": "A", "offerId": "9", "statusCode": 429,
+            "errors": [{"errorId": 25001, "message": "too many requests"}],
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let wait = Some(Duration::from_secs(2));
+        match entry.outcome(wait) {
+            PushOutcome::Throttled {
+                reason,
+                retry_after,
+            } => {
+                assert!(reason.contains("HTTP 429"), "{reason}");
+                assert_eq!(retry_after, wait);
+            }
+            other => panic!("expected a throttled outcome, got {other:?}"),
+        }
+        let rejected: ItemResponse = serde_json::from_value(json!({"sku": "A", "statusCode": 400}))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(rejected.outcome(wait).is_permanent());
     }
 }

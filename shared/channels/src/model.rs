@@ -1,62 +1,13 @@
 //! What is pushed where, and how each push ended.
 
-use std::fmt;
-use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::ChannelError;
 
-/// The sales channels stockguard pushes quantities to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ChannelKind {
-    Shopify,
-    Amazon,
-    Walmart,
-    Ebay,
-}
-
-impl ChannelKind {
-    pub const ALL: [ChannelKind; 4] = [
-        ChannelKind::Shopify,
-        ChannelKind::Amazon,
-        ChannelKind::Walmart,
-        ChannelKind::Ebay,
-    ];
-
-    /// The channel's name as events and configuration spell it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChannelKind::Shopify => "shopify",
-            ChannelKind::Amazon => "amazon",
-            ChannelKind::Walmart => "walmart",
-            ChannelKind::Ebay => "ebay",
-        }
-    }
-}
-
-impl fmt::Display for ChannelKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown channel {0:?}: expected shopify, amazon, walmart or ebay")]
-pub struct UnknownChannelKind(pub String);
-
-impl FromStr for ChannelKind {
-    type Err = UnknownChannelKind;
-
-    fn from_str(raw: &str) -> Result<Self, Self::Err> {
-        ChannelKind::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == raw)
-            .ok_or_else(|| UnknownChannelKind(raw.to_owned()))
-    }
-}
+/// The sales channels stockguard pushes quantities to: the domain's one kind enum.
+pub use stockguard_domain::channel::{ChannelKind, UnknownChannelKind};
 
 /// Where one of our SKUs is listed on one channel, in the channel's own identifiers.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -152,12 +103,16 @@ pub enum PushOutcome {
     /// The channel took the quantity. For Amazon this means accepted for processing: the quantity
     /// shows only later.
     Acknowledged { acknowledged_at: SystemTime },
-    /// Throttling, a timeout, a server error or an unreachable channel: the same push may succeed
-    /// later, at the earliest after `retry_after` when the channel said so.
-    Retryable {
+    /// The channel throttled the push, and still did after the waits the client allows itself.
+    /// The same push may succeed after `retry_after`: the channel's own signal (`Retry-After`,
+    /// Amazon's `x-amzn-RateLimit-Limit`, Shopify's throttle status) or the client's fallback.
+    Throttled {
         reason: String,
         retry_after: Option<Duration>,
     },
+    /// A timeout, a server error, an unreachable channel or an unreadable answer: the same push
+    /// may succeed later.
+    Retryable { reason: String },
     /// The channel will never take this push as it is (credentials, unknown listing, bad value).
     Permanent { reason: String },
 }
@@ -173,8 +128,16 @@ impl PushOutcome {
         matches!(self, PushOutcome::Acknowledged { .. })
     }
 
+    /// Whether the same push may succeed later (throttled or otherwise retryable).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, PushOutcome::Retryable { .. })
+        matches!(
+            self,
+            PushOutcome::Throttled { .. } | PushOutcome::Retryable { .. }
+        )
+    }
+
+    pub fn is_throttled(&self) -> bool {
+        matches!(self, PushOutcome::Throttled { .. })
     }
 
     pub fn is_permanent(&self) -> bool {
@@ -185,17 +148,21 @@ impl PushOutcome {
     pub fn reason(&self) -> Option<&str> {
         match self {
             PushOutcome::Acknowledged { .. } => None,
-            PushOutcome::Retryable { reason, .. } | PushOutcome::Permanent { reason } => {
-                Some(reason)
-            }
+            PushOutcome::Throttled { reason, .. }
+            | PushOutcome::Retryable { reason }
+            | PushOutcome::Permanent { reason } => Some(reason),
         }
     }
 
     pub(crate) fn from_error(err: &ChannelError) -> Self {
-        if err.is_retryable() {
-            PushOutcome::Retryable {
+        if err.is_throttled() {
+            PushOutcome::Throttled {
                 reason: err.to_string(),
                 retry_after: err.retry_after(),
+            }
+        } else if err.is_retryable() {
+            PushOutcome::Retryable {
+                reason: err.to_string(),
             }
         } else {
             PushOutcome::Permanent {
@@ -215,6 +182,27 @@ mod tests {
             assert_eq!(kind.as_str().parse::<ChannelKind>(), Ok(kind));
         }
         assert!("etsy".parse::<ChannelKind>().is_err());
+    }
+
+    #[test]
+    fn throttling_is_its_own_outcome_and_keeps_the_channels_wait() {
+        let wait = Some(Duration::from_secs(3));
+        let throttled = ChannelError::throttled(ChannelKind::Walmart, wait, "slow down");
+        let outcome = PushOutcome::from_error(&throttled);
+        assert_eq!(
+            outcome,
+            PushOutcome::Throttled {
+                reason: "walmart: slow down".into(),
+                retry_after: wait,
+            }
+        );
+        assert!(outcome.is_retryable() && outcome.is_throttled());
+        let timeout = ChannelError::from_status(ChannelKind::Ebay, 504, false, wait, "late");
+        let outcome = PushOutcome::from_error(&timeout);
+        assert!(
+            outcome.is_retryable() && !outcome.is_throttled(),
+            "{outcome:?}"
+        );
     }
 
     #[test]

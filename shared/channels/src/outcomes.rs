@@ -64,12 +64,15 @@ impl Outcomes {
             .map(|slot| {
                 slot.unwrap_or_else(|| match &halted_by {
                     Some(err) => match PushOutcome::from_error(err) {
-                        PushOutcome::Retryable {
+                        PushOutcome::Throttled {
                             reason,
                             retry_after,
-                        } => PushOutcome::Retryable {
+                        } => PushOutcome::Throttled {
                             reason: format!("not sent: {reason}"),
                             retry_after,
+                        },
+                        PushOutcome::Retryable { reason } => PushOutcome::Retryable {
+                            reason: format!("not sent: {reason}"),
                         },
                         PushOutcome::Permanent { reason } => PushOutcome::Permanent {
                             reason: format!("not sent: {reason}"),
@@ -78,7 +81,6 @@ impl Outcomes {
                     },
                     None => PushOutcome::Retryable {
                         reason: "not sent".to_owned(),
-                        retry_after: None,
                     },
                 })
             })

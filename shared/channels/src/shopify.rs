@@ -76,10 +76,7 @@ impl UserError {
         let reason = format!("shopify refused the quantity: {code}: {}", self.message);
         match code {
             // Another request with the same key is still running; ours may go through after it.
-            "IDEMPOTENCY_CONCURRENT_REQUEST" => PushOutcome::Retryable {
-                reason,
-                retry_after: None,
-            },
+            "IDEMPOTENCY_CONCURRENT_REQUEST" => PushOutcome::Retryable { reason },
             _ => PushOutcome::Permanent { reason },
         }
     }

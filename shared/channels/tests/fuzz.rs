@@ -475,7 +475,9 @@ fn check_outcomes(
             PushOutcome::Acknowledged { .. } => {
                 prop_assert!(any_success, "acknowledged by a failed answer: {answers:?}")
             }
-            PushOutcome::Retryable { reason, .. } | PushOutcome::Permanent { reason } => {
+            PushOutcome::Throttled { reason, .. }
+            | PushOutcome::Retryable { reason }
+            | PushOutcome::Permanent { reason } => {
                 prop_assert!(!reason.trim().is_empty());
                 assert_no_secret(reason, held)?;
                 assert_no_secret(&format!("{o:?}"), held)?;

@@ -5,24 +5,78 @@ use serde::{Deserialize, Serialize};
 use crate::csv_lines::CsvLines;
 use crate::types::{ChannelName, Sku};
 
-/// The channels with adapters.
-pub const CHANNEL_KINDS: [&str; 4] = ["shopify", "amazon", "walmart", "ebay"];
+/// What a configured channel is: which adapter pushes to it, which identifiers its listings
+/// need and how fast it shows a push. Its name may differ (`amazon-eu` is an Amazon channel).
+/// Stored, sent and typed in lowercase (`shopify`, `amazon`, `walmart`, `ebay`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelKind {
+    Shopify,
+    Amazon,
+    Walmart,
+    Ebay,
+}
 
-/// A channel's delay from a change to showing it, until enough of its own is measured: Shopify
-/// shows at once; Walmart's and eBay's single-item updates within seconds; Amazon processes an
-/// accepted update within minutes (up to 15 assumed).
-pub fn prior_delay_ms(kind: &str) -> i64 {
-    match kind {
-        "shopify" => 1_000,
-        "amazon" => 15 * 60 * 1000,
-        _ => 5_000,
+impl ChannelKind {
+    pub const ALL: [ChannelKind; 4] = [
+        ChannelKind::Shopify,
+        ChannelKind::Amazon,
+        ChannelKind::Walmart,
+        ChannelKind::Ebay,
+    ];
+
+    /// The kind as configuration and events spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelKind::Shopify => "shopify",
+            ChannelKind::Amazon => "amazon",
+            ChannelKind::Walmart => "walmart",
+            ChannelKind::Ebay => "ebay",
+        }
+    }
+
+    /// Every kind's name, in [`ChannelKind::ALL`]'s order (CLI choices, messages).
+    pub fn names() -> [&'static str; 4] {
+        Self::ALL.map(Self::as_str)
+    }
+
+    /// The channel's delay from a change to showing it, until enough of its own is measured:
+    /// Shopify shows at once; Walmart's and eBay's single-item updates within seconds; Amazon
+    /// processes an accepted update within minutes (up to 15 assumed).
+    pub fn prior_delay_ms(self) -> i64 {
+        match self {
+            ChannelKind::Shopify => 1_000,
+            ChannelKind::Amazon => 15 * 60 * 1000,
+            ChannelKind::Walmart | ChannelKind::Ebay => 5_000,
+        }
+    }
+
+    /// Whether the channel shows a quantity once it acknowledges it. Amazon does not: its delay
+    /// is measured by reading the listing back.
+    pub fn shows_on_acknowledge(self) -> bool {
+        self != ChannelKind::Amazon
     }
 }
 
-/// Whether a channel shows a quantity once it acknowledges it. Amazon does not: its delay is
-/// measured by reading the listing back.
-pub fn shows_on_acknowledge(kind: &str) -> bool {
-    kind != "amazon"
+impl std::fmt::Display for ChannelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown channel kind {0:?}: expected shopify, amazon, walmart or ebay")]
+pub struct UnknownChannelKind(pub String);
+
+impl std::str::FromStr for ChannelKind {
+    type Err = UnknownChannelKind;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        ChannelKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == raw)
+            .ok_or_else(|| UnknownChannelKind(raw.to_owned()))
+    }
 }
 
 /// Units a channel holds back: fixed units plus a percentage of what is available.
@@ -151,25 +205,25 @@ fn parse_row(cells: &[String]) -> Result<ListingMapping, String> {
     }
     let cell = |i: usize| Some(cells[i].trim().to_owned()).filter(|c| !c.is_empty());
     let channel = ChannelName::parse(cells[0].trim()).map_err(|e| format!("channel: {e}"))?;
-    if !CHANNEL_KINDS.contains(&channel.as_str()) {
-        return Err(format!(
+    let kind: ChannelKind = channel.as_str().parse().map_err(|_| {
+        format!(
             "channel {channel} has no adapter; expected one of {}",
-            CHANNEL_KINDS.join(", ")
-        ));
-    }
+            ChannelKind::names().join(", ")
+        )
+    })?;
     let sku = Sku::parse(cells[1].trim()).map_err(|e| format!("sku: {e}"))?;
     let listing_id = cell(2).ok_or("listing_id is empty")?;
     let (location_id, offer_id, product_type) = (cell(3), cell(4), cell(5));
-    let required = match channel.as_str() {
-        "shopify" => Some(("location_id", &location_id)),
-        "ebay" => Some(("offer_id", &offer_id)),
-        "amazon" => Some(("product_type", &product_type)),
-        _ => None,
+    let required = match kind {
+        ChannelKind::Shopify => Some(("location_id", &location_id)),
+        ChannelKind::Ebay => Some(("offer_id", &offer_id)),
+        ChannelKind::Amazon => Some(("product_type", &product_type)),
+        ChannelKind::Walmart => None,
     };
     if let Some((name, None)) = required {
         return Err(format!("{name} is required for {channel}"));
     }
-    if channel.as_str() == "shopify" {
+    if kind == ChannelKind::Shopify {
         for (name, v) in [
             ("listing_id", Some(&listing_id)),
             ("location_id", location_id.as_ref()),
@@ -196,6 +250,20 @@ fn parse_row(cells: &[String]) -> Result<ListingMapping, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn channel_kinds_round_trip_through_their_lowercase_names() {
+        for kind in ChannelKind::ALL {
+            assert_eq!(kind.as_str().parse::<ChannelKind>(), Ok(kind));
+            let json = serde_json::to_value(kind).unwrap();
+            assert_eq!(json, serde_json::json!(kind.as_str()));
+            assert_eq!(serde_json::from_value::<ChannelKind>(json).unwrap(), kind);
+        }
+        let err = "etsy".parse::<ChannelKind>().unwrap_err();
+        assert!(err.to_string().contains("etsy"), "{err}");
+        assert!("Shopify".parse::<ChannelKind>().is_err());
+        assert!(serde_json::from_value::<ChannelKind>(serde_json::json!("etsy")).is_err());
+    }
 
     #[test]
     fn shown_quantity_applies_buffer_and_maximum() {

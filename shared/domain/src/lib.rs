@@ -27,6 +27,7 @@ pub mod velocity;
 pub mod walmart;
 pub mod wire;
 
+pub use channel::ChannelKind;
 pub use error::InvalidInput;
 pub use inbound::{Command, Common, InboundEvent, ReservationRequest, SignalKind};
 pub use outbound::Notification;

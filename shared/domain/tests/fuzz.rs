@@ -9,7 +9,7 @@
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use serde_json::{Map, Value, json};
-use stockguard_domain::channel::{CHANNEL_KINDS, LISTING_CSV_HEADER, parse_listings_csv};
+use stockguard_domain::channel::{ChannelKind, LISTING_CSV_HEADER, parse_listings_csv};
 use stockguard_domain::idempotency::payload_hash;
 use stockguard_domain::inbound::{
     Command, INBOUND_DETAIL_TYPES, MAX_COUNTED_ON_HAND, MAX_LINES, MAX_QUANTITY, MAX_TTL_SECONDS,
@@ -549,7 +549,7 @@ fn csv_cell() -> impl Strategy<Value = String> {
         4 => Just(String::new()),
         4 => sku(),
         3 => "[0-9]{1,19}",
-        2 => prop::sample::select(CHANNEL_KINDS.to_vec()).prop_map(str::to_owned),
+        2 => prop::sample::select(ChannelKind::names().to_vec()).prop_map(str::to_owned),
         1 => Just("gid://shopify/InventoryItem/1".to_owned()),
         1 => Just("\"quoted, with comma\"".to_owned()),
         1 => Just("\"unterminated".to_owned()),
@@ -563,7 +563,7 @@ fn csv_cell() -> impl Strategy<Value = String> {
 /// A plausible row for a channel kind, before mutation.
 fn csv_row() -> impl Strategy<Value = Vec<String>> {
     (
-        prop::sample::select(CHANNEL_KINDS.to_vec()),
+        prop::sample::select(ChannelKind::names().to_vec()),
         sku(),
         "[0-9]{1,15}",
         "[0-9]{1,10}",
@@ -642,7 +642,10 @@ fn check_listings(text: &str) -> Result<(), TestCaseError> {
         Ok(rows) => {
             let mut seen = std::collections::HashSet::new();
             for row in &rows {
-                prop_assert!(CHANNEL_KINDS.contains(&row.channel.as_str()), "{row:?}");
+                prop_assert!(
+                    ChannelKind::names().contains(&row.channel.as_str()),
+                    "{row:?}"
+                );
                 check_sku(&row.sku)?;
                 prop_assert!(!row.listing_id.trim().is_empty(), "{row:?}");
                 let required = match row.channel.as_str() {

@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::FutureExt;
 use serde_json::Value;
@@ -20,7 +21,7 @@ pub async fn handle_batch(deps: &Deps, detail_type: &str, event: SqsEvent) -> Sq
     for record in event.records {
         let message_id = record.message_id.clone().unwrap_or_default();
         let envelope = parse_body(record.body.as_deref());
-        let keys = ordering_keys(envelope.as_ref());
+        let keys = ordering_keys(envelope.as_ref().ok());
         if keys.iter().any(|k| blocked_keys.contains(k)) {
             tracing::info!(
                 message_id,
@@ -29,7 +30,7 @@ pub async fn handle_batch(deps: &Deps, detail_type: &str, event: SqsEvent) -> Sq
             response.batch_item_failures.push(failure(&message_id));
             continue;
         }
-        let result = AssertUnwindSafe(apply_record(deps, detail_type, envelope.as_ref()))
+        let result = AssertUnwindSafe(apply_record(deps, detail_type, &envelope))
             .catch_unwind()
             .await
             .unwrap_or_else(|_| Err(ApplyError::Transient("the handler panicked".into())));
@@ -55,7 +56,7 @@ fn failure(message_id: &str) -> BatchItemFailure {
 async fn apply_record(
     deps: &Deps,
     expected: &str,
-    envelope: Option<&Value>,
+    envelope: &Result<BusEvent, InvalidInput>,
 ) -> Result<crate::Applied, ApplyError> {
     let inbound = read_envelope(envelope, expected)?;
     apply_inbound(deps, inbound.source, inbound.detail_type, inbound.detail).await
@@ -70,34 +71,50 @@ pub struct Envelope<'a> {
     pub detail: &'a Value,
 }
 
-/// Parses an SQS message body as the EventBridge event it should carry.
-pub fn parse_body(body: Option<&str>) -> Option<Value> {
-    body.and_then(|b| serde_json::from_str(b).ok())
+/// The EventBridge event an SQS message carries. Its detail stays JSON here: each detail-type's
+/// own validation reads it (a missing detail reads as `null`, which that validation rejects).
+pub type BusEvent = EventBridgeEvent<Option<Value>>;
+
+/// Parses an SQS message body as the EventBridge event it should carry. A body that is not one
+/// is refused as `malformed_envelope`, naming what is missing.
+pub fn parse_body(body: Option<&str>) -> Result<BusEvent, InvalidInput> {
+    let malformed =
+        |field: &str, message: String| InvalidInput::new("malformed_envelope", field, message);
+    let json: Value = body
+        .and_then(|b| serde_json::from_str(b).ok())
+        .ok_or_else(|| {
+            malformed(
+                "body",
+                "the message body is not an EventBridge event in JSON".into(),
+            )
+        })?;
+    // The two fields every function reads are named when they are missing.
+    if !json["source"].is_string() {
+        return Err(malformed("source", "the event has no source".into()));
+    }
+    if !json["detail-type"].is_string() {
+        return Err(malformed(
+            "detail-type",
+            "the event has no detail-type".into(),
+        ));
+    }
+    serde_json::from_value(json).map_err(|e| {
+        malformed(
+            "body",
+            format!("the message body is not an EventBridge event: {e}"),
+        )
+    })
 }
 
 /// Checks the event (parsed by [`parse_body`]) is an inbound one for the function applying
 /// `expected`: it has a source that is not stockguard's own and the expected detail-type.
 pub fn read_envelope<'a>(
-    envelope: Option<&'a Value>,
+    envelope: &'a Result<BusEvent, InvalidInput>,
     expected: &str,
 ) -> Result<Envelope<'a>, InvalidInput> {
-    let envelope = envelope.ok_or_else(|| {
-        InvalidInput::new(
-            "malformed_envelope",
-            "body",
-            "the message body is not an EventBridge event in JSON",
-        )
-    })?;
-    let source = envelope["source"].as_str().ok_or_else(|| {
-        InvalidInput::new("malformed_envelope", "source", "the event has no source")
-    })?;
-    let detail_type = envelope["detail-type"].as_str().ok_or_else(|| {
-        InvalidInput::new(
-            "malformed_envelope",
-            "detail-type",
-            "the event has no detail-type",
-        )
-    })?;
+    let envelope = envelope.as_ref().map_err(Clone::clone)?;
+    let source = envelope.source.as_str();
+    let detail_type = envelope.detail_type.as_str();
     if source.starts_with("stockguard.") {
         return Err(InvalidInput::new(
             "own_event",
@@ -112,10 +129,11 @@ pub fn read_envelope<'a>(
             format!("this function applies {expected}, not {detail_type}"),
         ));
     }
+    static NO_DETAIL: Value = Value::Null;
     Ok(Envelope {
         source,
         detail_type,
-        detail: envelope.get("detail").unwrap_or(&Value::Null),
+        detail: envelope.detail.as_ref().unwrap_or(&NO_DETAIL),
     })
 }
 
@@ -159,8 +177,8 @@ async fn dispose_of_failure(deps: &Deps, record: &SqsMessage, error: &ApplyError
 }
 
 /// The keys whose order a record must keep: its SKUs and its reservation or order.
-pub fn ordering_keys(envelope: Option<&Value>) -> Vec<String> {
-    let Some(detail) = envelope.and_then(|e| e.get("detail")) else {
+pub fn ordering_keys(envelope: Option<&BusEvent>) -> Vec<String> {
+    let Some(detail) = envelope.and_then(|e| e.detail.as_ref()) else {
         return Vec::new();
     };
     let mut keys = Vec::new();

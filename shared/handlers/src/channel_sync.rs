@@ -7,7 +7,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::time::Duration;
 
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::FutureExt;
 use serde_json::Value;
@@ -15,11 +17,12 @@ use stockguard_adapters::buffer_store::{Probe, SyncSample};
 use stockguard_adapters::channel_store::{ChannelSettings, SyncContext, SyncRecord};
 use stockguard_channels::{
     AmazonConfig, ChannelClient, ChannelConfig, ChannelKind, EbayConfig, Listing, PushOutcome,
-    QuantityUpdate, ShopifyConfig, UnknownChannelKind, WalmartConfig,
+    QuantityUpdate, ShopifyConfig, WalmartConfig,
 };
-use stockguard_domain::channel::{ListingMapping, shows_on_acknowledge};
+use stockguard_domain::channel::ListingMapping;
 use stockguard_domain::outbound::SOURCE_SYNC;
 use stockguard_domain::types::parse_timestamp;
+use stockguard_domain::wire;
 use stockguard_domain::{ChannelName, Millis, Notification, Sku};
 use tokio::sync::Mutex;
 
@@ -136,16 +139,14 @@ impl ChannelSync {
         };
         report.failed = failed_skus.len();
         self.record_health(&report, oldest_sent).await;
-        for FailedPush {
-            sku,
-            reason,
-            retryable,
-        } in failed_skus
-        {
+        for FailedPush { sku, failure } in failed_skus {
             let Some(w) = work.get(&sku) else { continue };
             let out_of_retries = w.max_receive_count >= self.deps.settings.retry_budget;
+            let retryable = failure.is_retryable();
+            let reason = failure.reason();
             if retryable && !out_of_retries {
-                tracing::warn!(channel = %self.channel, sku = %sku, %reason, "push failed; will be retried");
+                let retry_after_ms = failure.retry_after().map(|d| d.as_millis() as u64);
+                tracing::warn!(channel = %self.channel, sku = %sku, %reason, ?retry_after_ms, "push failed; will be retried");
                 for id in &w.message_ids {
                     response.batch_item_failures.push(failure_id(id));
                 }
@@ -154,7 +155,7 @@ impl ChannelSync {
             let failed = Notification::channel_sync_failed(
                 self.channel.as_str(),
                 &sku,
-                &reason,
+                reason,
                 w.max_receive_count,
             );
             if let Err(e) = self.deps.publisher.publish(SOURCE_SYNC, &[failed]).await {
@@ -167,7 +168,7 @@ impl ChannelSync {
             };
             for (id, body) in w.message_ids.iter().zip(&w.bodies) {
                 if !self
-                    .dead_letter(body, code, &reason, w.max_receive_count)
+                    .dead_letter(body, code, reason, w.max_receive_count)
                     .await
                 {
                     response.batch_item_failures.push(failure_id(id));
@@ -294,7 +295,7 @@ impl ChannelSync {
             versions.insert(sku.to_string(), (position.version, revision));
             updates.push(QuantityUpdate::new(
                 sku.as_str(),
-                to_channel_listing(&settings.kind, listing)?,
+                to_channel_listing(settings.kind, listing),
                 quantity,
             ));
         }
@@ -340,7 +341,7 @@ impl ChannelSync {
                     if work[&sku].cause_occurred_at.is_some() {
                         report.latencies_ms.push(latency);
                     }
-                    if probe.is_none() && !shows_on_acknowledge(&settings.kind) {
+                    if probe.is_none() && !settings.kind.shows_on_acknowledge() {
                         probe = work[&sku].cause_occurred_at.map(|cause_at| Probe {
                             sk: String::new(),
                             sku: sku.clone(),
@@ -353,11 +354,22 @@ impl ChannelSync {
                     metrics.add("PushLatency", Unit::Milliseconds, latency as f64);
                     metrics.add("PushesDelivered", Unit::Count, 1.0);
                 }
-                PushOutcome::Retryable { reason, .. } => {
-                    if reason.to_lowercase().contains("thrott") {
-                        report.throttled += 1;
-                        metrics.add("Throttled", Unit::Count, 1.0);
-                    }
+                PushOutcome::Throttled {
+                    reason,
+                    retry_after,
+                } => {
+                    report.throttled += 1;
+                    metrics.add("Throttled", Unit::Count, 1.0);
+                    metrics.add("PushesFailed", Unit::Count, 1.0);
+                    failed.push(FailedPush {
+                        sku,
+                        failure: SyncFailure::Throttled {
+                            reason,
+                            retry_after,
+                        },
+                    });
+                }
+                PushOutcome::Retryable { reason } => {
                     metrics.add("PushesFailed", Unit::Count, 1.0);
                     failed.push(FailedPush::retryable(&sku, reason));
                 }
@@ -365,8 +377,7 @@ impl ChannelSync {
                     metrics.add("PushesFailed", Unit::Count, 1.0);
                     failed.push(FailedPush {
                         sku,
-                        reason,
-                        retryable: false,
+                        failure: SyncFailure::Permanent { reason },
                     });
                 }
             }
@@ -476,11 +487,7 @@ impl ChannelSync {
                 )
             })
         };
-        let kind: ChannelKind = settings
-            .kind
-            .parse()
-            .map_err(|e: UnknownChannelKind| format!("channel {}: {e}", settings.name))?;
-        let config: ChannelConfig = match kind {
+        let config: ChannelConfig = match settings.kind {
             ChannelKind::Shopify => {
                 ShopifyConfig::new(&settings.endpoint, field("access_token")?).into()
             }
@@ -513,13 +520,10 @@ impl ChannelSync {
 }
 
 /// The channel's item for a listing, shaped by the channel's kind (not its name: a channel named
-/// `amazon-eu` is an Amazon channel). An unknown kind is an error, never a guess.
-pub fn to_channel_listing(kind: &str, l: &ListingMapping) -> Result<Listing, String> {
+/// `amazon-eu` is an Amazon channel).
+pub fn to_channel_listing(kind: ChannelKind, l: &ListingMapping) -> Listing {
     let or_empty = |v: &Option<String>| v.clone().unwrap_or_default();
-    let kind: ChannelKind = kind
-        .parse()
-        .map_err(|e: UnknownChannelKind| e.to_string())?;
-    Ok(match kind {
+    match kind {
         ChannelKind::Shopify => Listing::Shopify {
             inventory_item_id: l.listing_id.clone(),
             location_id: or_empty(&l.location_id),
@@ -535,49 +539,79 @@ pub fn to_channel_listing(kind: &str, l: &ListingMapping) -> Result<Listing, Str
         ChannelKind::Walmart => Listing::Walmart {
             sku: l.listing_id.clone(),
         },
-    })
+    }
 }
 
 /// The SKU of a position change (or of a buffer change) and when its producer event occurred.
 /// Its version and numbers are not used: the push is computed from the current state.
 fn parse_record(record: &SqsMessage) -> Result<(Sku, Option<Millis>), String> {
-    let body: Value = serde_json::from_str(record.body.as_deref().unwrap_or_default())
-        .map_err(|e| format!("body is not JSON: {e}"))?;
-    let detail = &body["detail"];
-    let sku = || Sku::parse(detail["sku"].as_str().unwrap_or_default());
-    match body["detail-type"].as_str() {
-        Some("InventoryPositionChanged") => {
-            let sku = sku()?;
-            detail["version"]
-                .as_u64()
-                .ok_or("detail.version is missing")?;
-            let occurred_at = detail["cause"]["occurred_at"]
-                .as_str()
-                .and_then(parse_timestamp);
-            Ok((sku, occurred_at))
+    let event: EventBridgeEvent<Value> =
+        serde_json::from_str(record.body.as_deref().unwrap_or_default())
+            .map_err(|e| format!("body is not an EventBridge event: {e}"))?;
+    match event.detail_type.as_str() {
+        "InventoryPositionChanged" => {
+            let change: wire::InventoryPositionChanged = serde_json::from_value(event.detail)
+                .map_err(|e| format!("not an InventoryPositionChanged detail: {e}"))?;
+            Ok((change.sku, parse_timestamp(&change.cause.occurred_at)))
         }
         // A buffer moved: no producer event behind it, so no latency to measure.
-        Some("ChannelBufferChanged") => Ok((sku()?, None)),
-        _ => Err(format!(
-            "expected InventoryPositionChanged or ChannelBufferChanged, got {}",
-            body["detail-type"]
+        "ChannelBufferChanged" => {
+            let change: wire::ChannelBufferChanged = serde_json::from_value(event.detail)
+                .map_err(|e| format!("not a ChannelBufferChanged detail: {e}"))?;
+            Ok((change.sku, None))
+        }
+        other => Err(format!(
+            "expected InventoryPositionChanged or ChannelBufferChanged, got {other:?}"
         )),
     }
 }
 
-/// A SKU whose push did not go through, and whether a later delivery may still push it.
+/// A SKU whose push did not go through, and why.
 struct FailedPush {
     sku: Sku,
-    reason: String,
-    retryable: bool,
+    failure: SyncFailure,
 }
 
 impl FailedPush {
     fn retryable(sku: &Sku, reason: String) -> Self {
         Self {
             sku: sku.clone(),
-            reason,
-            retryable: true,
+            failure: SyncFailure::Retryable { reason },
+        }
+    }
+}
+
+/// Why a push did not go through, and whether a later delivery may still push it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncFailure {
+    /// The channel throttled it; it may go through after `retry_after` (the channel's signal).
+    Throttled {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    /// A timeout, a server error, or our own reads and writes failed: a later delivery may push.
+    Retryable { reason: String },
+    /// The channel will never take this push as it is: dead-lettered at once.
+    Permanent { reason: String },
+}
+
+impl SyncFailure {
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, SyncFailure::Permanent { .. })
+    }
+
+    pub fn reason(&self) -> &str {
+        match self {
+            SyncFailure::Throttled { reason, .. }
+            | SyncFailure::Retryable { reason }
+            | SyncFailure::Permanent { reason } => reason,
+        }
+    }
+
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            SyncFailure::Throttled { retry_after, .. } => *retry_after,
+            SyncFailure::Retryable { .. } | SyncFailure::Permanent { .. } => None,
         }
     }
 }

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use serde_json::Value;
 use stockguard_adapters::compensation_store::{ShortOrderRecord, ShortOrderStatus};
@@ -14,8 +15,9 @@ use stockguard_channels::ChannelClient;
 use stockguard_domain::compensation::{
     Action, Decision, Oversell, ShortOrder, announced_inbound, decide,
 };
+use stockguard_domain::outbound::SOURCE_CORE;
 use stockguard_domain::types::parse_timestamp;
-use stockguard_domain::{ChannelName, EntityId, Notification, Sku};
+use stockguard_domain::{ChannelKind, ChannelName, EntityId, Notification, Sku};
 use tokio::sync::Mutex;
 
 use crate::channel_sync::ChannelSync;
@@ -99,22 +101,21 @@ impl Compensation {
     }
 
     async fn handle_record(&self, record: &SqsMessage) -> Result<Outcome, Failure> {
-        let envelope: Value = record
+        let envelope: EventBridgeEvent<Value> = record
             .body
             .as_deref()
             .and_then(|b| serde_json::from_str(b).ok())
             .ok_or_else(|| Failure::Invalid("the body is not an EventBridge event".into()))?;
-        let source = envelope["source"].as_str().unwrap_or_default();
-        if envelope["detail-type"] == "StockReceived" && !source.starts_with("stockguard.") {
-            return self.announcement(&envelope["detail"]).await;
+        if envelope.detail_type == "StockReceived" && !envelope.source.starts_with("stockguard.") {
+            return self.announcement(&envelope.detail).await;
         }
-        if source != "stockguard.core" || envelope["detail-type"] != "OversellDetected" {
+        if envelope.source != SOURCE_CORE || envelope.detail_type != "OversellDetected" {
             return Err(Failure::Invalid(format!(
-                "expected OversellDetected from stockguard.core, got {} from {}",
-                envelope["detail-type"], envelope["source"]
+                "expected OversellDetected from {SOURCE_CORE}, got {:?} from {:?}",
+                envelope.detail_type, envelope.source
             )));
         }
-        let d = &envelope["detail"];
+        let d = &envelope.detail;
         let text = |f: &str| {
             d[f].as_str()
                 .map(str::to_owned)
@@ -295,7 +296,7 @@ impl Compensation {
         else {
             return Ok(false);
         };
-        if settings.kind != "shopify" && settings.kind != "walmart" {
+        if !matches!(settings.kind, ChannelKind::Shopify | ChannelKind::Walmart) {
             return Ok(false);
         }
         let sync = {

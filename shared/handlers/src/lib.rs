@@ -13,6 +13,7 @@ pub mod deps;
 mod effect;
 pub mod error;
 mod expiry;
+pub mod functions;
 pub mod http_api;
 pub mod metrics;
 pub mod order_polls;

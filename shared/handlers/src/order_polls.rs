@@ -77,12 +77,12 @@ impl Default for PollSettings {
 
 impl PollSettings {
     /// The defaults, with `STOCKGUARD_POLL_OVERLAP_SECONDS` and `STOCKGUARD_POLL_PAGE_SIZE`
-    /// when set.
-    pub fn from_env() -> Result<Self, String> {
+    /// from `env` when set.
+    pub fn from_env(env: crate::functions::Env) -> Result<Self, String> {
         let mut s = Self::default();
         let read = |name: &str| -> Result<Option<i64>, String> {
-            match std::env::var(name) {
-                Ok(v) if !v.is_empty() => v
+            match env(name) {
+                Some(v) if !v.is_empty() => v
                     .parse::<i64>()
                     .ok()
                     .filter(|n| *n > 0)
@@ -449,5 +449,25 @@ impl OrderPoller {
         )
         .await
         .map_err(|e| e.to_string())
+    }
+}
+
+/// One poll per scheduled invocation; a failed poll fails the invocation (Lambda's Errors
+/// metric), and the next one reads from the same cursor.
+impl crate::functions::ScheduledRun for OrderPoller {
+    fn run(
+        &self,
+        _deadline: std::time::SystemTime,
+    ) -> futures::future::BoxFuture<'_, Result<Value, String>> {
+        Box::pin(async move {
+            let report = Box::pin(self.poll(crate::deps::now_ms())).await?;
+            tracing::info!(?report, "orders polled");
+            Ok(json!({
+                "pages": report.pages, "published": report.published,
+                "already_published": report.already_published,
+                "unmapped_lines": report.unmapped_lines, "unreadable": report.unreadable,
+                "advanced": report.advanced, "skipped": report.skipped,
+            }))
+        })
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use stockguard_channels::QuantityUpdate;
 use stockguard_domain::outbound::SOURCE_OPS;
-use stockguard_domain::{ChannelName, Notification, Sku};
+use stockguard_domain::{ChannelKind, ChannelName, Notification, Sku};
 
 use crate::channel_sync::{ChannelSync, to_channel_listing};
 use crate::deps::now_ms;
@@ -16,14 +16,14 @@ use crate::metrics::{Metrics, Unit};
 
 /// How long after an acknowledged push a channel may still show the old quantity. Amazon
 /// processes listing updates asynchronously (minutes; configurable, since it is not published).
-pub fn processing_window(kind: &str) -> Duration {
+pub fn processing_window(kind: ChannelKind) -> Duration {
     let amazon_ms = std::env::var("STOCKGUARD_AMAZON_PROCESSING_MS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(300_000);
     match kind {
-        "amazon" => Duration::from_millis(amazon_ms),
-        _ => Duration::ZERO,
+        ChannelKind::Amazon => Duration::from_millis(amazon_ms),
+        ChannelKind::Shopify | ChannelKind::Walmart | ChannelKind::Ebay => Duration::ZERO,
     }
 }
 
@@ -106,7 +106,7 @@ impl ChannelSync {
                 return true;
             }
         };
-        let window = processing_window(&settings.kind);
+        let window = processing_window(settings.kind);
         let grace = in_flight_grace().as_millis() as i64;
         let (drift_before, units_before, expected_before) = (
             report.drift.len(),
@@ -151,13 +151,7 @@ impl ChannelSync {
                     report.in_flight += 1;
                     continue;
                 }
-                let channel_listing = match to_channel_listing(&settings.kind, listing) {
-                    Ok(l) => l,
-                    Err(e) => {
-                        report.errors.push(format!("{} {sku}: {e}", self.channel));
-                        continue;
-                    }
-                };
+                let channel_listing = to_channel_listing(settings.kind, listing);
                 let reported = match client.read_shown(&channel_listing).await {
                     Ok(q) => q,
                     Err(e) => {

@@ -86,9 +86,8 @@ impl ShopifyWebhooks {
     }
 
     /// Builds it from the environment: `STOCKGUARD_SHOPIFY_WEBHOOK_SECRET` names the secret.
-    pub fn from_env(deps: Deps) -> Result<Self, String> {
-        let name = std::env::var("STOCKGUARD_SHOPIFY_WEBHOOK_SECRET")
-            .ok()
+    pub fn from_env(deps: Deps, env: crate::functions::Env) -> Result<Self, String> {
+        let name = env("STOCKGUARD_SHOPIFY_WEBHOOK_SECRET")
             .filter(|v| !v.is_empty())
             .ok_or("environment variable STOCKGUARD_SHOPIFY_WEBHOOK_SECRET is required")?;
         Ok(Self::new(deps, name))

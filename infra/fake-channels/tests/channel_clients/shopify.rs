@@ -69,7 +69,7 @@ async fn a_throttle_that_does_not_lift_comes_back_retryable_with_a_wait() -> any
 
     match &outcomes[..] {
         [
-            PushOutcome::Retryable {
+            PushOutcome::Throttled {
                 reason,
                 retry_after,
             },
@@ -77,7 +77,7 @@ async fn a_throttle_that_does_not_lift_comes_back_retryable_with_a_wait() -> any
             assert!(reason.contains("THROTTLED"), "{reason}");
             assert!(retry_after.is_some());
         }
-        other => panic!("expected one retryable outcome, got {other:?}"),
+        other => panic!("expected one throttled outcome, got {other:?}"),
     }
     // The first call and the three retries the client allows itself.
     assert_eq!(fakes.shopify.stats().throttled, 4);

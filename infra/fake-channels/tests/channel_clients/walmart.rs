@@ -106,7 +106,7 @@ async fn throttling_waits_as_retry_after_says() -> anyhow::Result<()> {
 
     match &outcomes[..] {
         [
-            PushOutcome::Retryable {
+            PushOutcome::Throttled {
                 reason,
                 retry_after,
             },
@@ -114,7 +114,7 @@ async fn throttling_waits_as_retry_after_says() -> anyhow::Result<()> {
             assert!(reason.contains("HTTP 429"), "{reason}");
             assert_eq!(*retry_after, Some(Duration::from_secs(1)));
         }
-        other => panic!("expected one retryable outcome, got {other:?}"),
+        other => panic!("expected one throttled outcome, got {other:?}"),
     }
     assert_eq!(fakes.walmart.stats().throttled, 2);
     Ok(())

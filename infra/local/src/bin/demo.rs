@@ -21,7 +21,7 @@ use stockguard_adapters::buffer_store::{BufferInputs, StoredHealth};
 use stockguard_adapters::channel_store::ChannelSettings;
 use stockguard_domain::buffer::AppliedBuffer;
 use stockguard_domain::channel::BufferPolicy;
-use stockguard_domain::{ChannelName, Sku};
+use stockguard_domain::{ChannelKind, ChannelName, Sku};
 use stockguard_fake_channels::{FakeChannels, FakeOptions, OrderError, OrderLine, OrderRequest};
 use stockguard_handlers::{Deps, Settings, reconcile};
 use stockguard_local::fake_wiring::{
@@ -328,7 +328,7 @@ async fn run() -> Result<bool> {
          Reconciliation leaves an Amazon listing alone for {} s after an acknowledged \
          push (Amazon may still be processing it), so within this demo it does not check Amazon.\n",
         SCHEDULE_INTERVAL.as_secs(),
-        reconcile::processing_window("amazon").as_secs()
+        reconcile::processing_window(ChannelKind::Amazon).as_secs()
     );
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .load()

@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use stockguard_adapters::channel_store::ChannelSettings;
-use stockguard_domain::channel::{prior_delay_ms, shows_on_acknowledge};
 use stockguard_domain::delay::{SyncWindow, assess};
 use stockguard_domain::outbound::SOURCE_CORE;
 use stockguard_domain::recompute::{
@@ -72,12 +71,12 @@ impl BufferRecompute {
     }
 
     /// The interval from `STOCKGUARD_RECONCILE_MINUTES` (15 when unset).
-    pub fn from_env(deps: Deps) -> Result<Self, String> {
-        let minutes: i64 = match std::env::var("STOCKGUARD_RECONCILE_MINUTES") {
-            Ok(v) => v
+    pub fn from_env(deps: Deps, env: crate::functions::Env) -> Result<Self, String> {
+        let minutes: i64 = match env("STOCKGUARD_RECONCILE_MINUTES") {
+            Some(v) => v
                 .parse()
                 .map_err(|_| format!("STOCKGUARD_RECONCILE_MINUTES is not a number: {v}"))?,
-            Err(_) => return Ok(Self::new(deps, DEFAULT_RECONCILE_INTERVAL_MS)),
+            None => return Ok(Self::new(deps, DEFAULT_RECONCILE_INTERVAL_MS)),
         };
         Ok(Self::new(deps, minutes * 60_000))
     }
@@ -194,14 +193,14 @@ impl BufferRecompute {
                 window.queue_wait.merge(&m.queue_wait);
             }
         }
-        let shows = shows_on_acknowledge(&settings.kind);
+        let shows = settings.kind.shows_on_acknowledge();
         if !shows {
             for delay in self.read_back(settings, probes, now).await {
                 window.shown.add(delay);
                 report.probes_shown += 1;
             }
         }
-        let health = assess(&window, prior_delay_ms(&settings.kind), shows);
+        let health = assess(&window, settings.kind.prior_delay_ms(), shows);
         Ok(StoredHealth {
             effective_delay_ms: health.effective_delay_ms(self.reconcile_interval_ms),
             health,

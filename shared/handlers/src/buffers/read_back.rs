@@ -63,12 +63,10 @@ impl BufferRecompute {
                 .await
             {
                 Ok(listings) => match (listings.get(&probe.sku), sync.client_for(settings).await) {
-                    (Some(listing), Ok(client)) => {
-                        match to_channel_listing(&settings.kind, listing) {
-                            Ok(l) => client.read_shown(&l).await.ok(),
-                            Err(_) => None,
-                        }
-                    }
+                    (Some(listing), Ok(client)) => client
+                        .read_shown(&to_channel_listing(settings.kind, listing))
+                        .await
+                        .ok(),
                     _ => None,
                 },
                 Err(_) => None,
