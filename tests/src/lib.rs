@@ -131,19 +131,7 @@ impl TestStack {
         detail_type: &str,
         records: &[(String, u32)],
     ) -> SqsBatchResponse {
-        let mut event = SqsEvent::default();
-        event.records = records
-            .iter()
-            .enumerate()
-            .map(|(i, (body, count))| {
-                let mut m = SqsMessage::default();
-                m.message_id = Some(format!("m{i}"));
-                m.body = Some(body.clone());
-                m.attributes
-                    .insert("ApproximateReceiveCount".into(), count.to_string());
-                m
-            })
-            .collect();
+        let event = sqs_event(records);
         handle_batch(&self.function_deps(detail_type), detail_type, event).await
     }
 
@@ -268,6 +256,31 @@ pub async fn raw_http(url: &str, head: &str, body: &[u8]) -> RawAnswer {
         );
         answer.extend_from_slice(&chunk[..read]);
     }
+}
+
+/// An SQS batch as Lambda delivers it: one record per (body, ApproximateReceiveCount), with
+/// message ids `m0`, `m1`, ...
+pub fn sqs_event(records: &[(String, u32)]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = records
+        .iter()
+        .enumerate()
+        .map(|(i, (body, count))| {
+            let mut m = SqsMessage::default();
+            m.message_id = Some(format!("m{i}"));
+            m.body = Some(body.clone());
+            m.attributes
+                .insert("ApproximateReceiveCount".into(), count.to_string());
+            m
+        })
+        .collect();
+    event
+}
+
+/// [`sqs_event`] of first deliveries.
+pub fn first_deliveries(bodies: &[String]) -> SqsEvent {
+    let records: Vec<(String, u32)> = bodies.iter().map(|b| (b.clone(), 1)).collect();
+    sqs_event(&records)
 }
 
 pub fn envelope(source: &str, detail_type: &str, detail: &Value) -> String {

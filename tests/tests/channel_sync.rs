@@ -3,14 +3,13 @@
 
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use serde_json::{Value, json};
 use stockguard_adapters::channel_store::SyncRecord;
 use stockguard_domain::channel::BufferPolicy;
 use stockguard_domain::{ChannelName, Sku};
 use stockguard_handlers::channel_sync::ChannelSync;
 use stockguard_tests::channels::{FakeChannels, FakeOptions, KINDS, fake, listing_key};
-use stockguard_tests::{TestStack, envelope, now_rfc3339, of_type, unique};
+use stockguard_tests::{TestStack, envelope, first_deliveries, now_rfc3339, of_type, unique};
 
 async fn fakes() -> FakeChannels {
     let f = FakeChannels::start(FakeOptions::default())
@@ -85,23 +84,6 @@ fn position_event(sku: &str, version: u64) -> String {
         &json!({"sku": sku, "version": version, "on_hand": 0, "hard_reserved": 0,
         "soft_reserved": 0, "available": 0, "changed_at": now_rfc3339(), "cause": {"event_id": "x", "detail_type": "StockReceived", "occurred_at": now_rfc3339()}}),
     )
-}
-
-fn batch(bodies: &[String]) -> SqsEvent {
-    let mut e = SqsEvent::default();
-    e.records = bodies
-        .iter()
-        .enumerate()
-        .map(|(i, b)| {
-            let mut m = SqsMessage::default();
-            m.message_id = Some(format!("m{i}"));
-            m.body = Some(b.clone());
-            m.attributes
-                .insert("ApproximateReceiveCount".into(), "1".into());
-            m
-        })
-        .collect();
-    e
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -198,7 +180,7 @@ async fn stale_duplicated_and_reordered_events_never_show_an_older_quantity() {
     let key = listing_key("shopify", "ORD-1");
     // Old events arrive late: the push is state's newest quantity, not theirs.
     let (resp, report) = sync
-        .handle_batch(batch(&[
+        .handle_batch(first_deliveries(&[
             position_event("ORD-1", 2),
             position_event("ORD-1", 1),
         ]))
@@ -208,7 +190,7 @@ async fn stale_duplicated_and_reordered_events_never_show_an_older_quantity() {
     let calls = fakes.shopify.stats().push_calls;
     // A duplicate of an acknowledged version pushes nothing.
     let (_, report) = sync
-        .handle_batch(batch(&[
+        .handle_batch(first_deliveries(&[
             position_event("ORD-1", 3),
             position_event("ORD-1", 2),
         ]))
@@ -217,9 +199,9 @@ async fn stale_duplicated_and_reordered_events_never_show_an_older_quantity() {
     assert_eq!(fakes.shopify.stats().push_calls, calls);
     // A newer change, then a reordered older event: the channel ends at the newest.
     stack.apply("StockAdjusted", json!({"event_id": "ord-adj", "occurred_at": now_rfc3339(), "sku": "ORD-1", "delta": -1, "reason": "sale"})).await;
-    sync.handle_batch(batch(&[position_event("ORD-1", 4)]))
+    sync.handle_batch(first_deliveries(&[position_event("ORD-1", 4)]))
         .await;
-    sync.handle_batch(batch(&[position_event("ORD-1", 3)]))
+    sync.handle_batch(first_deliveries(&[position_event("ORD-1", 3)]))
         .await;
     assert_eq!(fakes.shopify.shown(&key), Some(6));
     assert_eq!(acknowledged(&stack, "shopify", "ORD-1").await, Some((4, 6)));
@@ -245,7 +227,7 @@ async fn a_burst_of_a_thousand_changes_over_ten_skus_is_one_push_per_sku_per_bat
             .collect();
         for (kind, sync) in &syncs {
             let before = fake(&fakes, kind).stats();
-            let (resp, report) = sync.handle_batch(batch(&bodies)).await;
+            let (resp, report) = sync.handle_batch(first_deliveries(&bodies)).await;
             assert!(resp.batch_item_failures.is_empty(), "{kind}");
             let after = fake(&fakes, kind).stats();
             assert_eq!(report.pushed, 10, "{kind}: one push per SKU");
@@ -348,7 +330,7 @@ async fn an_ebay_partial_failure_fails_only_that_sku() {
     let sync = sync_for(&stack, "ebay");
     let before = fakes.ebay.stats().push_calls;
     let (resp, report) = sync
-        .handle_batch(batch(&[
+        .handle_batch(first_deliveries(&[
             position_event("EB-A", 1),
             position_event("EB-B", 1),
             position_event("EB-C", 1),
@@ -384,7 +366,7 @@ async fn amazon_acknowledges_at_once_and_shows_after_its_processing_delay() {
         .await;
     receive(&stack, "AMZ-1", 6).await;
     let (_, report) = sync_for(&stack, "amazon")
-        .handle_batch(batch(&[position_event("AMZ-1", 1)]))
+        .handle_batch(first_deliveries(&[position_event("AMZ-1", 1)]))
         .await;
     assert_eq!(report.pushed, 1, "acknowledged (ACCEPTED) at once");
     assert_eq!(fakes.amazon.shown("AMZ-1"), Some(0), "not shown yet");
@@ -407,14 +389,14 @@ async fn a_change_that_leaves_the_shown_quantity_alone_pushes_nothing() {
     let sync = sync_for(&stack, "walmart");
     let key = listing_key("walmart", "SAME-1");
     let (_, report) = sync
-        .handle_batch(batch(&[position_event("SAME-1", 2)]))
+        .handle_batch(first_deliveries(&[position_event("SAME-1", 2)]))
         .await;
     assert_eq!((report.pushed, fakes.walmart.shown(&key)), (1, Some(3)));
     let calls = fakes.walmart.stats().push_calls;
 
     stack.apply("ReservationConfirmed", json!({"event_id": unique("conf"), "occurred_at": now_rfc3339(), "reservation_id": "same-cart", "order_id": "same-order"})).await;
     let (resp, report) = sync
-        .handle_batch(batch(&[position_event("SAME-1", 3)]))
+        .handle_batch(first_deliveries(&[position_event("SAME-1", 3)]))
         .await;
     assert!(resp.batch_item_failures.is_empty());
     assert_eq!((report.pushed, report.skipped_unchanged), (0, 1));
@@ -437,7 +419,7 @@ async fn a_push_overtaken_by_a_newer_one_is_followed_by_the_current_state() {
     // Two sync runs of one channel: the first one's push is slow to be acknowledged...
     fakes.shopify.update_settings(|s| s.latency_ms = 1_500);
     let first = tokio::spawn(async move {
-        slow.handle_batch(batch(&[position_event("RACE-1", 1)]))
+        slow.handle_batch(first_deliveries(&[position_event("RACE-1", 1)]))
             .await
             .1
     });
@@ -446,7 +428,7 @@ async fn a_push_overtaken_by_a_newer_one_is_followed_by_the_current_state() {
     fakes.shopify.update_settings(|s| s.latency_ms = 0);
     stack.apply("StockAdjusted", json!({"event_id": unique("adj"), "occurred_at": now_rfc3339(), "sku": "RACE-1", "delta": -3, "reason": "damage"})).await;
     let (_, second) = fast
-        .handle_batch(batch(&[position_event("RACE-1", 2)]))
+        .handle_batch(first_deliveries(&[position_event("RACE-1", 2)]))
         .await;
     assert_eq!(second.pushed, 1, "{second:?}");
     assert_eq!(
@@ -565,7 +547,7 @@ async fn a_sync_that_cannot_run_as_configured_fails_loudly_and_pushes_nothing() 
         }
         let before = fakes.shopify.stats().push_calls;
         let (response, report) = sync_for(&stack, "shopify")
-            .handle_batch(batch(&[position_event("CONF-1", 1)]))
+            .handle_batch(first_deliveries(&[position_event("CONF-1", 1)]))
             .await;
         assert_eq!((report.pushed, report.failed), (0, 1), "{case}: {report:?}");
         assert_eq!(response.batch_item_failures.len(), 1, "{case}: retried");
@@ -597,7 +579,7 @@ async fn a_sync_that_cannot_run_as_configured_fails_loudly_and_pushes_nothing() 
         .await
         .unwrap();
     let (_, report) = sync_for(&stack, "shopify")
-        .handle_batch(batch(&[position_event("CONF-1", 1)]))
+        .handle_batch(first_deliveries(&[position_event("CONF-1", 1)]))
         .await;
     assert_eq!((report.pushed, report.failed), (0, 1), "{report:?}");
 }

@@ -6,14 +6,13 @@
 
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use serde_json::json;
 use stockguard_domain::ChannelName;
 use stockguard_domain::channel::BufferPolicy;
 use stockguard_handlers::channel_sync::ChannelSync;
 use stockguard_handlers::reconcile::{channel_syncs, reconcile_all};
 use stockguard_tests::channels::{FakeChannels, FakeOptions, KINDS, fake, listing_key};
-use stockguard_tests::{TestStack, now_rfc3339, of_type};
+use stockguard_tests::{TestStack, first_deliveries, now_rfc3339, of_type};
 
 const SKU: &str = "STATIC-GRACE-1";
 
@@ -26,19 +25,7 @@ async fn sync_every_channel(stack: &TestStack) {
         .collect();
     assert!(!bodies.is_empty(), "a position change was published");
     for kind in KINDS {
-        let mut event = SqsEvent::default();
-        event.records = bodies
-            .iter()
-            .enumerate()
-            .map(|(i, b)| {
-                let mut m = SqsMessage::default();
-                m.message_id = Some(format!("m{i}"));
-                m.body = Some(b.clone());
-                m.attributes
-                    .insert("ApproximateReceiveCount".into(), "1".into());
-                m
-            })
-            .collect();
+        let event = first_deliveries(&bodies);
         let sync = ChannelSync::new(stack.deps.clone(), ChannelName::parse(kind).unwrap());
         let (response, _) = sync.handle_batch(event).await;
         assert!(

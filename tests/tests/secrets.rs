@@ -8,14 +8,14 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::SqsEvent;
 use serde_json::{Value, json};
 use stockguard_domain::ChannelName;
 use stockguard_domain::channel::BufferPolicy;
 use stockguard_handlers::channel_sync::ChannelSync;
 use stockguard_handlers::reconcile::{channel_syncs, reconcile_all};
 use stockguard_tests::channels::{FakeChannels, FakeOptions, KINDS};
-use stockguard_tests::{TestStack, envelope, now_rfc3339, of_type, unique};
+use stockguard_tests::{TestStack, envelope, now_rfc3339, of_type, sqs_event, unique};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -214,14 +214,7 @@ fn position_event(sku: &str, version: u64) -> String {
 /// One record; `receive_count` at the retry budget makes a failure final (published and
 /// dead-lettered), below it a retry (logged).
 fn batch(body: String, receive_count: u32) -> SqsEvent {
-    let mut m = SqsMessage::default();
-    m.message_id = Some(unique("m"));
-    m.body = Some(body);
-    m.attributes
-        .insert("ApproximateReceiveCount".into(), receive_count.to_string());
-    let mut e = SqsEvent::default();
-    e.records = vec![m];
-    e
+    sqs_event(&[(body, receive_count)])
 }
 
 fn dlq_of(kind: &str) -> String {

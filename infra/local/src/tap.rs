@@ -120,3 +120,22 @@ pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<i64> {
     Ok(get(&QueueAttributeName::ApproximateNumberOfMessages)
         + get(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
 }
+
+/// Puts one event on `bus`, as a producer does; fails when EventBridge refuses the entry.
+pub async fn put_event(
+    events: &aws_sdk_eventbridge::Client,
+    bus: &str,
+    source: &str,
+    detail_type: &str,
+    detail: &Value,
+) -> Result<()> {
+    let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+        .event_bus_name(bus)
+        .source(source)
+        .detail_type(detail_type)
+        .detail(detail.to_string())
+        .build();
+    let out = events.put_events().entries(entry).send().await?;
+    anyhow::ensure!(out.failed_entry_count() == 0, "PutEvents failed: {out:?}");
+    Ok(())
+}

@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
@@ -27,7 +26,7 @@ use crate::fake_wiring::{
     KINDS, amazon_notification_feed, configure_fake_channels, fake, listing_key, map_on_fakes,
     send_shopify_webhooks, static_buffers,
 };
-use crate::tap::{EventTap, queue_depth};
+use crate::tap::{EventTap, put_event, queue_depth};
 use crate::{LocalRuntime, RuntimeOptions, Stack, StackSpec, provision};
 
 pub const SKUS: [&str; 8] = [
@@ -151,14 +150,7 @@ impl Load {
     }
 
     async fn put(&self, source: &str, detail_type: &str, detail: &Value) -> Result<()> {
-        let entry = PutEventsRequestEntry::builder()
-            .event_bus_name(&self.bus)
-            .source(source)
-            .detail_type(detail_type)
-            .detail(detail.to_string())
-            .build();
-        let out = self.events.put_events().entries(entry).send().await?;
-        anyhow::ensure!(out.failed_entry_count() == 0, "PutEvents failed: {out:?}");
+        put_event(&self.events, &self.bus, source, detail_type, detail).await?;
         self.ledger(|l| l.sent(detail_type));
         Ok(())
     }
@@ -442,18 +434,7 @@ pub async fn run(config: &aws_config::SdkConfig, opts: &ChaosOptions) -> Result<
             .context("no receipt to apply twice")?;
         let original = detail["event_id"].as_str().unwrap_or_default().to_owned();
         detail["event_id"] = json!(format!("{original}-again"));
-        load.events
-            .put_events()
-            .entries(
-                PutEventsRequestEntry::builder()
-                    .event_bus_name(&stack.bus)
-                    .source(source)
-                    .detail_type(detail_type)
-                    .detail(detail.to_string())
-                    .build(),
-            )
-            .send()
-            .await?;
+        put_event(&load.events, &stack.bus, &source, &detail_type, &detail).await?;
         step(&format!(
             "injected: receipt {original} applied a second time (a fresh event id the ledger does not know)"
         ));
