@@ -71,6 +71,8 @@ bench: setup
 	  echo "== $$part, current emulator set-up =="; \
 	  infra/with-emulator.sh target/release/stockguard-bench $$part; \
 	done
+	echo "== orders on the fake channels, through each channel's own protocol, to the state =="
+	infra/with-emulator.sh target/release/stockguard-bench orders
 	echo "== dynamic buffers: one recompute over a 50,000-SKU catalogue =="
 	infra/with-emulator.sh target/release/stockguard-bench buffers
 	echo "== the demo's flash sale, zero buffers against dynamic buffers =="

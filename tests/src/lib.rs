@@ -311,7 +311,7 @@ pub mod channels {
     use stockguard_adapters::channel_store::ChannelSettings;
     use stockguard_domain::Sku;
     use stockguard_domain::channel::BufferPolicy;
-    pub use stockguard_fake_channels::{FakeChannels, FakeKind, FakeOptions};
+    pub use stockguard_fake_channels::{FakeChannel, FakeChannels, FakeKind, FakeOptions};
     pub use stockguard_local::fake_wiring::{KINDS, fake, listing_key};
     use stockguard_local::fake_wiring::{configure_fake_channels, map_on_fakes, static_buffers};
 

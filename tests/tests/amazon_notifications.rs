@@ -191,13 +191,22 @@ async fn amazon_saying_it_shows_the_pushed_quantity_measures_its_delay() {
     let m = market(&["AMZ-E"], 7).await;
     let channel = stockguard_domain::ChannelName::parse("amazon").unwrap();
     let sku = stockguard_domain::Sku::parse("AMZ-E").unwrap();
-    let acked = m
-        .stack
-        .deps
-        .store
-        .sync_records(&channel, std::slice::from_ref(&sku))
-        .await
-        .unwrap()[&sku];
+    let record = || async {
+        m.stack
+            .deps
+            .store
+            .sync_records(&channel, std::slice::from_ref(&sku))
+            .await
+            .unwrap()
+            .get(&sku)
+            .copied()
+    };
+    // The fake shows the push as it answers; the sync function records the acknowledgement after.
+    m.until("the push's acknowledgement is recorded", || async {
+        record().await.is_some()
+    })
+    .await;
+    let acked = record().await.unwrap();
     assert_eq!(acked.quantity, 7);
     let shown_at = |delay_ms: i64| {
         stockguard_domain::types::format_timestamp(acked.acknowledged_at + delay_ms)

@@ -1,6 +1,6 @@
-//! Every oversell ends in a recorded compensation: the cheapest short order cancelled through its
-//! channel (Shopify's orderCancel, whose webhook then releases it), or a person told when the
-//! policy says so or the channel has no cancel API.
+//! Every oversell ends in a recorded compensation: a wait when a delivery due in time covers it,
+//! the cheapest short order cancelled through its channel (Shopify's orderCancel, whose webhook
+//! then releases it; Walmart's order cancellation, which its poller reads back), or a person told when the policy says so or the channel has no cancel API.
 
 use std::time::Duration;
 
@@ -161,7 +161,7 @@ async fn a_channel_without_a_cancel_api_or_the_notify_only_policy_tells_a_person
     assert_eq!(s.fakes.shopify.stats().orders_cancelled, 0);
     assert_eq!(s.stack.position("CMP-B").await.available(), -2);
 
-    // Compensating again, an oversell on Walmart (no cancel API here) is left to a person too.
+    // Compensating again, an oversell on eBay (no cancel API here) is left to a person too.
     s.stack
         .deps
         .store
@@ -170,15 +170,101 @@ async fn a_channel_without_a_cancel_api_or_the_notify_only_policy_tells_a_person
         .unwrap();
     s.stack
         .put_event(
-            "marketplace.walmart",
+            "erp.test",
             "OrderPlaced",
-            &json!({"event_id": "wm-1", "occurred_at": now_rfc3339(), "order_id": "wm-1", "channel": "walmart", "lines": [{"sku": "CMP-B", "quantity": 1}]}),
+            &json!({"event_id": "eb-1", "occurred_at": now_rfc3339(), "order_id": "eb-1", "channel": "ebay", "lines": [{"sku": "CMP-B", "quantity": 1}]}),
         )
         .await;
     let compensated = s.compensated().await;
     assert_eq!(
         compensated[0]["detail"],
-        json!({"sku": "CMP-B", "order_id": "wm-1", "channel": "walmart", "action": "notify_only", "units": 1})
+        json!({"sku": "CMP-B", "order_id": "eb-1", "channel": "ebay", "action": "notify_only", "units": 1})
     );
     assert_eq!(s.fakes.shopify.stats().orders_cancelled, 0);
+}
+
+/// A restock that says more of its delivery is on the way (`expected=N eta=T` in its reference)
+/// covers the oversell within the seller's wait: the short order waits instead of being cancelled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_oversell_that_a_delivery_due_in_time_covers_waits_for_it() {
+    let s = shop("CMP-C", 1).await;
+    let eta = (chrono::Utc::now() + chrono::Duration::hours(3))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    // One unit of PO-77 arrives now; five more are due in three hours.
+    s.stack
+        .put_event(
+            "erp.test",
+            "StockReceived",
+            &json!({"event_id": "po-77-1", "occurred_at": now_rfc3339(), "sku": "CMP-C", "quantity": 1,
+                    "reference": format!("PO-77 expected=5 eta={eta}")}),
+        )
+        .await;
+    let sku = Sku::parse("CMP-C").unwrap();
+    s.until("the announcement is recorded", || async {
+        !s.stack.deps.store.inbound(&sku).await.unwrap().is_empty()
+    })
+    .await;
+    assert_eq!(
+        s.stack.position("CMP-C").await.on_hand,
+        2,
+        "received at once"
+    );
+
+    let order_id = s.oversell_on_shopify("CMP-C", 4);
+    let compensated = s.compensated().await;
+    assert_eq!(
+        compensated[0]["detail"],
+        json!({"sku": "CMP-C", "order_id": order_id, "channel": "shopify", "action": "wait", "units": 2})
+    );
+    assert_eq!(s.fakes.shopify.stats().orders_cancelled, 0);
+
+    // PO-77 arrives complete: nothing is owed any more, so the next oversell is cancelled.
+    s.stack
+        .put_event(
+            "erp.test",
+            "StockReceived",
+            &json!({"event_id": "po-77-2", "occurred_at": now_rfc3339(), "sku": "CMP-C", "quantity": 5,
+                    "reference": format!("PO-77 expected=0 eta={eta}")}),
+        )
+        .await;
+    s.until("the delivery is complete", || async {
+        s.stack.deps.store.inbound(&sku).await.unwrap().is_empty()
+    })
+    .await;
+    let order_id = s.oversell_on_shopify("CMP-C", 6);
+    let compensated = s.compensated().await;
+    let last = compensated
+        .iter()
+        .find(|c| c["detail"]["order_id"] == order_id.as_str())
+        .unwrap_or_else(|| panic!("{compensated:?}"));
+    assert_eq!(last["detail"]["action"], "cancel");
+}
+
+/// A Walmart order taken for stock that is gone is cancelled through Walmart's own API; the
+/// poller then reads the cancellation back, which releases it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_short_walmart_order_is_cancelled_through_walmart_and_released_by_the_poll() {
+    let s = shop("CMP-D", 1).await;
+    let key = listing_key("walmart", "CMP-D");
+    s.fakes.walmart.set_shown(&key, 10);
+    let placed = s
+        .fakes
+        .walmart
+        .place_order(&OrderRequest::new([(key.as_str(), 3)]))
+        .unwrap();
+    let order_id = placed["order_id"].as_str().unwrap().to_owned();
+    let compensated = s.compensated().await;
+    assert_eq!(
+        compensated[0]["detail"],
+        json!({"sku": "CMP-D", "order_id": order_id, "channel": "walmart", "action": "cancel", "units": 2})
+    );
+    assert_eq!(s.fakes.walmart.stats().orders_cancelled, 1);
+    s.until(
+        "the poller reads the cancellation and releases the order",
+        || async {
+            let p = s.stack.position("CMP-D").await;
+            (p.hard_reserved, p.available()) == (0, 1)
+        },
+    )
+    .await;
 }

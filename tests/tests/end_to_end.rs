@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use stockguard_domain::channel::BufferPolicy;
 use stockguard_fake_channels::{OrderLine, OrderRequest};
 use stockguard_local::RuntimeOptions;
-use stockguard_local::fake_wiring::order_feed;
+use stockguard_local::fake_wiring::{amazon_notification_feed, send_shopify_webhooks};
 use stockguard_local::tap::queue_depth;
 use stockguard_tests::channels::{FakeChannels, FakeOptions, KINDS, fake, listing_key};
 use stockguard_tests::{TestStack, now_rfc3339, of_type};
@@ -153,8 +153,11 @@ fn units_of(all: &[Checkout], picked: impl Iterator<Item = usize>, sku: &str) ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flash_sale_through_the_public_contract_never_oversells_and_every_channel_converges() {
     let stack = TestStack::new().await;
-    let (sink, _feed) = order_feed(&stack.config, &stack.stack.bus);
-    let fakes = FakeChannels::start(FakeOptions::default().with_order_sink(sink))
+    // Marketplace orders reach stockguard only in the marketplaces' own words: Shopify's signed
+    // webhooks, Amazon's SP-API notifications on their queue, Walmart's and eBay's orders APIs.
+    let amazon_queue = stack.stack.queues["AmazonNotificationsQueue"].url.clone();
+    let (notifications, _feed) = amazon_notification_feed(&stack.config, &amazon_queue);
+    let fakes = FakeChannels::start(FakeOptions::default().with_notification_sink(notifications))
         .await
         .expect("fake channels");
     // Amazon shows a push only after processing (minutes in reality, a second here).
@@ -174,6 +177,7 @@ async fn a_flash_sale_through_the_public_contract_never_oversells_and_every_chan
         })
         .await;
     let api = format!("http://{}", rt.api_addr.unwrap());
+    send_shopify_webhooks(&fakes, &api);
     let client = reqwest::Client::new();
     let wait = Duration::from_secs(120);
 
@@ -347,9 +351,9 @@ async fn sell_caps_until_refused(
 ) -> (usize, usize) {
     let (mut sold, mut refused) = (0, 0);
     for n in 0.. {
-        let kind = ["amazon", "walmart", "ebay"][n % 3];
+        let kind = ["shopify", "amazon", "walmart", "ebay"][n % 4];
         let order = OrderRequest {
-            order_id: Some(format!("E2E-{kind}-{n}")),
+            order_id: None,
             lines: vec![OrderLine {
                 listing_key: listing_key(kind, CAP),
                 quantity: 1,

@@ -287,21 +287,31 @@ async fn every_call_every_function_makes_is_granted_by_its_policy() {
         json!({"event_id": "iam-q4", "occurred_at": now(), "reservation_id": "iam-res-2"}),
     )
     .await;
-    put("marketplace.walmart", "OrderPlaced", json!({"event_id": "iam-o1", "occurred_at": now(), "order_id": "iam-o1", "channel": "walmart", "lines": [{"sku": "IAM-1", "quantity": 2}]})).await;
-    put("marketplace.ebay", "OrderPlaced", json!({"event_id": "iam-o2", "occurred_at": now(), "order_id": "iam-o2", "channel": "ebay", "lines": [{"sku": "IAM-2", "quantity": 1}]})).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Walmart and eBay orders, read by their pollers; one Walmart line of a listing mapped to
+    // nothing (dead-lettered).
+    fakes.walmart.register_listing("NOT-OURS", "NOT-OURS", 5);
+    let walmart = fakes
+        .walmart
+        .place_order(&OrderRequest::new([
+            (listing_key("walmart", "IAM-1"), 2),
+            ("NOT-OURS".to_owned(), 1),
+        ]))
+        .unwrap();
+    let ebay = fakes
+        .ebay
+        .place_order(&OrderRequest::new([(listing_key("ebay", "IAM-2"), 1)]))
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
     put(
         "wms.main",
         "OrderShipped",
-        json!({"event_id": "iam-s1", "occurred_at": now(), "order_id": "iam-o1"}),
+        json!({"event_id": "iam-s1", "occurred_at": now(), "order_id": walmart["order_id"]}),
     )
     .await;
-    put(
-        "wms.main",
-        "OrderCancelled",
-        json!({"event_id": "iam-x1", "occurred_at": now(), "order_id": "iam-o2"}),
-    )
-    .await;
+    fakes
+        .ebay
+        .cancel_order(ebay["order_id"].as_str().unwrap())
+        .unwrap();
     put("wms.main", "ReturnReceived", json!({"event_id": "iam-t1", "occurred_at": now(), "return_id": "iam-rma-1", "sku": "IAM-1", "quantity": 1, "restock": true})).await;
     put("storefront.analytics", "DemandSignal", json!({"event_id": "iam-d1", "occurred_at": now(), "sku": "IAM-1", "signal": "add_to_cart_surge", "strength": 2.0, "expires_at": at(60_000)})).await;
     // Bad input: dead-lettered by the function with its reason.
@@ -398,6 +408,8 @@ async fn every_call_every_function_makes_is_granted_by_its_policy() {
         "ShopifyWebhooksFunction",
         "CompensateOversellFunction",
         "AmazonNotificationsFunction",
+        "PollWalmartOrdersFunction",
+        "PollEbayOrdersFunction",
     ] {
         assert!(
             accesses

@@ -77,9 +77,9 @@ fn every_function_is_an_arm64_rust_function_with_active_tracing() {
     }
     assert_eq!(
         functions,
-        11 + 4 + 1 + 1 + 1 + 1 + 1 + 1 + 1,
+        11 + 4 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 2,
         "inbound, channel sync, reservations API, expiry sweeper, reconciliation, buffer recompute, \
-         Shopify webhooks, compensation, Amazon notifications"
+         Shopify webhooks, compensation, Amazon notifications, Walmart and eBay order pollers"
     );
 }
 
@@ -314,6 +314,8 @@ fn schedules_run_at_the_intervals_the_design_sets() {
     assert_eq!(every("expire-reservations").as_secs(), 60);
     assert_eq!(every("reconcile-channels").as_secs(), 15 * 60);
     assert_eq!(every("recompute-buffers").as_secs(), 5 * 60);
+    assert_eq!(every("poll-walmart-orders").as_secs(), 60);
+    assert_eq!(every("poll-ebay-orders").as_secs(), 60);
 }
 
 #[test]
@@ -609,7 +611,7 @@ fn every_function_queue_and_the_api_have_alarms_on_their_aws_metrics() {
             })
         };
     let functions = resources_of(&t, "AWS::Serverless::Function");
-    assert_eq!(functions.len(), 22);
+    assert_eq!(functions.len(), 24);
     for (id, _) in &functions {
         for metric in ["Errors", "Throttles"] {
             assert!(
@@ -818,11 +820,18 @@ fn names_metrics_and_schedules_are_scoped_by_stack() {
 
 /// A reconciliation or buffer recompute never runs beside another of its kind.
 #[test]
-fn reconciliation_and_buffer_recompute_run_one_at_a_time() {
+fn reconciliation_buffer_recompute_and_order_polls_run_one_at_a_time() {
     let t = template();
     for (id, f) in resources_of(&t, "AWS::Serverless::Function") {
         let binary = f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
-        if !["reconcile-channels", "recompute-buffers"].contains(&binary) {
+        if ![
+            "reconcile-channels",
+            "recompute-buffers",
+            "poll-walmart-orders",
+            "poll-ebay-orders",
+        ]
+        .contains(&binary)
+        {
             continue;
         }
         let p = &f["Properties"];

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -25,6 +25,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             post(bulk_update),
         )
         .route("/sell/inventory/v1/inventory_item/{sku}", get(get_item))
+        .route("/sell/fulfillment/v1/order", get(get_orders))
 }
 
 fn error(error_id: u32, category: &str, message: impl Into<String>) -> Value {
@@ -209,5 +210,34 @@ async fn get_item(
                 "We didn't find the resource/entity you are requesting. Please verify the request",
             ),
         ),
+    }
+}
+
+/// getOrders: a page of the seller's orders (see [`crate::market_orders`]).
+async fn get_orders(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(response) = guard(&shared, &headers).await {
+        return response;
+    }
+    let (garbled, page) = shared.with(|state| {
+        (
+            state.settings.orders_page_garbled,
+            crate::market_orders::ebay_page(state, &query),
+        )
+    });
+    match page {
+        _ if garbled => {
+            let mut response = Response::new(crate::market_orders::GARBLED.into());
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("text/html"),
+            );
+            response
+        }
+        Ok(page) => json_response(StatusCode::OK, page),
+        Err(why) => errors(StatusCode::BAD_REQUEST, error(30700, "REQUEST", why)),
     }
 }

@@ -13,13 +13,14 @@
 //! | `PUT /_fake/shown/{listing_key}` | `{quantity}`: change what it shows behind our back |
 //! | `POST /_fake/listings` | `{listing_key, sku?, quantity?}`: register a listing (and our SKU for it) |
 //! | `GET`/`DELETE /_fake/stats` | read or reset [`FakeStats`] |
-//! | `POST /_fake/orders` | `{order_id?, lines: [{listing_key, quantity}]}`: a buyer's order; answers the `OrderPlaced` detail |
+//! | `POST /_fake/orders` | `{order_id?, lines: [{listing_key, quantity}]}`: a buyer's order, made known as the channel does (Shopify webhook, Amazon notification, Walmart/eBay orders API); answers `{order_id, channel}` with stockguard's order id |
 //! | `POST /_fake/expire_tokens` | Walmart: every issued token stops working |
 
 mod admin;
 mod amazon;
 mod ebay;
 mod gate;
+mod market_orders;
 mod orders;
 mod settings;
 mod shopify;
@@ -44,9 +45,6 @@ pub use state::FakeStats;
 pub use webhooks::shopify_signature;
 
 use state::Shared;
-
-/// Receives the `OrderPlaced` detail of every order placed on a fake, e.g. to publish it.
-pub type OrderSink = Arc<dyn Fn(Value) + Send + Sync>;
 
 /// Receives each SP-API notification body the Amazon fake sends, e.g. to put it on a queue.
 pub type NotificationSink = Arc<dyn Fn(String) + Send + Sync>;
@@ -100,9 +98,7 @@ pub struct FakeOptions {
     pub walmart_client_secret: String,
     /// The settings every fake starts with.
     pub settings: FakeSettings,
-    pub on_order: Option<OrderSink>,
-    /// Where the Amazon fake sends its SP-API notifications (an SQS destination's messages);
-    /// set, Amazon orders go there instead of to `on_order`.
+    /// Where the Amazon fake sends its SP-API notifications (an SQS destination's messages).
     pub on_notification: Option<NotificationSink>,
 }
 
@@ -113,7 +109,6 @@ impl Default for FakeOptions {
             walmart_client_id: DEFAULT_WALMART_CLIENT_ID.to_owned(),
             walmart_client_secret: DEFAULT_WALMART_CLIENT_SECRET.to_owned(),
             settings: FakeSettings::default(),
-            on_order: None,
             on_notification: None,
         }
     }
@@ -124,7 +119,6 @@ impl fmt::Debug for FakeOptions {
         f.debug_struct("FakeOptions")
             .field("walmart_client_id", &self.walmart_client_id)
             .field("settings", &self.settings)
-            .field("on_order", &self.on_order.is_some())
             .field("on_notification", &self.on_notification.is_some())
             .finish_non_exhaustive()
     }
@@ -133,11 +127,6 @@ impl fmt::Debug for FakeOptions {
 impl FakeOptions {
     pub fn with_settings(mut self, settings: FakeSettings) -> Self {
         self.settings = settings;
-        self
-    }
-
-    pub fn with_order_sink(mut self, sink: impl Fn(Value) + Send + Sync + 'static) -> Self {
-        self.on_order = Some(Arc::new(sink));
         self
     }
 
@@ -285,14 +274,18 @@ impl FakeChannel {
         self.shared.with(|state| state.stats = FakeStats::default());
     }
 
-    /// A buyer's order: takes the units off what the channel shows and hands the `OrderPlaced`
-    /// detail to the order sink. Refused when the channel shows fewer units than ordered.
+    /// A buyer's order: takes the units off what the channel shows and makes the order known as
+    /// the marketplace does: Shopify posts `orders/create` (when its webhook URL is set), Amazon
+    /// sends `ORDER_CHANGE` (to the notification sink), Walmart and eBay list it in their orders
+    /// APIs. Answers `{order_id, channel}`, `order_id` as stockguard names the order. Refused when
+    /// the channel shows fewer units than ordered.
     pub fn place_order(&self, order: &OrderRequest) -> Result<Value, OrderError> {
         orders::place(&self.shared, order)
     }
 
     /// Shopify: the buyer's order is cancelled, and an `orders/cancelled` webhook is sent.
-    /// Amazon: an `ORDER_CHANGE` with status `Canceled` is sent.
+    /// Amazon: an `ORDER_CHANGE` with status `Canceled` is sent. Walmart, eBay: the order is
+    /// listed cancelled, modified now.
     /// `order_id` is what [`FakeChannel::place_order`] answered.
     pub fn cancel_order(&self, order_id: &str) -> Result<(), OrderError> {
         orders::cancel(&self.shared, order_id)

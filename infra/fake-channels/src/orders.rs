@@ -62,8 +62,10 @@ pub enum OrderError {
     },
 }
 
-/// Takes the ordered units off what the channel shows and reports the order, shaped as an
-/// `OrderPlaced` detail, to the fake's order sink.
+/// Takes the ordered units off what the channel shows and makes the order known the way its
+/// marketplace does: Shopify posts an `orders/create` webhook, Amazon sends an `ORDER_CHANGE`
+/// notification, Walmart and eBay list it in their orders APIs for the seller to poll. Answers
+/// the order id stockguard gives the order and the channel.
 pub(crate) fn place(shared: &Shared, order: &OrderRequest) -> Result<Value, OrderError> {
     if order.lines.is_empty() {
         return Err(OrderError::NoLines);
@@ -81,11 +83,7 @@ pub(crate) fn place(shared: &Shared, order: &OrderRequest) -> Result<Value, Orde
             None => wanted.push((&line.listing_key, line.quantity)),
         }
     }
-    let channel = shared.kind.as_str();
     let now = Instant::now();
-    let webhook = shared.kind == crate::FakeKind::Shopify
-        && shared.with(|state| state.settings.shopify_webhook_url.is_some());
-    let notify = shared.kind == crate::FakeKind::Amazon && shared.on_notification.is_some();
     let lines = shared.with(|state| {
         for &(key, requested) in &wanted {
             let shown = state
@@ -99,51 +97,67 @@ pub(crate) fn place(shared: &Shared, order: &OrderRequest) -> Result<Value, Orde
                 });
             }
         }
-        // Lines of listings that map to the same SKU become one line, as the contract wants.
-        let mut lines: Vec<(String, i64)> = Vec::new();
+        // Each listing's line with the SKU the seller gave it on the channel.
+        let mut lines: Vec<(String, String, i64)> = Vec::new();
         for &(key, quantity) in &wanted {
             state.take_shown(key, quantity, now);
-            if webhook {
-                // Shopify reports its own lines: each listing's variant, with its SKU text.
-                let sku = state.listing(key, now).map(|l| l.sku.clone());
-                lines.push((format!("{key}\u{1f}{}", sku.unwrap_or_default()), quantity));
-                continue;
-            }
             let sku = state
                 .listing(key, now)
-                .map_or_else(|| key.to_owned(), |listing| listing.sku.clone());
-            match lines.iter_mut().find(|(s, _)| *s == sku) {
-                Some((_, total)) => *total += quantity,
-                None => lines.push((sku, quantity)),
-            }
+                .map_or_else(|| key.to_owned(), |l| l.sku.clone());
+            lines.push((key.to_owned(), sku, quantity));
         }
         state.stats.orders += 1;
         Ok(lines)
     })?;
-    if webhook {
-        return Ok(shopify_order(shared, order, &lines));
+    Ok(match shared.kind {
+        crate::FakeKind::Shopify => shopify_order(shared, order, &lines),
+        crate::FakeKind::Amazon => amazon_order(shared, order, &wanted),
+        crate::FakeKind::Walmart | crate::FakeKind::Ebay => market_order(shared, order, &wanted),
+    })
+}
+
+/// A Walmart purchase order number or an eBay order id: the requested one, else a fresh one in
+/// the channel's own form.
+fn market_order_id(kind: crate::FakeKind, requested: Option<&str>) -> String {
+    if let Some(id) = requested {
+        return id.to_owned();
     }
-    if notify {
-        return Ok(amazon_order(shared, order, &wanted));
+    let n = rand::random::<u64>();
+    match kind {
+        crate::FakeKind::Walmart => format!("{}", 1_000_000_000_000 + n % 9_000_000_000_000),
+        _ => format!(
+            "{:02}-{:05}-{:05}",
+            n % 100,
+            (n / 100) % 100_000,
+            (n / 7) % 100_000
+        ),
     }
-    let order_id = order
-        .order_id
-        .clone()
-        .unwrap_or_else(|| format!("{channel}-{}", &random_hex()[..16]));
-    let detail = json!({
-        "event_id": format!("{channel}-order-{}", random_hex()),
-        "occurred_at": Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
-        "order_id": order_id,
-        "channel": channel,
-        "lines": lines
-            .iter()
-            .map(|(sku, quantity)| json!({"sku": sku, "quantity": quantity}))
-            .collect::<Vec<_>>(),
+}
+
+/// A Walmart or eBay order: listed by the orders API from now on, as modified now.
+fn market_order(shared: &Shared, order: &OrderRequest, wanted: &[(&str, i64)]) -> Value {
+    let id = market_order_id(shared.kind, order.order_id.as_deref());
+    let now = crate::market_orders::now_ms();
+    let lines = wanted
+        .iter()
+        .enumerate()
+        .map(|(i, (key, quantity))| crate::market_orders::MarketLine {
+            number: i as u32 + 1,
+            channel_sku: (*key).to_owned(),
+            quantity: *quantity,
+        })
+        .collect();
+    shared.with(|state| {
+        state.market_orders.push(crate::market_orders::MarketOrder {
+            id: id.clone(),
+            created_ms: now,
+            modified_ms: now,
+            lines,
+            cancelled_ms: None,
+        });
     });
-    if let Some(sink) = &shared.on_order {
-        sink(detail.clone());
-    }
-    Ok(detail)
+    let channel = shared.kind.as_str();
+    json!({"order_id": format!("{channel}-{id}"), "channel": channel})
 }
 
 /// A Shopify order id: the requested one when it is numeric, else a fresh one.
@@ -155,14 +169,13 @@ fn shopify_number(requested: Option<&str>) -> u64 {
 
 /// Sends `orders/create` for an order on the Shopify fake and remembers it for its
 /// cancellation. Answers what stockguard makes of it: its order id and lines.
-fn shopify_order(shared: &Shared, order: &OrderRequest, lines: &[(String, i64)]) -> Value {
+fn shopify_order(shared: &Shared, order: &OrderRequest, lines: &[(String, String, i64)]) -> Value {
     let number = shopify_number(order.order_id.as_deref());
     let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
     let line_items: Vec<Value> = lines
         .iter()
         .enumerate()
-        .map(|(i, (key_and_sku, quantity))| {
-            let (key, sku) = key_and_sku.split_once('\u{1f}').unwrap_or((key_and_sku, ""));
+        .map(|(i, (key, sku, quantity))| {
             let item: u64 = key
                 .split(':')
                 .next()
@@ -189,7 +202,7 @@ fn shopify_order(shared: &Shared, order: &OrderRequest, lines: &[(String, i64)])
     crate::webhooks::send(&settings, "orders/create", &payload);
     json!({
         "order_id": format!("shopify-{number}"), "channel": "shopify",
-        "lines": lines.iter().map(|(k, q)| json!({"sku": k.split_once('\u{1f}').map_or("", |(_, s)| s), "quantity": q})).collect::<Vec<_>>(),
+        "lines": lines.iter().map(|(_, sku, q)| json!({"sku": sku, "quantity": q})).collect::<Vec<_>>(),
     })
 }
 
@@ -293,8 +306,29 @@ pub(crate) fn amazon_order_items(
 }
 
 /// Cancels an order placed on the fake, by its buyer: Shopify sends `orders/cancelled`, Amazon
-/// an `ORDER_CHANGE` with status `Canceled`.
+/// an `ORDER_CHANGE` with status `Canceled`; Walmart and eBay list it again, cancelled and
+/// modified now.
 pub(crate) fn cancel(shared: &Shared, order_id: &str) -> Result<(), OrderError> {
+    if matches!(
+        shared.kind,
+        crate::FakeKind::Walmart | crate::FakeKind::Ebay
+    ) {
+        let prefix = format!("{}-", shared.kind.as_str());
+        let id = order_id.strip_prefix(&prefix).unwrap_or(order_id);
+        let now = crate::market_orders::now_ms();
+        return shared.with(|state| {
+            match state.market_orders.iter_mut().find(|o| o.id == id) {
+                Some(o) if o.cancelled_ms.is_none() => {
+                    o.cancelled_ms = Some(now);
+                    // Strictly later, so a poll that read the order before reads it again.
+                    o.modified_ms = now.max(o.modified_ms + 1);
+                    state.stats.orders_cancelled += 1;
+                    Ok(())
+                }
+                _ => Err(OrderError::UnknownOrder(order_id.to_owned())),
+            }
+        });
+    }
     if shared.kind == crate::FakeKind::Amazon {
         let id = order_id.strip_prefix("amazon-").unwrap_or(order_id);
         shared.with(|state| match state.amazon_orders.get_mut(id) {

@@ -60,6 +60,10 @@ pub struct FakeSettings {
     pub amazon_notification_duplicate_rate: f64,
     /// Amazon: items per getOrderItems page (`NextToken` for the rest).
     pub amazon_order_items_page_size: usize,
+    /// Walmart, eBay: the most orders one page of the orders API holds, whatever `limit` asks.
+    pub orders_page_limit: usize,
+    /// Walmart, eBay: the orders API answers 200 with a body that is not an orders page.
+    pub orders_page_garbled: bool,
 }
 
 impl Default for FakeSettings {
@@ -90,6 +94,8 @@ impl Default for FakeSettings {
             amazon_notification_items: true,
             amazon_notification_duplicate_rate: 0.0,
             amazon_order_items_page_size: 100,
+            orders_page_limit: 200,
+            orders_page_garbled: false,
         }
     }
 }

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::settings::FakeSettings;
-use crate::{FakeKind, FakeOptions, OrderSink};
+use crate::{FakeKind, FakeOptions};
 
 /// Counters of what a fake channel was asked and how it answered.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,8 +35,10 @@ pub struct FakeStats {
     pub timeouts: u64,
     pub unauthorized: u64,
     pub orders: u64,
-    /// Orders cancelled (Shopify), by the buyer or through the API.
+    /// Orders cancelled, by the buyer or through the API.
     pub orders_cancelled: u64,
+    /// Pages of orders served (Walmart, eBay).
+    pub order_pages: u64,
 }
 
 pub(crate) struct Credentials {
@@ -48,7 +50,6 @@ pub(crate) struct Credentials {
 pub(crate) struct Shared {
     pub kind: FakeKind,
     pub credentials: Credentials,
-    pub on_order: Option<OrderSink>,
     pub on_notification: Option<crate::NotificationSink>,
     /// Becomes true when the fake is dropped; hanging requests give up then.
     pub stopping: watch::Receiver<bool>,
@@ -64,7 +65,6 @@ impl Shared {
                 walmart_client_id: options.walmart_client_id.clone(),
                 walmart_client_secret: options.walmart_client_secret.clone(),
             },
-            on_order: options.on_order.clone(),
             on_notification: options.on_notification.clone(),
             stopping,
             state: Mutex::new(State::new(options.settings.clone(), Instant::now())),
@@ -131,6 +131,8 @@ pub(crate) struct State {
     pub shopify_orders: HashMap<String, Value>,
     /// Amazon orders by id: their items as getOrderItems answers them, and whether cancelled.
     pub amazon_orders: HashMap<String, (Vec<Value>, bool)>,
+    /// Walmart and eBay orders, as their orders APIs serve them.
+    pub market_orders: Vec<crate::market_orders::MarketOrder>,
 }
 
 impl State {
@@ -146,6 +148,7 @@ impl State {
             shopify_idempotency: HashMap::new(),
             shopify_orders: HashMap::new(),
             amazon_orders: HashMap::new(),
+            market_orders: Vec::new(),
         };
         state.refill_buckets(now);
         state

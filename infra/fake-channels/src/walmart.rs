@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use axum::routing::{post, put};
+use axum::routing::{get, post, put};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
@@ -22,6 +22,9 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/v3/token", post(issue_token))
         .route("/v3/inventory", put(put_inventory).get(get_inventory))
+        .route("/v3/orders", get(get_orders))
+        .route("/v3/orders/{purchase_order_id}", get(get_order))
+        .route("/v3/orders/{purchase_order_id}/cancel", post(cancel_order))
 }
 
 fn errors(
@@ -272,5 +275,78 @@ async fn get_inventory(
     match shown {
         Some(amount) => json_response(StatusCode::OK, inventory(&sku, amount)),
         None => not_found(&sku),
+    }
+}
+
+/// `GET /v3/orders`: a page of the seller's orders (see [`crate::market_orders`]).
+async fn get_orders(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(response) = guard(&shared, &headers).await {
+        return response;
+    }
+    let (garbled, page) = shared.with(|state| {
+        (
+            state.settings.orders_page_garbled,
+            crate::market_orders::walmart_page(state, &query),
+        )
+    });
+    if garbled {
+        let mut response = Response::new(crate::market_orders::GARBLED.into());
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+        return response;
+    }
+    json_response(StatusCode::OK, page)
+}
+
+/// `GET /v3/orders/{purchaseOrderId}`: one order.
+async fn get_order(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(response) = guard(&shared, &headers).await {
+        return response;
+    }
+    match shared.with(|state| crate::market_orders::walmart_order_by_id(state, &id)) {
+        Some(order) => json_response(StatusCode::OK, order),
+        None => errors(
+            StatusCode::NOT_FOUND,
+            "CONTENT_NOT_FOUND.GMP_ORDER_API",
+            format!("Purchase order {id} not found"),
+            "DATA",
+            "purchaseOrderId",
+        ),
+    }
+}
+
+/// `POST /v3/orders/{purchaseOrderId}/cancel`: the seller cancels the order's lines.
+async fn cancel_order(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(response) = guard(&shared, &headers).await {
+        return response;
+    }
+    let result = serde_json::from_slice::<Value>(&body)
+        .map_err(|e| format!("The body is not JSON: {e}"))
+        .and_then(|body| {
+            shared.with(|state| crate::market_orders::cancel_by_seller(state, &id, &body))
+        });
+    match result {
+        Ok(order) => json_response(StatusCode::OK, order),
+        Err(why) => errors(
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST_CONTENT.GMP_ORDER_API",
+            why,
+            "DATA",
+            "orderCancellation",
+        ),
     }
 }

@@ -183,37 +183,3 @@ pub fn amazon_notification_feed(
     });
     (move |body| drop(tx.send(body)), task)
 }
-
-/// Publishes the orders the fake marketplaces take as `OrderPlaced` events on `bus` (source
-/// `marketplace.<channel>`), as a marketplace's order feed would. Returns the sink to give the
-/// fakes and the publishing task.
-pub fn order_feed(
-    config: &aws_config::SdkConfig,
-    bus: &str,
-) -> (
-    impl Fn(serde_json::Value) + Send + Sync + 'static,
-    tokio::task::JoinHandle<()>,
-) {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
-    let events = aws_sdk_eventbridge::Client::new(config);
-    let bus = bus.to_owned();
-    let task = tokio::spawn(async move {
-        while let Some(detail) = rx.recv().await {
-            let channel = detail["channel"]
-                .as_str()
-                .unwrap_or("marketplace")
-                .to_owned();
-            let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-                .event_bus_name(&bus)
-                .source(format!("marketplace.{channel}"))
-                .detail_type("OrderPlaced")
-                .detail(detail.to_string())
-                .build();
-            match events.put_events().entries(entry).send().await {
-                Ok(out) if out.failed_entry_count() == 0 => {}
-                other => tracing::error!(?other, "could not publish a marketplace order"),
-            }
-        }
-    });
-    (move |detail| drop(tx.send(detail)), task)
-}

@@ -41,6 +41,10 @@ pub struct RuntimeOptions {
     /// The buffer recompute's interval when `schedule_interval` is unset: a local stack
     /// recomputes every 10 seconds (contract section 5) rather than every few minutes.
     pub buffer_recompute_interval: Duration,
+    /// The Walmart and eBay order polls' interval when `schedule_interval` is unset: a local
+    /// stack polls every few seconds rather than every minute, so orders placed on the fakes
+    /// show soon.
+    pub order_poll_interval: Duration,
     /// Divides the sales-rate horizons, for demos that compress time (1: as deployed).
     pub rate_horizon_compression: f64,
     /// Fault switch: the share of position events a channel queue loses before its sync function
@@ -60,6 +64,7 @@ impl Default for RuntimeOptions {
             api_addr: None,
             schedule_interval: None,
             buffer_recompute_interval: Duration::from_secs(10),
+            order_poll_interval: Duration::from_secs(5),
             rate_horizon_compression: 1.0,
             drop_position_events: 0.0,
             queue_faults: None,
@@ -155,6 +160,9 @@ impl LocalRuntime {
                     let every = match (options.schedule_interval, f.binary.as_str()) {
                         (Some(every), _) => every,
                         (None, "recompute-buffers") => options.buffer_recompute_interval,
+                        (None, "poll-walmart-orders" | "poll-ebay-orders") => {
+                            options.order_poll_interval
+                        }
                         (None, _) => every,
                     };
                     tasks.push(tokio::spawn(run_schedule(

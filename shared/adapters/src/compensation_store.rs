@@ -1,11 +1,12 @@
-//! What compensation keeps in the state table: the seller's compensation policy, and per SKU the
-//! orders reported short (`OversellDetected`) until each is compensated.
+//! What compensation keeps in the state table: the seller's compensation policy, per SKU the
+//! orders reported short (`OversellDetected`) until each is compensated, and per SKU the stock
+//! deliveries still owe (announced in `StockReceived` references).
 
 use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use stockguard_domain::Sku;
-use stockguard_domain::compensation::{CompensationPolicy, Policy};
+use stockguard_domain::compensation::{Announcement, CompensationPolicy, Inbound, Policy};
 
 use crate::error::{AdapterError, classify};
 use crate::items::*;
@@ -19,6 +20,11 @@ const SHORT_ORDER_DAYS: i64 = 90;
 fn short_pk(sku: &Sku) -> String {
     format!("OVERSOLD#{sku}")
 }
+fn inbound_pk(sku: &Sku) -> String {
+    format!("INBOUND#{sku}")
+}
+/// An announcement is kept this long after its ETA: a delivery that late is not counted on.
+const INBOUND_DAYS_AFTER_ETA: i64 = 30;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShortOrderStatus {
@@ -148,5 +154,57 @@ impl StateStore {
             .await
             .map_err(|e| classify("UpdateItem", e))?;
         Ok(())
+    }
+
+    /// Records what a delivery of `sku` still owes, as of `occurred_at`: a later announcement of
+    /// the same delivery replaces it, an older one (delivered late or again) changes nothing.
+    pub async fn record_inbound(
+        &self,
+        sku: &Sku,
+        a: &Announcement,
+        occurred_at: i64,
+    ) -> Result<(), AdapterError> {
+        let mut item = key(inbound_pk(sku), &a.delivery);
+        item.insert("units".into(), n(a.units));
+        item.insert("eta".into(), n(a.eta));
+        item.insert("occurred_at".into(), n(occurred_at));
+        item.insert("ttl".into(), ttl_after(a.eta, INBOUND_DAYS_AFTER_ETA));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR occurred_at < :at")
+            .expression_attribute_values(":at", n(occurred_at))
+            .send()
+            .await
+            .map_err(|e| classify("PutItem", e));
+        match put {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_condition_failed() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The stock still owed to `sku`, delivery by delivery (complete ones left out).
+    pub async fn inbound(&self, sku: &Sku) -> Result<Vec<Inbound>, AdapterError> {
+        let items = self
+            .query_all(|q| {
+                q.consistent_read(true)
+                    .key_condition_expression("pk = :pk")
+                    .expression_attribute_values(":pk", s(inbound_pk(sku)))
+            })
+            .await?;
+        let mut out = Vec::new();
+        for item in &items {
+            let units = get_i64(item, "units")?;
+            if units > 0 {
+                out.push(Inbound {
+                    units,
+                    expected_at: get_i64(item, "eta")?,
+                });
+            }
+        }
+        Ok(out)
     }
 }

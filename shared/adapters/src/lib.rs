@@ -12,6 +12,7 @@ pub mod error;
 pub mod inventory;
 pub mod items;
 pub mod memory;
+pub mod poll_store;
 pub mod publisher;
 pub mod request_count;
 pub mod store;

@@ -175,6 +175,34 @@ impl EbayClient {
         .await
     }
 
+    /// One page of getOrders (`GET /sell/fulfillment/v1/order`) with `filter`, `limit` and
+    /// `offset`. The body is returned as it came, for the domain to read.
+    pub async fn orders_page(
+        &self,
+        filter: &str,
+        limit: u64,
+        offset: u64,
+    ) -> Result<Vec<u8>, ChannelError> {
+        let mut url = http::endpoint(CHANNEL, &self.base, &["sell", "fulfillment", "v1", "order"])?;
+        url.query_pairs_mut()
+            .append_pair("filter", filter)
+            .append_pair("limit", &limit.to_string())
+            .append_pair("offset", &offset.to_string());
+        let answer = http::retry_throttled(&self.options, || async {
+            let request = self
+                .http
+                .get(url.clone())
+                .bearer_auth(self.access_token.expose());
+            let answer = http::send(CHANNEL, request).await?;
+            if answer.status.is_success() {
+                return Ok(answer);
+            }
+            Err(answer.error(CHANNEL, false, answer.retry_after()))
+        })
+        .await?;
+        Ok(answer.body)
+    }
+
     /// The ship-to-home quantity of the SKU's inventory item.
     pub async fn read_shown(&self, listing: &Listing) -> Result<i64, ChannelError> {
         let Listing::Ebay { sku, .. } = listing else {

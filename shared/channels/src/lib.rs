@@ -29,4 +29,4 @@ pub use ebay::EbayClient;
 pub use error::ChannelError;
 pub use model::{ChannelKind, Listing, PushOutcome, QuantityUpdate, UnknownChannelKind};
 pub use shopify::ShopifyClient;
-pub use walmart::WalmartClient;
+pub use walmart::{WalmartClient, WalmartOrdersPage};

@@ -29,6 +29,20 @@ pub struct WalmartClient {
     options: ClientOptions,
 }
 
+/// Which page of `GET /v3/orders` to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WalmartOrdersPage {
+    /// ISO 8601 UTC timestamps, as Walmart takes them.
+    First {
+        from: String,
+        to: String,
+        created_from: String,
+        limit: u32,
+    },
+    /// The `nextCursor` of the previous page, a query string.
+    Next(String),
+}
+
 struct CachedToken {
     value: String,
     refresh_at: Instant,
@@ -132,6 +146,102 @@ impl WalmartClient {
                 .await?;
         let inventory: InventoryAnswer = answer.json(CHANNEL)?;
         Ok(inventory.quantity.amount)
+    }
+
+    /// One page of `GET /v3/orders`: the first of orders modified in `[from, to]` (created at
+    /// most `created_lookback` before `from`), or the page a `nextCursor` names. The body is
+    /// returned as it came, for the domain to read; Walmart's 404 for "no orders" is an empty page.
+    pub async fn orders_page(&self, page: &WalmartOrdersPage) -> Result<Vec<u8>, ChannelError> {
+        let url = match page {
+            WalmartOrdersPage::First {
+                from,
+                to,
+                created_from,
+                limit,
+            } => {
+                let mut url = http::endpoint(CHANNEL, &self.base, &["v3", "orders"])?;
+                url.query_pairs_mut()
+                    .append_pair("createdStartDate", created_from)
+                    .append_pair("lastModifiedStartDate", from)
+                    .append_pair("lastModifiedEndDate", to)
+                    .append_pair("limit", &limit.to_string())
+                    .append_pair("shipNodeType", "SellerFulfilled");
+                url
+            }
+            WalmartOrdersPage::Next(cursor) => {
+                let mut url = http::endpoint(CHANNEL, &self.base, &["v3", "orders"])?;
+                url.set_query(Some(cursor.trim_start_matches('?')));
+                url
+            }
+        };
+        let answer = http::retry_throttled(&self.options, || async {
+            let token = self.access_token().await?;
+            let mut answer = http::send(
+                CHANNEL,
+                self.with_headers(self.http.get(url.clone()), &token),
+            )
+            .await?;
+            if answer.status == StatusCode::UNAUTHORIZED {
+                let token = self.replace_token(&token).await?;
+                answer = http::send(
+                    CHANNEL,
+                    self.with_headers(self.http.get(url.clone()), &token),
+                )
+                .await?;
+            }
+            if answer.status.is_success() || answer.status == StatusCode::NOT_FOUND {
+                return Ok(answer);
+            }
+            Err(answer.error(CHANNEL, false, answer.retry_after()))
+        })
+        .await?;
+        if answer.status == StatusCode::NOT_FOUND {
+            return Ok(br#"{"list": {"meta": {"totalCount": 0}, "elements": {}}}"#.to_vec());
+        }
+        Ok(answer.body)
+    }
+
+    /// Cancels every line of a purchase order that is not cancelled yet, as the seller
+    /// (`POST /v3/orders/{purchaseOrderId}/cancel`, reason
+    /// `CUSTOMER_REQUESTED_SELLER_TO_CANCEL`, which Walmart also uses for stock-outs): the order's
+    /// lines are read first (`GET /v3/orders/{purchaseOrderId}`), since Walmart cancels by line.
+    pub async fn cancel_order(&self, purchase_order_id: &str) -> Result<(), ChannelError> {
+        let order_url = http::endpoint(CHANNEL, &self.base, &["v3", "orders", purchase_order_id])?;
+        let answer = http::retry_throttled(&self.options, || {
+            self.call(|| self.http.get(order_url.clone()))
+        })
+        .await?;
+        let order: serde_json::Value = answer.json(CHANNEL)?;
+        let lines: Vec<serde_json::Value> = order
+            .pointer("/order/orderLines/orderLine")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|l| {
+                !l.pointer("/orderLineStatuses/orderLineStatus")
+                    .and_then(serde_json::Value::as_array)
+                    .is_some_and(|s| s.iter().any(|s| s["status"] == "Cancelled"))
+            })
+            .map(|l| {
+                json!({"lineNumber": l["lineNumber"], "orderLineStatuses": {"orderLineStatus": [{
+                    "status": "Cancelled", "cancellationReason": "CUSTOMER_REQUESTED_SELLER_TO_CANCEL",
+                    "statusQuantity": l["orderLineQuantity"]}]}})
+            })
+            .collect();
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let cancel_url = http::endpoint(
+            CHANNEL,
+            &self.base,
+            &["v3", "orders", purchase_order_id, "cancel"],
+        )?;
+        let body = json!({"orderCancellation": {"orderLines": {"orderLine": lines}}});
+        http::retry_throttled(&self.options, || {
+            self.call(|| self.http.post(cancel_url.clone()).json(&body))
+        })
+        .await?;
+        Ok(())
     }
 
     fn inventory_url(&self, sku: &str) -> Result<Url, ChannelError> {

@@ -134,7 +134,7 @@ pub struct Oversell {
 }
 
 /// Decides what to do about `shortfall` units of a SKU: notify only if the policy says so; wait
-/// when inbound stock arriving within the allowed wait covers it; otherwise cancel the most
+/// when inbound stock due within the allowed wait (and not overdue) covers it; otherwise cancel the most
 /// recent short order on the channel whose cancellation costs least.
 pub fn decide(
     oversell: &Oversell,
@@ -156,7 +156,8 @@ pub fn decide(
     let deadline = now.saturating_add(policy.max_wait_ms);
     let mut arriving: Vec<&Inbound> = inbound
         .iter()
-        .filter(|i| i.units > 0 && i.expected_at <= deadline)
+        // A delivery already overdue is not counted on: nothing says when it comes.
+        .filter(|i| i.units > 0 && i.expected_at >= now && i.expected_at <= deadline)
         .collect();
     arriving.sort_by_key(|i| i.expected_at);
     let mut covered = 0;
@@ -191,13 +192,43 @@ pub fn decide(
     }
 }
 
-/// The expected arrival a restock's free-text `reference` announces with an `eta=<RFC 3339>`
-/// token (for example `PO-881 eta=2026-12-01T09:00:00Z`).
-pub fn eta_of(reference: &str) -> Option<Millis> {
-    reference
-        .split_whitespace()
-        .find_map(|token| token.strip_prefix("eta="))
-        .and_then(parse_timestamp)
+/// Stock a delivery still owes, announced in a `StockReceived`'s `reference` (the contract gives
+/// the event no field for it, so the convention lives in that free text):
+/// `<delivery> expected=<units> eta=<RFC 3339>`, for example
+/// `PO-881 expected=24 eta=2026-12-01T09:00:00Z`. The event's own `quantity` is on hand at once,
+/// as the contract says; `expected` more units of its SKU are due by `eta`. A later receipt of the
+/// same delivery restates what it still owes, `expected=0` when complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Announcement {
+    /// The delivery (the reference's first word: a purchase order, an ASN).
+    pub delivery: String,
+    /// Units still due, 0 to 1,000,000.
+    pub units: i64,
+    pub eta: Millis,
+}
+
+/// The announcement a `reference` carries; `None` when it carries none or a malformed one (the
+/// receipt itself still applies: this is only a hint for compensation).
+pub fn announced_inbound(reference: &str) -> Option<Announcement> {
+    let mut words = reference.split_whitespace();
+    let delivery = words.next().filter(|w| !w.contains('='))?.to_owned();
+    let mut units = None;
+    let mut eta = None;
+    for w in words {
+        if let Some(v) = w.strip_prefix("expected=") {
+            units = v
+                .parse::<i64>()
+                .ok()
+                .filter(|u| (0..=1_000_000).contains(u));
+        } else if let Some(v) = w.strip_prefix("eta=") {
+            eta = parse_timestamp(v);
+        }
+    }
+    Some(Announcement {
+        delivery,
+        units: units?,
+        eta: eta?,
+    })
 }
 
 #[cfg(test)]
@@ -303,6 +334,13 @@ mod tests {
         ];
         let d = decide(&oversell(2), &policy, &inbound, &orders(), NOW);
         assert_eq!(d.action, Action::Cancel);
+        // Overdue: not counted on.
+        let overdue = [Inbound {
+            units: 5,
+            expected_at: NOW - 1,
+        }];
+        let d = decide(&oversell(2), &policy, &overdue, &orders(), NOW);
+        assert_eq!(d.action, Action::Cancel);
     }
 
     #[test]
@@ -353,13 +391,31 @@ mod tests {
     }
 
     #[test]
-    fn an_eta_is_read_from_a_reference() {
+    fn a_reference_announces_what_its_delivery_still_owes() {
         assert_eq!(
-            eta_of("PO-881 eta=2026-12-01T09:00:00Z"),
-            parse_timestamp("2026-12-01T09:00:00Z")
+            announced_inbound("PO-881 expected=24 eta=2026-12-01T09:00:00Z"),
+            Some(Announcement {
+                delivery: "PO-881".into(),
+                units: 24,
+                eta: parse_timestamp("2026-12-01T09:00:00Z").unwrap()
+            })
         );
-        assert_eq!(eta_of("PO-881"), None);
-        assert_eq!(eta_of("eta=soon"), None);
+        assert_eq!(
+            announced_inbound("PO-881 eta=2026-12-01T09:00:00Z expected=0").map(|a| a.units),
+            Some(0),
+            "complete"
+        );
+        for none in [
+            "PO-881",
+            "PO-881 eta=2026-12-01T09:00:00Z",
+            "PO-881 expected=24",
+            "PO-881 expected=-1 eta=2026-12-01T09:00:00Z",
+            "PO-881 expected=many eta=2026-12-01T09:00:00Z",
+            "expected=24 eta=2026-12-01T09:00:00Z",
+            "",
+        ] {
+            assert_eq!(announced_inbound(none), None, "{none:?}");
+        }
     }
 
     #[test]

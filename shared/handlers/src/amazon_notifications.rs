@@ -3,7 +3,7 @@
 //! `event_id`); `LISTINGS_ITEM_MFN_QUANTITY_CHANGE` is Amazon saying it shows a pushed quantity,
 //! a measurement of its delay.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use serde_json::json;
@@ -186,41 +186,12 @@ impl AmazonNotifications {
         amazon.order_items(order_id).await.map_err(retry)
     }
 
-    /// Our SKU for each seller SKU: the SKU its Amazon listing maps, or the seller SKU itself
-    /// when it is one of ours (listed on Amazon, or a SKU with a position).
+    /// Our SKU for each seller SKU (see [`crate::channel_skus::resolve`]).
     async fn resolve(&self, lines: &[AmazonLine]) -> Result<HashMap<String, Sku>, Failure> {
-        let seller_skus: Vec<String> = lines
-            .iter()
-            .map(|l| l.seller_sku.clone())
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let mut found = self
-            .deps
-            .store
-            .skus_by_listing_id(&self.channel, &seller_skus)
+        let seller_skus: Vec<String> = lines.iter().map(|l| l.seller_sku.clone()).collect();
+        crate::channel_skus::resolve(&self.deps, &self.channel, &seller_skus)
             .await
-            .map_err(retry)?;
-        let rest: Vec<Sku> = seller_skus
-            .iter()
-            .filter(|s| !found.contains_key(*s))
-            .filter_map(|s| Sku::parse(s).ok())
-            .collect();
-        if !rest.is_empty() {
-            let listed = self
-                .deps
-                .store
-                .listings(&self.channel, &rest)
-                .await
-                .map_err(retry)?;
-            let positions = self.deps.store.positions(&rest).await.map_err(retry)?;
-            for sku in rest {
-                if listed.contains_key(&sku) || positions.get(&sku).is_some_and(|p| p.version > 0) {
-                    found.insert(sku.to_string(), sku);
-                }
-            }
-        }
-        Ok(found)
+            .map_err(Failure::Retry)
     }
 
     /// Amazon shows `quantity` for a listing since `at`: when that is the quantity last pushed,

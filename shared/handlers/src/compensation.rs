@@ -1,5 +1,6 @@
 //! Compensation of an oversell (`OversellDetected`): the short order is recorded, the domain
-//! decides (wait for inbound stock, cancel the cheapest order, or only notify), the decision is
+//! decides (wait for inbound stock, cancel the cheapest order, or only notify; the inbound stock
+//! is what restocks announced in their references, which reach this function too), the decision is
 //! carried out (a cancellation through the channel's own API where stockguard has one), and
 //! `OversellCompensated` is published from `stockguard.ops`.
 
@@ -11,7 +12,9 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use serde_json::Value;
 use stockguard_adapters::compensation_store::{ShortOrderRecord, ShortOrderStatus};
 use stockguard_channels::ChannelClient;
-use stockguard_domain::compensation::{Action, Decision, Oversell, ShortOrder, decide};
+use stockguard_domain::compensation::{
+    Action, Decision, Oversell, ShortOrder, announced_inbound, decide,
+};
 use stockguard_domain::outbound::SOURCE_CORE;
 use stockguard_domain::types::parse_timestamp;
 use stockguard_domain::{ChannelKind, ChannelName, EntityId, Notification, Sku};
@@ -35,6 +38,10 @@ pub enum Outcome {
     Compensated { action: String, order_id: String },
     /// This oversell was already compensated (a redelivery).
     AlreadyDone,
+    /// A restock's reference announced stock still owed to a SKU.
+    InboundRecorded { sku: String, units: i64 },
+    /// A restock that announced nothing more.
+    NothingAnnounced,
 }
 
 #[derive(Debug)]
@@ -99,6 +106,9 @@ impl Compensation {
             .as_deref()
             .and_then(|b| serde_json::from_str(b).ok())
             .ok_or_else(|| Failure::Invalid("the body is not an EventBridge event".into()))?;
+        if envelope.detail_type == "StockReceived" && !envelope.source.starts_with("stockguard.") {
+            return self.announcement(&envelope.detail).await;
+        }
         if envelope.source != SOURCE_CORE || envelope.detail_type != "OversellDetected" {
             return Err(Failure::Invalid(format!(
                 "expected OversellDetected from {SOURCE_CORE}, got {:?} from {:?}",
@@ -189,9 +199,8 @@ impl Compensation {
                 channel: channel.to_owned(),
                 shortfall: short_now,
             };
-            // No inbound event of the contract announces stock on its way (a StockReceived is
-            // on hand at once), so there is nothing yet to wait for.
-            Some(decide(&oversell, &policy, &[], &candidates, now))
+            let inbound = store.inbound(sku).await.map_err(retry)?;
+            Some(decide(&oversell, &policy, &inbound, &candidates, now))
         };
         let (action, acted_on, acted_channel, units) = match decision {
             None => (
@@ -228,6 +237,30 @@ impl Compensation {
         })
     }
 
+    /// A `StockReceived` whose `reference` announces stock its delivery still owes
+    /// ([`announced_inbound`]): recorded for the wait decision. The receipt itself is the
+    /// StockReceived function's; one that is invalid or announces nothing is left to it.
+    async fn announcement(&self, detail: &Value) -> Result<Outcome, Failure> {
+        let announced = (|| {
+            let sku = Sku::parse(detail["sku"].as_str()?).ok()?;
+            let a = announced_inbound(detail["reference"].as_str()?)?;
+            let at = parse_timestamp(detail["occurred_at"].as_str()?)?;
+            Some((sku, a, at))
+        })();
+        let Some((sku, a, at)) = announced else {
+            return Ok(Outcome::NothingAnnounced);
+        };
+        self.deps
+            .store
+            .record_inbound(&sku, &a, at)
+            .await
+            .map_err(|e| Failure::Retry(e.to_string()))?;
+        Ok(Outcome::InboundRecorded {
+            sku: sku.to_string(),
+            units: a.units,
+        })
+    }
+
     /// Carries a decision out. A cancellation goes through the channel's API where stockguard
     /// has one; on a channel without one, a person is told instead.
     async fn carry_out(&self, d: &Decision) -> Result<(String, String, String, i64), Failure> {
@@ -248,7 +281,8 @@ impl Compensation {
         }
     }
 
-    /// Cancels an order on its channel. `false` when the channel has no cancel API here.
+    /// Cancels an order on its channel (Shopify's orderCancel, Walmart's order line
+    /// cancellation). `false` when the channel has no cancel API here.
     async fn cancel(&self, channel: &str, order_id: &str) -> Result<bool, Failure> {
         let Ok(name) = ChannelName::parse(channel) else {
             return Ok(false);
@@ -262,7 +296,7 @@ impl Compensation {
         else {
             return Ok(false);
         };
-        if settings.kind != ChannelKind::Shopify {
+        if !matches!(settings.kind, ChannelKind::Shopify | ChannelKind::Walmart) {
             return Ok(false);
         }
         let sync = {
@@ -273,6 +307,18 @@ impl Compensation {
                 .clone()
         };
         let client = sync.client_for(&settings).await.map_err(Failure::Retry)?;
+        if let ChannelClient::Walmart(walmart) = client.as_ref() {
+            // Our order ids for Walmart orders are `walmart-<purchase order id>`; the poller
+            // then reads the cancellation and releases the order.
+            let po = order_id
+                .strip_prefix(&format!("{}-", stockguard_domain::walmart::CHANNEL))
+                .unwrap_or(order_id);
+            walmart
+                .cancel_order(po)
+                .await
+                .map_err(|e| Failure::Retry(e.to_string()))?;
+            return Ok(true);
+        }
         let ChannelClient::Shopify(shopify) = client.as_ref() else {
             return Ok(false);
         };

@@ -21,6 +21,7 @@ use crate::channel_sync::ChannelSync;
 use crate::compensation::Compensation;
 use crate::deps::{Deps, now_ms};
 use crate::http_api::{HttpAnswer, MAX_API_BODY_BYTES, route, too_large, webhook_refused};
+use crate::order_polls::{OrderPoller, PollSettings, PolledChannel};
 use crate::shopify_webhooks::{ShopifyWebhooks, WebhookHeaders};
 
 /// The expiry sweep stops this long before its invocation's deadline, to finish inside it.
@@ -144,6 +145,15 @@ impl Function {
             "reconcile-channels" => Function::Scheduled(Box::new(ReconcileChannels(deps))),
             "recompute-buffers" => {
                 Function::Scheduled(Box::new(BufferRecompute::from_env(deps, env)?))
+            }
+            "poll-walmart-orders" | "poll-ebay-orders" => {
+                let kind = if binary == "poll-walmart-orders" {
+                    PolledChannel::Walmart
+                } else {
+                    PolledChannel::Ebay
+                };
+                let settings = PollSettings::from_env(env)?;
+                Function::Scheduled(Box::new(OrderPoller::new(deps, kind, settings)))
             }
             "reservations-api" => Function::ReservationsApi(deps),
             "shopify-webhooks" => Function::ShopifyWebhooks(ShopifyWebhooks::from_env(deps, env)?),
@@ -338,6 +348,8 @@ mod tests {
             ("expire-reservations", Trigger::Schedule),
             ("reconcile-channels", Trigger::Schedule),
             ("recompute-buffers", Trigger::Schedule),
+            ("poll-walmart-orders", Trigger::Schedule),
+            ("poll-ebay-orders", Trigger::Schedule),
             ("reservations-api", Trigger::Http),
         ];
         for (binary, trigger) in cases {
@@ -371,6 +383,13 @@ mod tests {
         assert!(err("sync-channel", &[]).contains("STOCKGUARD_CHANNEL"));
         assert!(err("sync-channel", &[("STOCKGUARD_CHANNEL", "Not A Name")]).contains("channel"));
         assert!(err("shopify-webhooks", &[]).contains("STOCKGUARD_SHOPIFY_WEBHOOK_SECRET"));
+        assert!(
+            err(
+                "poll-ebay-orders",
+                &[("STOCKGUARD_POLL_OVERLAP_SECONDS", "-5")]
+            )
+            .contains("STOCKGUARD_POLL_OVERLAP_SECONDS")
+        );
         assert!(
             err(
                 "recompute-buffers",

@@ -63,11 +63,11 @@ async fn settings_shown_quantities_and_stats_over_http() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
-async fn an_order_takes_shown_units_and_reaches_the_sink() -> anyhow::Result<()> {
-    let published: Arc<Mutex<Vec<Value>>> = Arc::default();
-    let sink = Arc::clone(&published);
-    let options = FakeOptions::default().with_order_sink(move |detail| {
-        sink.lock().unwrap_or_else(|e| e.into_inner()).push(detail);
+async fn an_order_takes_shown_units_and_is_sent_as_the_channel_sends_it() -> anyhow::Result<()> {
+    let sent: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = Arc::clone(&sent);
+    let options = FakeOptions::default().with_notification_sink(move |body| {
+        sink.lock().unwrap_or_else(|e| e.into_inner()).push(body);
     });
     let fakes = FakeChannels::start(options).await?;
     fakes.amazon.register_listing("AMZ-RED-M", "TEE-RED-M", 5);
@@ -83,27 +83,20 @@ async fn an_order_takes_shown_units_and_reaches_the_sink() -> anyhow::Result<()>
         .send()
         .await?;
     assert_eq!(placed.status(), 201);
-    let detail: Value = placed.json().await?;
-
-    assert_eq!(detail["order_id"], json!("113-1"));
-    assert_eq!(detail["channel"], json!("amazon"));
-    // Two listings of one SKU make one line, as OrderPlaced wants.
+    let answer: Value = placed.json().await?;
     assert_eq!(
-        detail["lines"],
-        json!([{"sku": "TEE-RED-M", "quantity": 3}])
+        answer,
+        json!({"order_id": "amazon-113-1", "channel": "amazon"})
     );
-    let occurred_at = detail["occurred_at"].as_str().unwrap_or_default();
-    assert!(
-        chrono::DateTime::parse_from_rfc3339(occurred_at).is_ok(),
-        "{occurred_at}"
-    );
-    assert!(detail["event_id"].as_str().is_some_and(|id| !id.is_empty()));
     assert_eq!(fakes.amazon.shown("AMZ-RED-M"), Some(3));
     assert_eq!(fakes.amazon.shown("AMZ-RED-M-B"), Some(4));
-    assert_eq!(
-        *published.lock().unwrap_or_else(|e| e.into_inner()),
-        vec![detail]
-    );
+    // Amazon's own word for the order: an ORDER_CHANGE naming each listing sold.
+    let notification: Value =
+        serde_json::from_str(&sent.lock().unwrap_or_else(|e| e.into_inner())[0])?;
+    assert_eq!(notification["NotificationType"], "ORDER_CHANGE");
+    let items = &notification["Payload"]["OrderChangeNotification"]["Summary"]["OrderItems"];
+    assert_eq!(items[0]["SellerSKU"], "AMZ-RED-M");
+    assert_eq!(items[1]["Quantity"], 1);
 
     // A marketplace sells only what it shows.
     let too_many = http
@@ -125,7 +118,7 @@ async fn an_order_takes_shown_units_and_reaches_the_sink() -> anyhow::Result<()>
             .is_some_and(|id| id.starts_with("amazon-"))
     );
     assert_eq!(fakes.amazon.shown("AMZ-RED-M"), Some(0));
-    assert_eq!(published.lock().unwrap_or_else(|e| e.into_inner()).len(), 2);
+    assert_eq!(sent.lock().unwrap_or_else(|e| e.into_inner()).len(), 2);
     assert_eq!(fakes.amazon.stats().orders, 2);
     Ok(())
 }
@@ -160,20 +153,31 @@ async fn the_binary_prints_the_urls_of_four_working_fakes() -> anyhow::Result<()
         .json(&json!({"quantity": 2}))
         .send()
         .await?;
-    http.post(format!("{ebay}/_fake/orders"))
+    let placed: Value = http
+        .post(format!("{ebay}/_fake/orders"))
         .json(&json!({"lines": [{"listing_key": "EB-1", "quantity": 1}]}))
         .send()
-        .await?;
-    let order_line = lines
-        .next_line()
         .await?
-        .ok_or_else(|| anyhow::anyhow!("no order line"))?;
-    let order: Value = serde_json::from_str(&order_line)?;
-    assert_eq!(order["detail_type"], json!("OrderPlaced"));
+        .json()
+        .await?;
+    // eBay lists the order in its orders API, for the seller to poll.
+    let listed: Value = http
+        .get(format!("{ebay}/sell/fulfillment/v1/order"))
+        .bearer_auth("test-token")
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(listed["total"], json!(1));
+    let id = placed["order_id"].as_str().unwrap_or_default();
     assert_eq!(
-        order["detail"]["lines"],
-        json!([{"sku": "EB-1", "quantity": 1}])
+        format!(
+            "ebay-{}",
+            listed["orders"][0]["orderId"].as_str().unwrap_or_default()
+        ),
+        id
     );
+    assert_eq!(listed["orders"][0]["lineItems"][0]["sku"], json!("EB-1"));
 
     child.kill().await?;
     Ok(())

@@ -101,3 +101,53 @@ async fn a_wrong_token_is_permanent() -> anyhow::Result<()> {
     assert_permanent_with(&outcomes[0], "Invalid access token");
     Ok(())
 }
+
+#[tokio::test]
+async fn orders_are_read_by_modification_window_limit_and_offset() -> anyhow::Result<()> {
+    use stockguard_fake_channels::OrderRequest;
+    let fakes = start_fakes().await?;
+    fakes.ebay.register_listing("EB-1", "TEE", 10);
+    fakes.ebay.update_settings(|s| s.orders_page_limit = 2);
+    let mut placed = Vec::new();
+    for _ in 0..3 {
+        placed.push(fakes.ebay.place_order(&OrderRequest::new([("EB-1", 1)]))?);
+    }
+    let client = ebay_client(&fakes, stockguard_fake_channels::DEFAULT_ACCESS_TOKEN)?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let filter = stockguard_domain::ebay::modified_filter(now - 60_000, now + 60_000);
+    let first =
+        stockguard_domain::ebay::parse_orders_page(&client.orders_page(&filter, 50, 0).await?)?;
+    assert_eq!(
+        (first.total, first.next, first.orders.len()),
+        (Some(3), Some(2), 2)
+    );
+    let last =
+        stockguard_domain::ebay::parse_orders_page(&client.orders_page(&filter, 50, 2).await?)?;
+    assert_eq!((last.next, last.orders.len()), (None, 1));
+    // A window that ended before the orders were placed lists none of them.
+    let before = stockguard_domain::ebay::modified_filter(now - 120_000, now - 60_000);
+    let none =
+        stockguard_domain::ebay::parse_orders_page(&client.orders_page(&before, 50, 0).await?)?;
+    assert_eq!(none.total, Some(0));
+    // A cancellation lists the order again, cancelled.
+    let id = placed[0]["order_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    fakes.ebay.cancel_order(&id)?;
+    let again =
+        stockguard_domain::ebay::parse_orders_page(&client.orders_page(&filter, 50, 0).await?)?;
+    let cancelled = again
+        .orders
+        .iter()
+        .chain(
+            stockguard_domain::ebay::parse_orders_page(&client.orders_page(&filter, 50, 2).await?)?
+                .orders
+                .iter(),
+        )
+        .find(|o| format!("ebay-{}", o.order_id) == id)
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("the cancelled order is listed"))?;
+    assert_eq!(cancelled.changes.len(), 2);
+    Ok(())
+}

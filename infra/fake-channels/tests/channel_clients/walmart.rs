@@ -147,3 +147,43 @@ async fn an_unknown_sku_is_a_permanent_404() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn orders_are_read_page_by_page_through_next_cursor() -> anyhow::Result<()> {
+    use stockguard_channels::WalmartOrdersPage;
+    use stockguard_fake_channels::OrderRequest;
+    let fakes = start_fakes().await?;
+    fakes.walmart.register_listing("WM-1", "TEE", 10);
+    fakes.walmart.update_settings(|s| s.orders_page_limit = 2);
+    for _ in 0..5 {
+        fakes
+            .walmart
+            .place_order(&OrderRequest::new([("WM-1", 1)]))?;
+    }
+    let client = walmart_client(&fakes)?;
+    let now = chrono::Utc::now();
+    let iso =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let mut page = WalmartOrdersPage::First {
+        from: iso(now - chrono::Duration::minutes(1)),
+        to: iso(now + chrono::Duration::minutes(1)),
+        created_from: iso(now - chrono::Duration::days(1)),
+        limit: 100,
+    };
+    let mut seen = Vec::new();
+    loop {
+        let body = client.orders_page(&page).await?;
+        let read = stockguard_domain::walmart::parse_orders_page(&body)?;
+        assert_eq!(read.total, Some(5));
+        seen.extend(read.orders.into_iter().map(|o| o.order_id));
+        match read.next {
+            Some(cursor) => page = WalmartOrdersPage::Next(cursor),
+            None => break,
+        }
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 5);
+    assert_eq!(fakes.walmart.stats().order_pages, 3);
+    Ok(())
+}

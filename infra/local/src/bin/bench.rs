@@ -12,11 +12,12 @@ use serde_json::json;
 use stockguard_adapters::request_count::{RequestKey, Tally, counted_between};
 use stockguard_domain::Sku;
 use stockguard_domain::channel::BufferPolicy;
-use stockguard_fake_channels::{FakeChannels, FakeOptions};
+use stockguard_fake_channels::{FakeChannels, FakeOptions, OrderRequest};
 use stockguard_handlers::{Deps, Settings};
 use stockguard_local::cost::Usage;
 use stockguard_local::fake_wiring::{
-    KINDS, configure_fake_channels, fake, map_on_fakes, static_buffers,
+    KINDS, amazon_notification_feed, configure_fake_channels, fake, listing_key, map_on_fakes,
+    send_shopify_webhooks, static_buffers,
 };
 use stockguard_local::tap::{EventTap, queue_depth};
 use stockguard_local::{LocalRuntime, RuntimeOptions, StackSpec, provision};
@@ -27,7 +28,8 @@ const ATTEMPTS_PER_CLIENT: usize = 50;
 const ROUNDS: usize = 3;
 const STEADY_CHANGES: usize = 100;
 
-/// `stockguard-bench [reservations|channels|functions|buffers]`: every part unless one is named.
+/// `stockguard-bench [reservations|channels|functions|buffers|orders]`: every part unless one is
+/// named.
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     std::env::var("AWS_ENDPOINT_URL")
@@ -47,14 +49,18 @@ async fn main() -> Result<()> {
             function_figures(&spec).await?;
             reservation_figures(&config, &spec).await?;
             channel_sync_figures(&config, &spec).await?;
+            order_figures(&config, &spec).await?;
             buffer_recompute_figures(&config, &spec).await
         }
+        Some("orders") => order_figures(&config, &spec).await,
         Some("buffers") => buffer_recompute_figures(&config, &spec).await,
         Some("reservations") => reservation_figures(&config, &spec).await,
         Some("channels") => channel_sync_figures(&config, &spec).await,
         Some("functions") => function_figures(&spec).await,
         Some(other) => {
-            bail!("unknown part {other:?}: expected reservations, channels, functions or buffers")
+            bail!(
+                "unknown part {other:?}: expected reservations, channels, functions, buffers or orders"
+            )
         }
     }
 }
@@ -540,6 +546,84 @@ fn print_requests_per(
 }
 
 /// `StockReceived` of `quantity` for every SKU, applied straight to state.
+/// Orders placed on each fake channel, through that channel's own protocol (Shopify webhooks,
+/// Amazon notifications on their queue, Walmart's and eBay's orders APIs polled), to the
+/// position changing in the state: p50 and p95 per channel. One order at a time, each at a
+/// random moment of the poll interval.
+async fn order_figures(config: &aws_config::SdkConfig, spec: &StackSpec) -> Result<()> {
+    const ORDERS: usize = 15;
+    const POLL_EVERY: Duration = Duration::from_secs(5);
+    let stack = provision(config, spec, "bench-orders-", "bench-orders-bus").await?;
+    let deps = Deps::new(config, &stack.table, &stack.bus, None, Settings::default());
+    let amazon_queue = stack.queue("AmazonNotificationsQueue")?.url.clone();
+    let (notifications, _feed) = amazon_notification_feed(config, &amazon_queue);
+    let fakes =
+        FakeChannels::start(FakeOptions::default().with_notification_sink(notifications)).await?;
+    configure_fake_channels(
+        config,
+        &deps.store,
+        "bench-orders-",
+        &fakes,
+        static_buffers(BufferPolicy::default()),
+    )
+    .await?;
+    let skus: Vec<Sku> = KINDS
+        .iter()
+        .map(|k| Sku::parse(&format!("ORDERS-{}", k.to_uppercase())).map_err(anyhow::Error::msg))
+        .collect::<Result<_>>()?;
+    map_on_fakes(&deps.store, &fakes, &skus).await?;
+    let options = RuntimeOptions {
+        api_addr: Some("127.0.0.1:0".parse()?),
+        order_poll_interval: POLL_EVERY,
+        ..Default::default()
+    };
+    let rt = LocalRuntime::start(config, spec, &stack, options).await?;
+    send_shopify_webhooks(
+        &fakes,
+        &format!("http://{}", rt.api_addr.context("API address")?),
+    );
+    receive_stock(&deps, &skus, "bench-orders", 1000).await?;
+    println!(
+        "order on a fake channel -> position changed, {ORDERS} orders per channel one at a time, at random moments (Walmart and eBay polled every {} s here; deployed, every 60 s)",
+        POLL_EVERY.as_secs()
+    );
+    for (kind, sku) in KINDS.iter().zip(&skus) {
+        let key = listing_key(kind, sku.as_str());
+        let mut times = Vec::new();
+        for _ in 0..ORDERS {
+            // Buyers come at random moments, not just after a poll (which would make every
+            // polled order wait a whole interval).
+            let jitter = rand::random::<u64>() % POLL_EVERY.as_millis() as u64;
+            tokio::time::sleep(Duration::from_millis(jitter)).await;
+            // Shows enough whatever the sync pushed meanwhile.
+            fake(&fakes, kind).set_shown(&key, 1000);
+            let before = deps.store.position(sku).await?.hard_reserved;
+            let start = Instant::now();
+            fake(&fakes, kind).place_order(&OrderRequest::new([(key.as_str(), 1)]))?;
+            loop {
+                if deps.store.position(sku).await?.hard_reserved > before {
+                    break;
+                }
+                if start.elapsed() > Duration::from_secs(120) {
+                    bail!("a {kind} order did not reach the state in 120 s");
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            times.push(start.elapsed());
+        }
+        times.sort();
+        println!(
+            "  {kind:<8} p50 {:>8.0} ms   p95 {:>8.0} ms   (min {:.0}, max {:.0})",
+            ms(times[ORDERS / 2]),
+            ms(times[(ORDERS * 95).div_ceil(100) - 1]),
+            ms(times[0]),
+            ms(times[ORDERS - 1])
+        );
+    }
+    drop(rt);
+    Ok(())
+}
+
 async fn receive_stock(deps: &Deps, skus: &[Sku], prefix: &str, quantity: i64) -> Result<()> {
     for sku in skus {
         let detail = json!({"event_id": format!("{prefix}-{sku}"), "occurred_at": chrono::Utc::now().to_rfc3339(), "sku": sku, "quantity": quantity});

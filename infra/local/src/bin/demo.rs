@@ -25,7 +25,8 @@ use stockguard_domain::{ChannelKind, ChannelName, Sku};
 use stockguard_fake_channels::{FakeChannels, FakeOptions, OrderError, OrderLine, OrderRequest};
 use stockguard_handlers::{Deps, Settings, reconcile};
 use stockguard_local::fake_wiring::{
-    KINDS, configure_fake_channels, fake, listing_key, map_on_fakes, order_feed, static_buffers,
+    KINDS, amazon_notification_feed, configure_fake_channels, fake, listing_key, map_on_fakes,
+    send_shopify_webhooks, static_buffers,
 };
 use stockguard_local::tap::{EventTap, queue_depth};
 use stockguard_local::{LocalRuntime, RuntimeOptions, StackSpec, provision};
@@ -321,8 +322,10 @@ async fn run() -> Result<bool> {
          decision can meet a slightly different state."
     );
     println!(
-        "Every schedule fires every {} s here (the expiry sweep, reconciliation, and the buffer recompute; in AWS these \
-         are 1, 15 and 5 minutes). Reconciliation leaves an Amazon listing alone for {} s after an acknowledged \
+        "Every schedule fires every {} s here (the expiry sweep, reconciliation, the buffer recompute, and the Walmart and \
+         eBay order polls; in AWS these are 1, 15, 5 and 1 minutes). Marketplace orders reach stockguard as each \
+         marketplace sends them: Amazon's SP-API notifications, Walmart's and eBay's orders APIs, read by the polls. \
+         Reconciliation leaves an Amazon listing alone for {} s after an acknowledged \
          push (Amazon may still be processing it), so within this demo it does not check Amazon.\n",
         SCHEDULE_INTERVAL.as_secs(),
         reconcile::processing_window(ChannelKind::Amazon).as_secs()
@@ -363,9 +366,12 @@ async fn run_sale(
     let events = aws_sdk_eventbridge::Client::new(config);
 
     step("starting the four fake channels (Amazon shows pushes after a 2 s processing delay)");
-    // Marketplace orders reach stockguard as OrderPlaced events on the bus, as from an order feed.
-    let (order_sink, order_feed) = order_feed(config, &stack.bus);
-    let fakes = FakeChannels::start(FakeOptions::default().with_order_sink(order_sink)).await?;
+    // Marketplace orders reach stockguard as each marketplace sends them: Amazon's SP-API
+    // notifications on their queue, Shopify's webhooks, Walmart's and eBay's orders APIs polled.
+    let amazon_queue = stack.queue("AmazonNotificationsQueue")?.url.clone();
+    let (notifications, notification_feed) = amazon_notification_feed(config, &amazon_queue);
+    let fakes =
+        FakeChannels::start(FakeOptions::default().with_notification_sink(notifications)).await?;
     fakes
         .amazon
         .update_settings(|s| s.amazon_processing_delay_ms = AMAZON_DELAY_MS);
@@ -386,6 +392,7 @@ async fn run_sale(
     };
     let runtime = LocalRuntime::start(config, spec, &stack, options).await?;
     let api = format!("http://{}", runtime.api_addr.context("API address")?);
+    send_shopify_webhooks(&fakes, &api);
 
     step(&format!(
         "receiving stock from the ERP, one SKU every {} ms (separate sync batches for Amazon to read back)",
@@ -402,11 +409,17 @@ async fn run_sale(
         "ordinary sales before the sale: one unit of every SKU on {}, which gives each SKU its baseline rate",
         BASELINE_ORDERS.join(" and ")
     ));
+    let mut baseline = Vec::new();
     for (sku, _) in SKUS {
         for channel in BASELINE_ORDERS {
-            put(&events, &stack.bus, &format!("marketplace.{channel}"), "OrderPlaced", &json!({"event_id": format!("before-{channel}-{sku}"), "occurred_at": now(), "order_id": format!("before-{channel}-{sku}"), "channel": channel, "lines": [{"sku": sku, "quantity": 1}]})).await?;
+            let placed = fake(&fakes, channel)
+                .place_order(&OrderRequest::new([(listing_key(channel, sku), 1)]))
+                .with_context(|| format!("the baseline order of {sku} on {channel}"))?;
+            baseline.push(placed["order_id"].as_str().unwrap_or_default().to_owned());
         }
     }
+    // The pollers read them within a schedule interval.
+    await_orders_applied(&deps, &baseline, Duration::from_secs(30)).await?;
     wait_until_quiet(&deps, &stack, &fakes, &skus, Duration::from_secs(30)).await?;
     for (sku, q) in SKUS {
         println!("    {sku:<16} {q:>3} units, shown on every channel");
@@ -475,8 +488,11 @@ async fn run_sale(
     // Let walked-away reservations lapse and Amazon finish processing.
     tokio::time::sleep(Duration::from_millis(AMAZON_DELAY_MS)).await;
     wait_until_quiet(&deps, &stack, &fakes, &skus, Duration::from_secs(60)).await?;
+    let taken: Vec<String> = market.taken.iter().map(|t| t.order_id.clone()).collect();
+    await_orders_applied(&deps, &taken, Duration::from_secs(30)).await?;
+    wait_until_quiet(&deps, &stack, &fakes, &skus, Duration::from_secs(30)).await?;
     let published = tap.drain(Duration::from_millis(500)).await?;
-    order_feed.abort();
+    notification_feed.abort();
 
     let outcome = report(Report {
         mode,
@@ -658,9 +674,10 @@ async fn run_marketplace(
     for o in plan {
         tokio::time::sleep(Duration::from_millis(o.pause_ms)).await;
         let (sku, _) = SKUS[o.sku_index];
-        let order_id = format!("{}-{}", o.kind, o.index);
+        // The channel names the order; a refused one keeps this label in the report.
+        let mut order_id = format!("{}-{}", o.kind, o.index);
         let order = OrderRequest {
-            order_id: Some(order_id.clone()),
+            order_id: None,
             lines: vec![OrderLine {
                 listing_key: listing_key(o.kind, sku),
                 quantity: o.quantity,
@@ -669,7 +686,10 @@ async fn run_marketplace(
         let channel = fake(fakes, o.kind);
         let shown = channel.shown(&listing_key(o.kind, sku));
         match channel.place_order(&order) {
-            Ok(_) => {
+            Ok(placed) => {
+                if let Some(id) = placed["order_id"].as_str() {
+                    order_id = id.to_owned();
+                }
                 let at = started.elapsed();
                 let sku = &skus[o.sku_index];
                 let state = BufferState::read(deps, std::slice::from_ref(sku))
@@ -846,6 +866,22 @@ async fn wait_until_quiet(
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+}
+
+/// Waits until every order in `order_ids` (stockguard's ids) is recorded in the state: the
+/// marketplaces' own protocols deliver them a little later (a poll interval for Walmart and eBay).
+async fn await_orders_applied(deps: &Deps, order_ids: &[String], timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    for id in order_ids {
+        let id = stockguard_domain::EntityId::parse(id).map_err(anyhow::Error::msg)?;
+        while deps.store.order(&id).await?.is_none() {
+            if Instant::now() > deadline {
+                anyhow::bail!("order {id} did not reach the state within {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    Ok(())
 }
 
 /// (channel, sku, shown, expected) where a channel shows something other than what it should:

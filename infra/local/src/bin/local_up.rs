@@ -8,7 +8,7 @@ use serde_json::json;
 use stockguard_fake_channels::{FakeChannels, FakeOptions};
 use stockguard_handlers::{Deps, Settings};
 use stockguard_local::fake_wiring::{
-    SHOPIFY_WEBHOOK_SECRET, amazon_notification_feed, configure_fake_channels, order_feed,
+    SHOPIFY_WEBHOOK_SECRET, amazon_notification_feed, configure_fake_channels,
     send_shopify_webhooks,
 };
 use stockguard_local::template::workspace_root;
@@ -35,16 +35,12 @@ async fn main() -> Result<()> {
         .unwrap_or_else(|| "stockguard".into());
     let stack = provision(&config, &spec, "", &bus).await?;
     let deps = Deps::new(&config, &stack.table, &stack.bus, None, Settings::default());
-    let (sink, _feed) = order_feed(&config, &stack.bus);
-    // Amazon's orders come as SP-API notifications on their queue, not through the order feed.
+    // Marketplace orders come only as each marketplace sends them: Amazon's SP-API notifications
+    // on their queue, Shopify's signed webhooks, Walmart's and eBay's orders APIs, polled.
     let amazon_queue = stack.queue("AmazonNotificationsQueue")?.url.clone();
     let (notifications, _notification_feed) = amazon_notification_feed(&config, &amazon_queue);
-    let fakes = FakeChannels::start(
-        FakeOptions::default()
-            .with_order_sink(sink)
-            .with_notification_sink(notifications),
-    )
-    .await?;
+    let fakes =
+        FakeChannels::start(FakeOptions::default().with_notification_sink(notifications)).await?;
     // Dynamic buffers (the default): zero until something sells or a demand signal arrives.
     configure_fake_channels(&config, &deps.store, "", &fakes, |_| {}).await?;
     let options = RuntimeOptions {
@@ -53,7 +49,6 @@ async fn main() -> Result<()> {
     };
     let runtime = LocalRuntime::start(&config, &spec, &stack, options).await?;
     let api_url = format!("http://{}", runtime.api_addr.context("API address")?);
-    // Shopify's orders come as its signed webhooks, not through the order feed.
     send_shopify_webhooks(&fakes, &api_url);
     let description = json!({
         "aws_endpoint_url": endpoint,

@@ -1,0 +1,6 @@
+//! The eBay order poller, invoked by its schedule.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    stockguard_handlers::functions::run(env!("CARGO_BIN_NAME")).await
+}
