@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
@@ -28,7 +27,7 @@ use stockguard_local::fake_wiring::{
     KINDS, amazon_notification_feed, configure_fake_channels, fake, listing_key, map_on_fakes,
     send_shopify_webhooks, static_buffers,
 };
-use stockguard_local::tap::{EventTap, queue_depth};
+use stockguard_local::tap::{EventTap, put_event, queue_depth};
 use stockguard_local::{LocalRuntime, RuntimeOptions, StackSpec, provision};
 
 const SKUS: [(&str, i64); 5] = [
@@ -402,7 +401,7 @@ async fn run_sale(
         if i > 0 {
             tokio::time::sleep(RECEIVE_PAUSE).await;
         }
-        put(&events, &stack.bus, "erp.netsuite", "StockReceived", &json!({"event_id": format!("po-{i}"), "occurred_at": now(), "sku": sku, "quantity": q + BASELINE_ORDERS.len() as i64})).await?;
+        put_event(&events, &stack.bus, "erp.netsuite", "StockReceived", &json!({"event_id": format!("po-{i}"), "occurred_at": now(), "sku": sku, "quantity": q + BASELINE_ORDERS.len() as i64})).await?;
     }
     wait_until_quiet(&deps, &stack, &fakes, &skus, Duration::from_secs(30)).await?;
     step(&format!(
@@ -441,7 +440,7 @@ async fn run_sale(
     let expires_at = (chrono::Utc::now() + chrono::Duration::seconds(SURGE_SECONDS))
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     for (sku, _) in SKUS {
-        put(&events, &stack.bus, "storefront.analytics", "DemandSignal", &json!({"event_id": format!("surge-{sku}"), "occurred_at": now(), "sku": sku, "signal": "add_to_cart_surge", "strength": SURGE_STRENGTH, "expires_at": expires_at})).await?;
+        put_event(&events, &stack.bus, "storefront.analytics", "DemandSignal", &json!({"event_id": format!("surge-{sku}"), "occurred_at": now(), "sku": sku, "signal": "add_to_cart_surge", "strength": SURGE_STRENGTH, "expires_at": expires_at})).await?;
     }
     let tally = Arc::new(Tally::default());
     let client = reqwest::Client::new();
@@ -453,8 +452,8 @@ async fn run_sale(
     let marketplace = run_marketplace(&deps, &fakes, &skus, &overrides, &plan.marketplace);
     let restock = async {
         tokio::time::sleep(Duration::from_secs(4)).await;
-        let _ = put(&events, &stack.bus, "erp.netsuite", "StockReceived", &json!({"event_id": "po-restock-1", "occurred_at": now(), "sku": "WATCH-LTD", "quantity": 3})).await;
-        let _ = put(&events, &stack.bus, "wms.main", "ReturnReceived", &json!({"event_id": "ret-1", "occurred_at": now(), "return_id": "RMA-1", "sku": "HOODIE-BLK-M", "quantity": 1, "restock": true})).await;
+        let _ = put_event(&events, &stack.bus, "erp.netsuite", "StockReceived", &json!({"event_id": "po-restock-1", "occurred_at": now(), "sku": "WATCH-LTD", "quantity": 3})).await;
+        let _ = put_event(&events, &stack.bus, "wms.main", "ReturnReceived", &json!({"event_id": "ret-1", "occurred_at": now(), "return_id": "RMA-1", "sku": "HOODIE-BLK-M", "quantity": 1, "restock": true})).await;
     };
     let progress = {
         let tally = tally.clone();
@@ -519,29 +518,6 @@ fn step(what: &str) {
 
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-async fn put(
-    events: &aws_sdk_eventbridge::Client,
-    bus: &str,
-    source: &str,
-    detail_type: &str,
-    detail: &Value,
-) -> Result<()> {
-    let out = events
-        .put_events()
-        .entries(
-            PutEventsRequestEntry::builder()
-                .event_bus_name(bus)
-                .source(source)
-                .detail_type(detail_type)
-                .detail(detail.to_string())
-                .build(),
-        )
-        .send()
-        .await?;
-    anyhow::ensure!(out.failed_entry_count() == 0, "PutEvents failed: {out:?}");
-    Ok(())
 }
 
 /// Waits until the recompute has stored an Amazon health with enough read-back samples; returns
