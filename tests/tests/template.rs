@@ -206,6 +206,20 @@ async fn the_emulator_holds_exactly_the_rules_queues_and_redrive_policies_of_the
 
 /// Every metric an alarm watches is one the functions emit (names as in their EMF lines), and
 /// every dead-letter queue has an alarm.
+/// Every `.rs` file below `dir`, concatenated.
+fn rust_sources(dir: &std::path::Path) -> String {
+    let mut out = String::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.push_str(&rust_sources(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push_str(&std::fs::read_to_string(&path).unwrap());
+        }
+    }
+    out
+}
+
 #[test]
 fn alarms_watch_emitted_metrics_and_every_dead_letter_queue() {
     let t = template();
@@ -223,12 +237,7 @@ fn alarms_watch_emitted_metrics_and_every_dead_letter_queue() {
         "ReservationsExpired",
         "OversellsDetected",
     ];
-    let source = ["channel_sync.rs", "reconcile.rs", "effect.rs"]
-        .iter()
-        .map(|f| {
-            std::fs::read_to_string(workspace_root().join("shared/handlers/src").join(f)).unwrap()
-        })
-        .collect::<String>();
+    let source = rust_sources(&workspace_root().join("shared/handlers/src"));
     for name in emitted {
         assert!(
             source.contains(&format!("\"{name}\"")),
