@@ -191,6 +191,49 @@ async fn an_order_beyond_stock_is_recorded_and_reported_then_settled() {
     );
 }
 
+/// The largest order the validation accepts, with a `sequence` (one more item per SKU), applies
+/// and ships in one DynamoDB transaction each.
+#[tokio::test]
+async fn an_order_of_the_most_lines_allowed_applies_and_ships_in_one_transaction() {
+    use stockguard_domain::inbound::MAX_ORDER_LINES;
+    let stack = TestStack::new().await;
+    let skus: Vec<String> = (0..MAX_ORDER_LINES).map(|i| format!("BIG-{i}")).collect();
+    for sku in &skus {
+        stack
+            .apply(
+                "StockReceived",
+                received(&format!("r-{sku}"), sku, 2, &now_rfc3339()),
+            )
+            .await;
+    }
+    let lines: Vec<Value> = skus
+        .iter()
+        .map(|s| json!({"sku": s, "quantity": 1}))
+        .collect();
+    stack
+        .apply(
+            "OrderPlaced",
+            json!({"event_id": "big-1", "occurred_at": now_rfc3339(), "sequence": 7,
+            "order_id": "BIG-ORDER", "channel": "amazon", "lines": lines}),
+        )
+        .await;
+    for sku in &skus {
+        let p = stack.position(sku).await;
+        assert_eq!((p.on_hand, p.hard_reserved), (2, 1), "{sku} placed");
+    }
+    stack
+        .apply(
+            "OrderShipped",
+            json!({"event_id": "big-ship", "occurred_at": now_rfc3339(), "sequence": 8,
+            "order_id": "BIG-ORDER"}),
+        )
+        .await;
+    for sku in &skus {
+        let p = stack.position(sku).await;
+        assert_eq!((p.on_hand, p.hard_reserved), (1, 0), "{sku} shipped");
+    }
+}
+
 #[tokio::test]
 async fn bad_input_is_dead_lettered_with_a_specific_reason_and_the_rest_of_the_batch_applies() {
     let stack = TestStack::new().await;

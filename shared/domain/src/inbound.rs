@@ -10,10 +10,17 @@ use crate::error::InvalidInput;
 use crate::types::{ChannelName, EntityId, EventId, Line, Millis, Sku, parse_timestamp};
 use crate::wire;
 
-/// Largest `detail` accepted. A valid event of the contract (at most 25 lines) is far smaller; the
+/// Largest `detail` accepted. A valid event (at most 32 lines) is far smaller; the
 /// limit stops a runaway producer before it reaches the table.
 pub const MAX_DETAIL_BYTES: usize = 16 * 1024;
+/// Lines of a reservation (contract: 1 to 25).
 pub const MAX_LINES: usize = 25;
+/// Lines of an order (`OrderPlaced`, `OrderShipped`, `OrderCancelled`). The contract sets no
+/// number; the limit is what one DynamoDB transaction holds, since an order applies all at once:
+/// each line writes its position, its sales record (or the log of a shipped delta) and, with a
+/// `sequence`, its sequence, beside the order and the idempotency record: 3 × 32 + 2 ≤ 100.
+pub const MAX_ORDER_LINES: usize = 32;
+const _: () = assert!(3 * MAX_ORDER_LINES + 2 <= crate::plan::MAX_TX_ITEMS);
 pub const MAX_QUANTITY: i64 = 1_000_000;
 pub const MAX_COUNTED_ON_HAND: i64 = 1_000_000_000;
 pub const DEFAULT_TTL_SECONDS: u32 = 900;
@@ -279,7 +286,7 @@ pub fn parse_inbound(detail_type: &str, detail: &Value) -> Result<InboundEvent, 
         "OrderPlaced" => {
             entity_id(obj, "order_id")?;
             channel(obj, "channel")?;
-            lines(obj, "lines")?;
+            lines(obj, "lines", MAX_ORDER_LINES)?;
             let d: wire::OrderPlaced = decode(detail)?;
             let command = Command::OrderPlaced {
                 order_id: d.order_id,
@@ -290,7 +297,7 @@ pub fn parse_inbound(detail_type: &str, detail: &Value) -> Result<InboundEvent, 
         }
         "OrderShipped" => {
             entity_id(obj, "order_id")?;
-            opt_lines(obj, "lines")?;
+            opt_lines(obj, "lines", MAX_ORDER_LINES)?;
             let d: wire::OrderShipped = decode(detail)?;
             let command = Command::OrderShipped {
                 order_id: d.order_id,
@@ -300,7 +307,7 @@ pub fn parse_inbound(detail_type: &str, detail: &Value) -> Result<InboundEvent, 
         }
         "OrderCancelled" => {
             entity_id(obj, "order_id")?;
-            opt_lines(obj, "lines")?;
+            opt_lines(obj, "lines", MAX_ORDER_LINES)?;
             let d: wire::OrderCancelled = decode(detail)?;
             let command = Command::OrderCancelled {
                 order_id: d.order_id,
@@ -411,7 +418,7 @@ fn check_reservation_fields(obj: &Map<String, Value>) -> Result<(), InvalidInput
     }
     entity_id(obj, "reservation_id")?;
     channel(obj, "channel")?;
-    lines(obj, "lines")?;
+    lines(obj, "lines", MAX_LINES)?;
     Ok(())
 }
 
@@ -566,18 +573,15 @@ fn strength(obj: &Map<String, Value>, name: &str) -> Result<f64, InvalidInput> {
     Ok(s)
 }
 
-fn lines(obj: &Map<String, Value>, name: &str) -> Result<Vec<Line>, InvalidInput> {
+fn lines(obj: &Map<String, Value>, name: &str, max: usize) -> Result<Vec<Line>, InvalidInput> {
     let items = field(obj, name)?.as_array().ok_or_else(|| {
         InvalidInput::new("wrong_type", name, format!("`{name}` must be an array"))
     })?;
-    if items.is_empty() || items.len() > MAX_LINES {
+    if items.is_empty() || items.len() > max {
         return Err(InvalidInput::new(
             "too_many_lines",
             name,
-            format!(
-                "`{name}` has {} lines; 1 to {MAX_LINES} are allowed",
-                items.len()
-            ),
+            format!("`{name}` has {} lines; 1 to {max} are allowed", items.len()),
         ));
     }
     let mut seen = HashSet::with_capacity(items.len());
@@ -601,10 +605,14 @@ fn lines(obj: &Map<String, Value>, name: &str) -> Result<Vec<Line>, InvalidInput
     Ok(out)
 }
 
-fn opt_lines(obj: &Map<String, Value>, name: &str) -> Result<Option<Vec<Line>>, InvalidInput> {
+fn opt_lines(
+    obj: &Map<String, Value>,
+    name: &str,
+    max: usize,
+) -> Result<Option<Vec<Line>>, InvalidInput> {
     match obj.get(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(_) => lines(obj, name).map(Some),
+        Some(_) => lines(obj, name, max).map(Some),
     }
 }
 
@@ -823,10 +831,45 @@ mod tests {
     }
 
     #[test]
-    fn rejects_more_than_25_lines() {
-        let lines: Vec<Value> = (0..26)
-            .map(|i| json!({"sku": format!("S{i}"), "quantity": 1}))
-            .collect();
+    fn an_order_takes_up_to_32_lines_and_a_reservation_up_to_25() {
+        let lines = |n: usize| -> Vec<Value> {
+            (0..n)
+                .map(|i| json!({"sku": format!("S{i}"), "quantity": 1}))
+                .collect()
+        };
+        let order = |n| {
+            with(
+                common(),
+                json!({"order_id": "o", "channel": "ebay", "lines": lines(n)}),
+            )
+        };
+        parse_inbound("OrderPlaced", &order(MAX_ORDER_LINES)).unwrap();
+        assert_eq!(
+            err("OrderPlaced", order(MAX_ORDER_LINES + 1)).code,
+            "too_many_lines"
+        );
+        let settled = with(
+            common(),
+            json!({"order_id": "o", "lines": lines(MAX_ORDER_LINES + 1)}),
+        );
+        assert_eq!(err("OrderShipped", settled.clone()).code, "too_many_lines");
+        assert_eq!(err("OrderCancelled", settled).code, "too_many_lines");
+        let cart = |n| {
+            with(
+                common(),
+                json!({"reservation_id": "r", "channel": "web", "lines": lines(n)}),
+            )
+        };
+        parse_inbound("ReservationRequested", &cart(MAX_LINES)).unwrap();
+        assert_eq!(
+            err("ReservationRequested", cart(MAX_LINES + 1)).code,
+            "too_many_lines"
+        );
+    }
+
+    #[test]
+    fn rejects_an_empty_order() {
+        let lines: Vec<Value> = Vec::new();
         let e = err(
             "OrderPlaced",
             with(

@@ -69,6 +69,40 @@ fn an_order_is_a_fact_even_when_short() {
     );
 }
 
+/// The largest order the inbound validation lets through fits one transaction whatever is
+/// written for it: with a `sequence`, each SKU's sequence and the idempotency record join it.
+#[test]
+fn an_order_of_the_most_lines_allowed_fits_one_transaction() {
+    use crate::inbound::MAX_ORDER_LINES;
+    use crate::plan::MAX_TX_ITEMS;
+    let lines: Vec<Line> = (0..MAX_ORDER_LINES)
+        .map(|i| line(&format!("S{i}"), 2))
+        .collect();
+    let positions: HashMap<Sku, Position> =
+        lines.iter().map(|l| (l.sku.clone(), position(1))).collect();
+    let channel = ChannelName::parse("amazon").unwrap();
+    let id = EntityId::parse("o1").unwrap();
+    let beside = 1 + MAX_ORDER_LINES;
+    let placed = plan_order(&id, &channel, &lines, false, &positions, 9);
+    assert!(
+        placed.writes.len() + beside <= MAX_TX_ITEMS,
+        "{}",
+        placed.writes.len()
+    );
+    let order = OrderRecord {
+        id,
+        channel,
+        lines: lines.iter().map(OrderLine::new).collect(),
+        revision: 1,
+    };
+    let shipped = plan_settlement(&order, None, Settlement::Ship, &positions, 7, "e").unwrap();
+    assert!(
+        shipped.writes.len() + beside <= MAX_TX_ITEMS,
+        "{}",
+        shipped.writes.len()
+    );
+}
+
 #[test]
 fn a_shipment_takes_units_off_hand_and_a_cancellation_frees_them() {
     let order = OrderRecord {
