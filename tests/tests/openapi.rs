@@ -19,7 +19,12 @@ use serde_json::{Value, json};
 use stockguard_adapters::channel_store::{ChannelSettings, SyncRecord};
 use stockguard_domain::buffer::BufferMode;
 use stockguard_domain::channel::BufferPolicy;
-use stockguard_domain::{ChannelName, Sku};
+use stockguard_domain::{ChannelName, Sku, shopify};
+use stockguard_fake_channels::shopify_signature;
+use stockguard_handlers::http_api::{MAX_API_BODY_BYTES, SHOPIFY_WEBHOOK_PATH};
+use stockguard_local::fake_wiring::{
+    SHOPIFY_WEBHOOK_SECRET, SHOPIFY_WEBHOOK_SECRET_NAME, stack_secret_name,
+};
 use stockguard_tests::{TestStack, now_rfc3339, raw_http, unique};
 
 /// The methods an OpenAPI path item can document, as they appear in it.
@@ -67,7 +72,8 @@ fn shape(path: &str) -> String {
 }
 
 /// (METHOD, path shape) of every arm of `route` in `shared/handlers/src/http_api.rs` that names a
-/// method, read from the source so that a route added there without documentation fails here.
+/// method, read from the source so that a route added there without documentation fails here,
+/// and the Shopify webhook.
 fn handler_routes() -> BTreeSet<(String, String)> {
     let path = repo_file("shared/handlers/src/http_api.rs");
     let source = std::fs::read_to_string(&path)
@@ -109,6 +115,8 @@ fn handler_routes() -> BTreeSet<(String, String)> {
         routes.contains(&("POST".to_owned(), "/v1/reservations".to_owned())),
         "reading `route` found {routes:?}, not even POST /v1/reservations: has its shape changed?"
     );
+    // Served by its own function behind the same API.
+    routes.insert(("POST".to_owned(), SHOPIFY_WEBHOOK_PATH.to_owned()));
     routes
 }
 
@@ -510,13 +518,19 @@ impl<'a> Api<'a> {
         self.check_answer(method, template, url_path, status, content_type, text)
     }
 
-    /// Sends a documented operation a body over the API's limit, by its declared length only
-    /// (a client writing the whole body may meet the closed connection before the answer).
-    async fn call_oversized(&self, method: &str, template: &str, url_path: &str) -> (u16, Value) {
+    /// Sends a documented operation a body over `limit`, by its declared length only (a client
+    /// writing the whole body may meet the closed connection before the answer).
+    async fn call_oversized(
+        &self,
+        method: &str,
+        template: &str,
+        url_path: &str,
+        limit: usize,
+    ) -> (u16, Value) {
         let head = format!(
             "{method} {url_path} HTTP/1.1\r\nContent-Type: application/json\r\n\
              Content-Length: {}\r\n",
-            1024 * 1024
+            limit + 1
         );
         let answer = raw_http(&format!("{}{url_path}", self.base), &head, b"").await;
         let status = answer.status.to_string();
@@ -832,7 +846,9 @@ async fn every_answer_of_the_api_is_documented() {
         (status, body["error"].as_str()),
         (409, Some("insufficient_stock"))
     );
-    let (status, body) = api.call_oversized("POST", reserve, reserve).await;
+    let (status, body) = api
+        .call_oversized("POST", reserve, reserve, MAX_API_BODY_BYTES)
+        .await;
     assert_eq!(
         (status, body["error"].as_str()),
         (413, Some("payload_too_large"))
@@ -869,7 +885,9 @@ async fn every_answer_of_the_api_is_documented() {
         (status, body["error"].as_str()),
         (409, Some("already_confirmed"))
     );
-    let (status, body) = api.call_oversized("POST", confirm, path).await;
+    let (status, body) = api
+        .call_oversized("POST", confirm, path, MAX_API_BODY_BYTES)
+        .await;
     assert_eq!(
         (status, body["error"].as_str()),
         (413, Some("payload_too_large"))
@@ -997,6 +1015,74 @@ async fn every_answer_of_the_api_is_documented() {
             .await
             .0,
         400
+    );
+
+    // POST /v1/webhooks/shopify, signed as Shopify signs it.
+    aws_sdk_secretsmanager::Client::new(&stack.config)
+        .create_secret()
+        .name(stack_secret_name(
+            SHOPIFY_WEBHOOK_SECRET_NAME,
+            &stack.stack.prefix,
+        ))
+        .secret_string(SHOPIFY_WEBHOOK_SECRET)
+        .send()
+        .await
+        .expect("the webhook secret");
+    let webhook = SHOPIFY_WEBHOOK_PATH;
+    let order = json!({"id": 4401, "created_at": now_rfc3339(),
+        "line_items": [{"id": 1, "variant_id": 11, "sku": "OA-1", "quantity": 1}]});
+    api.assert_documented_request("POST", webhook, &order);
+    let post = |topic: &'static str, body: Vec<u8>, signature: Option<String>| {
+        let client = &api.client;
+        let url = format!("{}{webhook}", api.base);
+        async move {
+            let mut request = client
+                .post(url)
+                .header("content-type", "application/json")
+                .header("X-Shopify-Topic", topic)
+                .header("X-Shopify-Webhook-Id", "oa-webhook")
+                .header("X-Shopify-Shop-Domain", "oa.myshopify.com");
+            if let Some(s) = signature {
+                request = request.header("X-Shopify-Hmac-Sha256", s);
+            }
+            let response = request.body(body).send().await.expect("an HTTP answer");
+            let status = response.status().as_u16().to_string();
+            let content_type = response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            (status, content_type, response.text().await.expect("a body"))
+        }
+    };
+    let signed = |topic, body: &Value| {
+        let bytes = body.to_string().into_bytes();
+        let signature = shopify_signature(SHOPIFY_WEBHOOK_SECRET, &bytes);
+        post(topic, bytes, Some(signature))
+    };
+    let check = |(status, content_type, text)| {
+        api.check_answer("POST", webhook, webhook, status, content_type, text)
+    };
+    let (status, body) = check(signed("orders/create", &order).await);
+    assert_eq!((status, body["status"].as_str()), (200, Some("accepted")));
+    let (status, body) = check(signed("products/update", &json!({"id": 1})).await);
+    assert_eq!((status, body["status"].as_str()), (200, Some("ignored")));
+    let (status, body) = check(signed("orders/create", &json!({"id": "no lines"})).await);
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_payload"))
+    );
+    let (status, body) = check(post("orders/create", order.to_string().into_bytes(), None).await);
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_signature"))
+    );
+    let (status, body) = api
+        .call_oversized("POST", webhook, webhook, shopify::MAX_BODY_BYTES)
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (413, Some("payload_too_large"))
     );
 
     // Methods not documented on a documented path, and a path not documented at all.
