@@ -1,7 +1,14 @@
 """Starts moto in server mode with DynamoDB made safe under concurrency, and (unless `--plain`)
 moto's per-request overheads removed.
 
-Correctness, always applied. moto's TransactWriteItems snapshots every touched table with deepcopy
+Correctness, always applied. EventBridge partner event buses, which moto creates but cannot reach
+(infra/tests/test_moto_server.py checks them): a partner bus is named after its partner event
+source, `aws.partner/<partner>/...`, slashes included, and moto reads every bus name or ARN as its
+last `/`-separated part, so no rule or event found one; here only an ARN's `...:event-bus/` prefix
+is taken off. And moto put PutPartnerEvents on each subscribed account's default bus, where
+EventBridge puts them on the partner bus associated with their source, which bears its name.
+
+Also always applied: moto's TransactWriteItems snapshots every touched table with deepcopy
 before applying a transaction and restores the snapshot if a condition fails. That is not safe
 against concurrent requests on the server's other threads (it fails with "dictionary changed size
 during iteration" or loses a concurrent write), and it costs time in proportion to the whole table.
@@ -96,6 +103,29 @@ def _transact_write_items_touched_only(self, transact_items):
 
 DynamoHandler.call_action = _serialised_call_action
 DynamoDBBackend.transact_write_items = _transact_write_items_touched_only
+
+
+def install_partner_bus_patches():
+    from moto.events.models import EventsBackend, events_backends
+
+    def normalize_event_bus_arn(self, event_bus_arn):
+        if event_bus_arn is None:
+            return "default"
+        if event_bus_arn.startswith("arn:"):
+            return event_bus_arn.split(":event-bus/", 1)[-1]
+        return event_bus_arn
+
+    def put_partner_events(self, entries):
+        for entry in entries:
+            source = entry["Source"]
+            for account_id in self.partner_event_sources[source].accounts:
+                backend = events_backends[account_id][self.region_name]
+                # Until the account associates the source with a bus, its events go nowhere.
+                if source in backend.event_buses:
+                    backend.put_events([{**entry, "EventBusName": source}])
+
+    EventsBackend._normalize_event_bus_arn = normalize_event_bus_arn
+    EventsBackend.put_partner_events = put_partner_events
 
 
 def install_speed_patches():
@@ -684,6 +714,7 @@ class _AttributesOf:
 
 if __name__ == "__main__":
     args = sys.argv[1:]
+    install_partner_bus_patches()
     if "--plain" in args:
         args.remove("--plain")
     else:

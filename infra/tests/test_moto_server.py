@@ -124,6 +124,41 @@ def deliveries(emu, transformer=None):
     return bodies
 
 
+def partner_deliveries(emu):
+    """Events a partner puts on its partner event source, as the associated partner bus's rule
+    delivers them; none reach the default bus."""
+    events, sqs = emu.client("events"), emu.client("sqs")
+    account = emu.client("sts").get_caller_identity()["Account"]
+    name = "aws.partner/shopify.com/1830279/stockguard"
+    events.create_partner_event_source(Name=name, Account=account)
+    events.create_event_bus(Name=name, EventSourceName=name)
+    bodies = {}
+    for bus in [name, "default"]:
+        queue = sqs.create_queue(QueueName=f"partner-{len(bodies)}")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        pattern = json.dumps({"detail-type": ["shopifyWebhook"]})
+        events.put_rule(Name="orders", EventBusName=bus, EventPattern=pattern)
+        assert events.describe_rule(Name="orders", EventBusName=bus)["EventPattern"] == pattern
+        events.put_targets(Rule="orders", EventBusName=bus, Targets=[{"Id": "t", "Arn": arn}])
+        bodies[bus] = queue
+    detail = {"payload": {"id": 1}, "metadata": {"X-Shopify-Topic": "orders/create"}}
+    events.put_partner_events(
+        Entries=[{"Source": name, "DetailType": "shopifyWebhook", "Detail": json.dumps(detail)}]
+    )
+    got = {}
+    for bus, queue in bodies.items():
+        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+        got[bus] = [json.loads(m["Body"]) for m in messages]
+    assert [(e["source"], e["detail"]) for e in got[name]] == [(name, detail)]
+    assert got["default"] == []
+
+
+def test_partner_buses_take_rules_and_their_sources_events(fast, plain):
+    for emu in [fast, plain]:
+        emu.reset()
+        partner_deliveries(emu)
+
+
 def test_a_target_without_transformer_gets_the_standard_event(fast, plain):
     bodies = both(fast, plain, deliveries)
     assert len(bodies) == 2, "only matching events are delivered, each once"

@@ -44,12 +44,17 @@ pub fn unique(prefix: &str) -> String {
 
 impl TestStack {
     pub async fn new() -> Self {
-        Self::try_new()
+        Self::with_parameters(&[]).await
+    }
+
+    /// A stack deployed with these template parameters given values.
+    pub async fn with_parameters(parameters: &[(&str, &str)]) -> Self {
+        Self::try_new(parameters)
             .await
             .expect("provisioning a test stack (is AWS_ENDPOINT_URL set? run `make test`)")
     }
 
-    async fn try_new() -> Result<Self> {
+    async fn try_new(parameters: &[(&str, &str)]) -> Result<Self> {
         // Handler and runtime logs on stderr (shown for failing tests); RUST_LOG overrides.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
@@ -63,7 +68,7 @@ impl TestStack {
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .load()
             .await;
-        let spec = StackSpec::load_default()?;
+        let spec = StackSpec::load_default_with(parameters)?;
         let prefix = format!("t{:08x}-", rand::random::<u32>());
         let stack = provision(&config, &spec, &prefix, &format!("{prefix}bus")).await?;
         let sqs = aws_sdk_sqs::Client::new(&config);

@@ -372,6 +372,26 @@ async fn every_call_every_function_makes_is_granted_by_its_policy() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    // The same kind of order from Shopify's EventBridge partner source, as its rule queues it.
+    let partner_event = json!({
+        "version": "0", "id": "iam-partner-1", "detail-type": "shopifyWebhook",
+        "source": "aws.partner/shopify.com/1830279/stockguard", "account": "123456789012",
+        "time": now(), "region": "us-east-1", "resources": [],
+        "detail": {
+            "metadata": {"X-Shopify-Topic": "orders/create", "X-Shopify-Webhook-Id": "iam-partner"},
+            "payload": {"id": 7002, "created_at": now(), "line_items": [
+                {"id": 1, "variant_id": 11, "sku": "IAM-1", "quantity": 1},
+                {"id": 2, "variant_id": 98, "sku": "shop-only-too", "quantity": 1}]}
+        }
+    });
+    stack
+        .sqs
+        .send_message()
+        .queue_url(&stack.stack.queues["ShopifyPartnerEventsQueue"].url)
+        .message_body(partner_event.to_string())
+        .send()
+        .await
+        .unwrap();
     // An oversell on Shopify, compensated by cancelling the order through Shopify's API.
     send_shopify_webhooks(&fakes, &api);
     let key = listing_key("shopify", "IAM-2");
@@ -406,6 +426,7 @@ async fn every_call_every_function_makes_is_granted_by_its_policy() {
         "ReconcileChannelsFunction",
         "RecomputeBuffersFunction",
         "ShopifyWebhooksFunction",
+        "ShopifyPartnerEventsFunction",
         "CompensateOversellFunction",
         "AmazonNotificationsFunction",
         "PollWalmartOrdersFunction",

@@ -3,6 +3,7 @@
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
+use stockguard_local::StackSpec;
 use stockguard_local::template::workspace_root;
 use stockguard_tests::TestStack;
 
@@ -77,9 +78,10 @@ fn every_function_is_an_arm64_rust_function_with_active_tracing() {
     }
     assert_eq!(
         functions,
-        11 + 4 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 2,
+        11 + 4 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 2,
         "inbound, channel sync, reservations API, expiry sweeper, reconciliation, buffer recompute, \
-         Shopify webhooks, compensation, Amazon notifications, Walmart and eBay order pollers"
+         Shopify webhooks, Shopify partner events, compensation, Amazon notifications, Walmart and \
+         eBay order pollers"
     );
 }
 
@@ -413,6 +415,17 @@ fn arn_of(v: &Yaml) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// `!If [C, !GetAtt X.Arn, !Ref AWS::NoValue]` → (C, X): an ARN listed only under condition C.
+fn arn_if(v: &Yaml) -> Option<(String, String)> {
+    let args = tagged(v, "If")?.as_sequence()?;
+    match args.as_slice() {
+        [c, then, otherwise] if is_ref(otherwise, "AWS::NoValue") => {
+            Some((c.as_str()?.to_owned(), arn_of(then)?))
+        }
+        _ => None,
+    }
+}
+
 fn resources_of<'a>(t: &'a Yaml, kind: &str) -> Vec<(String, &'a Yaml)> {
     t["Resources"]
         .as_mapping()
@@ -620,7 +633,7 @@ fn every_function_queue_and_the_api_have_alarms_on_their_aws_metrics() {
             })
         };
     let functions = resources_of(&t, "AWS::Serverless::Function");
-    assert_eq!(functions.len(), 24);
+    assert_eq!(functions.len(), 25);
     for (id, _) in &functions {
         for metric in ["Errors", "Throttles"] {
             assert!(
@@ -656,8 +669,9 @@ fn every_function_queue_and_the_api_have_alarms_on_their_aws_metrics() {
         ));
     }
     assert_eq!(
-        sources, 17,
-        "11 inbound, 4 channel sync, the compensation and the Amazon notification queues"
+        sources, 18,
+        "11 inbound, 4 channel sync, the compensation, the Amazon notification and the Shopify \
+         partner event queues"
     );
     let api_5xx = alarms.iter().any(|(_, a)| {
         a["Properties"]["Metrics"]
@@ -980,7 +994,7 @@ fn every_queue_policy_admits_only_the_rules_that_deliver_to_it() {
     let t = template();
     let rules = resources_of(&t, "AWS::Events::Rule");
     let policies = resources_of(&t, "AWS::SQS::QueuePolicy");
-    assert_eq!(policies.len(), 18);
+    assert_eq!(policies.len(), 19);
     for (id, policy) in policies {
         let p = &policy["Properties"];
         // Amazon's notification destination admits only the Selling Partner API's account.
@@ -1017,7 +1031,21 @@ fn every_queue_policy_admits_only_the_rules_that_deliver_to_it() {
         for statement in p["PolicyDocument"]["Statement"].as_sequence().unwrap() {
             let sources = &statement["Condition"]["ArnEquals"]["aws:SourceArn"];
             let mut admitted: Vec<String> = match sources {
-                Yaml::Sequence(s) => s.iter().filter_map(arn_of).collect(),
+                Yaml::Sequence(s) => s
+                    .iter()
+                    .filter_map(|v| {
+                        // A rule that exists under a condition is admitted under the same one.
+                        arn_of(v).or_else(|| {
+                            let (condition, rule) = arn_if(v)?;
+                            assert_eq!(
+                                t["Resources"][rule.as_str()]["Condition"].as_str(),
+                                Some(condition.as_str()),
+                                "{id}: {rule}"
+                            );
+                            Some(rule)
+                        })
+                    })
+                    .collect(),
                 other => arn_of(other).into_iter().collect(),
             };
             admitted.sort();
@@ -1086,4 +1114,105 @@ fn every_parameter_output_and_describable_resource_has_a_description() {
         }
     }
     assert!(resources > 100, "{resources}");
+}
+
+/// Shopify's EventBridge partner source is optional: the parameter names its bus, and only then
+/// is there a rule on it (and the queue policy admitting that rule); the queue and function that
+/// take its events are always there, watched like every other.
+#[test]
+fn shopify_partner_events_are_routed_only_when_the_partner_bus_is_named() {
+    let t = template();
+    let parameter = &t["Parameters"]["ShopifyPartnerEventBusName"];
+    assert_eq!(parameter["Default"].as_str(), Some(""));
+    assert!(
+        parameter["AllowedPattern"]
+            .as_str()
+            .unwrap()
+            .starts_with("^$|^aws\\.partner/shopify\\.com/"),
+        "{parameter:?}"
+    );
+    assert_eq!(
+        t["Conditions"]["HasShopifyPartnerEventBus"],
+        parsed(r#"!Not [!Equals [!Ref ShopifyPartnerEventBusName, ""]]"#)
+    );
+    let resources = &t["Resources"];
+    for id in [
+        "ShopifyPartnerEventsRule",
+        "ShopifyPartnerEventsQueuePolicy",
+    ] {
+        assert_eq!(
+            resources[id]["Condition"].as_str(),
+            Some("HasShopifyPartnerEventBus"),
+            "{id}"
+        );
+    }
+    for id in [
+        "ShopifyPartnerEventsQueue",
+        "ShopifyPartnerEventsDLQ",
+        "ShopifyPartnerEventsFunction",
+    ] {
+        assert!(resources[id]["Condition"].is_null(), "{id} is always there");
+    }
+    let rule = &resources["ShopifyPartnerEventsRule"]["Properties"];
+    assert!(is_ref(&rule["EventBusName"], "ShopifyPartnerEventBusName"));
+    let pattern = &rule["EventPattern"];
+    assert_eq!(
+        pattern["detail-type"],
+        parsed(&format!(
+            "[{}]",
+            stockguard_domain::shopify::PARTNER_DETAIL_TYPE
+        ))
+    );
+    let topics: Vec<&str> = pattern["detail"]["metadata"]["X-Shopify-Topic"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        topics,
+        ["orders/create", "orders/cancelled", "refunds/create"]
+    );
+    for topic in topics {
+        assert!(
+            stockguard_domain::shopify::Topic::parse(topic).is_some(),
+            "{topic} is one the mapping takes"
+        );
+    }
+
+    // As deployed without the parameter, and with it.
+    let by_default = StackSpec::load_default().unwrap();
+    assert!(
+        !by_default
+            .rules
+            .iter()
+            .any(|r| r.logical_id == "ShopifyPartnerEventsRule")
+    );
+    let function = by_default
+        .functions
+        .iter()
+        .find(|f| f.logical_id == "ShopifyPartnerEventsFunction")
+        .unwrap();
+    let event = function.queue_event.as_ref().unwrap();
+    assert_eq!(event.queue, "ShopifyPartnerEventsQueue");
+    assert!(event.report_batch_item_failures);
+    assert_eq!(
+        function.env_refs["STOCKGUARD_DLQ_URL"],
+        "ShopifyPartnerEventsDLQ"
+    );
+    let bus = "aws.partner/shopify.com/1830279/stockguard";
+    let named = StackSpec::load_default_with(&[("ShopifyPartnerEventBusName", bus)]).unwrap();
+    let rule = named
+        .rules
+        .iter()
+        .find(|r| r.logical_id == "ShopifyPartnerEventsRule")
+        .expect("the rule, once the bus is named");
+    assert_eq!(rule.event_bus.as_deref(), Some(bus));
+    assert_eq!(rule.targets.len(), 1);
+    assert_eq!(rule.targets[0].queue, "ShopifyPartnerEventsQueue");
+    assert_eq!(
+        rule.targets[0].dead_letter_queue.as_deref(),
+        Some("RuleDeliveryDLQ")
+    );
+    assert_eq!(named.rules.len(), by_default.rules.len() + 1);
 }

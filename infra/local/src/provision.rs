@@ -1,5 +1,7 @@
 //! Creates in the emulator (or any endpoint) exactly the table, bus, queues, redrive policies and
 //! rules that `template.yaml` declares, each named with a stack prefix so stacks never collide.
+//! A rule on a bus the stack does not own (Shopify's partner event bus) is put on that bus, which
+//! must exist already.
 
 use std::collections::BTreeMap;
 
@@ -159,10 +161,12 @@ pub async fn provision(
     let mut rules = BTreeMap::new();
     for r in &spec.rules {
         let name = physical_name(prefix, &r.logical_id);
+        // A rule on another bus (a partner event bus) finds it already there, as on AWS.
+        let on_bus = r.event_bus.as_deref().unwrap_or(bus_name);
         events
             .put_rule()
             .name(&name)
-            .event_bus_name(bus_name)
+            .event_bus_name(on_bus)
             .event_pattern(r.pattern.to_string())
             .send()
             .await
@@ -184,7 +188,7 @@ pub async fn provision(
         events
             .put_targets()
             .rule(&name)
-            .event_bus_name(bus_name)
+            .event_bus_name(on_bus)
             .set_targets(Some(targets))
             .send()
             .await?;

@@ -49,6 +49,9 @@ pub struct RuleTarget {
 #[derive(Debug, Clone)]
 pub struct RuleSpec {
     pub logical_id: String,
+    /// The bus the rule is on when it is not the stack's own: the name a parameter gives (a
+    /// partner event bus, which the stack does not create).
+    pub event_bus: Option<String>,
     pub pattern: Json,
     pub targets: Vec<RuleTarget>,
 }
@@ -110,7 +113,22 @@ impl StackSpec {
         Self::load(&workspace_root().join("template.yaml"))
     }
 
+    /// The template at the workspace root with some parameters given values, as a deployment
+    /// passes them.
+    pub fn load_default_with(parameters: &[(&str, &str)]) -> Result<Self> {
+        let path = workspace_root().join("template.yaml");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        Self::parse_with(&text, parameters)
+    }
+
     pub fn parse(text: &str) -> Result<Self> {
+        Self::parse_with(text, &[])
+    }
+
+    /// Parses the template with `given` parameter values over the defaults; the template's
+    /// conditions are evaluated on them, and a resource whose condition is false is left out.
+    pub fn parse_with(text: &str, given: &[(&str, &str)]) -> Result<Self> {
         let doc: Value = serde_yaml::from_str(text).context("template.yaml is not valid YAML")?;
         let mut parameters = BTreeMap::new();
         if let Some(params) = doc.get("Parameters").and_then(Value::as_mapping) {
@@ -123,6 +141,12 @@ impl StackSpec {
                 };
                 parameters.insert(name, default);
             }
+        }
+        for (name, value) in given {
+            if !parameters.contains_key(*name) {
+                bail!("the template has no parameter {name}");
+            }
+            parameters.insert((*name).to_owned(), (*value).to_owned());
         }
         parameters.insert("AWS::StackName".to_owned(), LOCAL_STACK_NAME.to_owned());
         let conditions = doc
@@ -142,6 +166,12 @@ impl StackSpec {
         let mut functions = Vec::new();
         for (id, res) in resources {
             let id = id.as_str().unwrap_or_default().to_owned();
+            if let Some(name) = res.get("Condition").and_then(Value::as_str)
+                && !condition(name, &conditions, &parameters, 0)
+                    .with_context(|| format!("{id}: its condition"))?
+            {
+                continue;
+            }
             let props = res.get("Properties").cloned().unwrap_or(Value::Null);
             match res.get("Type").and_then(Value::as_str).unwrap_or_default() {
                 "AWS::DynamoDB::Table" => table = Some(parse_table(&id, &props)?),
@@ -156,7 +186,7 @@ impl StackSpec {
                     bus = Some((id, name));
                 }
                 "AWS::SQS::Queue" => queues.push(parse_queue(&id, &props, &parameters)?),
-                "AWS::Events::Rule" => rules.push(parse_rule(&id, &props)?),
+                "AWS::Events::Rule" => rules.push(parse_rule(&id, &props, &parameters)?),
                 "AWS::Serverless::Function" => {
                     functions.push(parse_function(&id, res, &props, globals, &parameters)?)
                 }
@@ -443,7 +473,12 @@ fn parse_queue(
     })
 }
 
-fn parse_rule(id: &str, props: &Value) -> Result<RuleSpec> {
+fn parse_rule(id: &str, props: &Value, parameters: &BTreeMap<String, String>) -> Result<RuleSpec> {
+    // `!Ref` the stack's bus (a resource), or `!Ref` a parameter naming another bus.
+    let event_bus = props
+        .get("EventBusName")
+        .and_then(ref_target)
+        .and_then(|target| parameters.get(&target).cloned());
     let pattern: Json = serde_json::to_value(
         props
             .get("EventPattern")
@@ -476,6 +511,7 @@ fn parse_rule(id: &str, props: &Value) -> Result<RuleSpec> {
     }
     Ok(RuleSpec {
         logical_id: id.to_owned(),
+        event_bus,
         pattern,
         targets,
     })
@@ -734,5 +770,51 @@ Resources:
             "!Sub x",
         );
         assert!(StackSpec::parse(&unsupported).is_err());
+    }
+
+    #[test]
+    fn a_conditional_resource_is_there_only_when_the_given_parameters_make_it_so() {
+        let text = MINIMAL
+            .replace(
+                "Conditions:\n",
+                "  PartnerBus: { Type: String, Default: \"\" }\nConditions:\n  HasPartner: !Not [!Equals [!Ref PartnerBus, \"\"]]\n",
+            )
+            .replace(
+                "Resources:\n",
+                r#"Resources:
+  PartnerRule:
+    Type: AWS::Events::Rule
+    Condition: HasPartner
+    Properties:
+      EventBusName: !Ref PartnerBus
+      EventPattern: { detail-type: [shopifyWebhook] }
+      Targets: [{ Id: queue, Arn: !GetAtt Queue.Arn }]
+  OwnRule:
+    Type: AWS::Events::Rule
+    Properties:
+      EventBusName: !Ref Bus
+      EventPattern: { detail-type: [X] }
+      Targets: [{ Id: queue, Arn: !GetAtt Queue.Arn }]
+"#,
+            );
+        let by_default = StackSpec::parse(&text).unwrap();
+        let ids: Vec<&str> = by_default
+            .rules
+            .iter()
+            .map(|r| r.logical_id.as_str())
+            .collect();
+        assert_eq!(ids, ["OwnRule"]);
+        assert_eq!(by_default.rules[0].event_bus, None, "on the stack's bus");
+
+        let partner = "aws.partner/shopify.com/1/src";
+        let given = StackSpec::parse_with(&text, &[("PartnerBus", partner)]).unwrap();
+        let rule = given
+            .rules
+            .iter()
+            .find(|r| r.logical_id == "PartnerRule")
+            .expect("the rule its condition now admits");
+        assert_eq!(rule.event_bus.as_deref(), Some(partner));
+        assert_eq!(given.parameters["PartnerBus"], partner);
+        assert!(StackSpec::parse_with(&text, &[("Nope", "x")]).is_err());
     }
 }

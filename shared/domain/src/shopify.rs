@@ -189,7 +189,79 @@ fn quantity(obj: &Map<String, Value>, field: &str) -> Result<i64, InvalidInput> 
         })
 }
 
-/// Reads a webhook body of `topic`. Called only after its signature verified.
+/// The `detail-type` of every webhook Shopify delivers to an Amazon EventBridge partner event
+/// source, whatever its topic: the topic travels in the metadata, as a header does over HTTP.
+pub const PARTNER_DETAIL_TYPE: &str = "shopifyWebhook";
+
+/// Shopify's partner event sources, and so their buses, are named
+/// `aws.partner/shopify.com/<app id>/<source name>`.
+pub const PARTNER_SOURCE_PREFIX: &str = "aws.partner/shopify.com/";
+
+/// A webhook as Shopify's partner event source delivers it: the HTTP delivery's headers and
+/// body, without a signature to check (only Shopify can put events on its partner source).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerDelivery {
+    /// `X-Shopify-Topic`, taken or not by [`Topic::parse`].
+    pub topic: String,
+    pub webhook_id: Option<String>,
+    pub shop_domain: Option<String>,
+    /// The payload as JSON text: the body the HTTP webhook would carry.
+    pub body: Vec<u8>,
+}
+
+/// Reads an EventBridge event from Shopify's partner source, as a rule delivers it to SQS:
+/// `{"source": "aws.partner/shopify.com/…", "detail-type": "shopifyWebhook", "detail":
+/// {"metadata": {"X-Shopify-Topic": …, "X-Shopify-Webhook-Id": …, …}, "payload": {…}}}`.
+pub fn parse_partner_event(raw: &str) -> Result<PartnerDelivery, InvalidInput> {
+    let value: Value =
+        serde_json::from_str(raw).map_err(|e| invalid("event", format!("not JSON: {e}")))?;
+    let event = object(&value, "event")?;
+    let source = event.get("source").and_then(Value::as_str).unwrap_or("");
+    if !source.starts_with(PARTNER_SOURCE_PREFIX) {
+        return Err(invalid(
+            "source",
+            format!("`source` {source:?} is not a Shopify partner event source"),
+        ));
+    }
+    let detail_type = event.get("detail-type").and_then(Value::as_str);
+    if detail_type != Some(PARTNER_DETAIL_TYPE) {
+        return Err(invalid(
+            "detail-type",
+            format!("`detail-type` must be {PARTNER_DETAIL_TYPE}, not {detail_type:?}"),
+        ));
+    }
+    let detail = object(event.get("detail").unwrap_or(&Value::Null), "detail")?;
+    let metadata = object(
+        detail.get("metadata").unwrap_or(&Value::Null),
+        "detail.metadata",
+    )?;
+    // Header names are case-insensitive, as over HTTP.
+    let header = |name: &str| {
+        metadata
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let topic = header("X-Shopify-Topic").ok_or_else(|| {
+        invalid(
+            "detail.metadata.X-Shopify-Topic",
+            "the event names no `X-Shopify-Topic`",
+        )
+    })?;
+    let payload = detail.get("payload").unwrap_or(&Value::Null);
+    object(payload, "detail.payload")?;
+    Ok(PartnerDelivery {
+        topic,
+        webhook_id: header("X-Shopify-Webhook-Id"),
+        shop_domain: header("X-Shopify-Shop-Domain"),
+        body: serde_json::to_vec(payload).map_err(|e| invalid("detail.payload", e.to_string()))?,
+    })
+}
+
+/// Reads a webhook body of `topic`. Called only after its origin is trusted: its signature
+/// verified, or it came from Shopify's partner event source.
 pub fn parse_change(topic: Topic, body: &[u8]) -> Result<ShopifyChange, InvalidInput> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| invalid("body", format!("not JSON: {e}")))?;
@@ -608,5 +680,107 @@ mod tests {
             let e = parse_change(topic, &b).unwrap_err();
             assert_eq!(e.code, "invalid_payload", "{e:?}");
         }
+    }
+
+    /// An order as Shopify's partner event source delivers it to a rule's queue.
+    fn partner_event(topic: &str, payload: Value) -> String {
+        json!({
+            "version": "0", "id": "3e8ad1b5-1f52-4d6a-9f0e-0c5c2b9d1a77",
+            "detail-type": "shopifyWebhook",
+            "source": "aws.partner/shopify.com/1830279/stockguard",
+            "account": "123456789012", "time": "2026-11-28T15:00:01Z", "region": "us-east-1",
+            "resources": [],
+            "detail": {
+                "payload": payload,
+                "metadata": {
+                    "Content-Type": "application/json",
+                    "X-Shopify-Topic": topic,
+                    "X-Shopify-Hmac-Sha256": "c2lnbmVkIG92ZXIgdGhlIG9yaWdpbmFsIGJ5dGVz",
+                    "X-Shopify-Shop-Domain": "fake-shop.myshopify.com",
+                    "X-Shopify-Webhook-Id": "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
+                    "X-Shopify-Triggered-At": "2026-11-28T15:00:00.512Z",
+                    "X-Shopify-API-Version": "2026-10"
+                }
+            }
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn a_partner_event_is_the_webhook_it_carries_and_maps_to_the_same_events() {
+        let delivery = parse_partner_event(&partner_event("orders/create", order())).unwrap();
+        assert_eq!(delivery.topic, "orders/create");
+        assert_eq!(
+            delivery.webhook_id.as_deref(),
+            Some("b54557e4-bdd9-4b37-8a5f-bf7d70bcd043")
+        );
+        assert_eq!(
+            delivery.shop_domain.as_deref(),
+            Some("fake-shop.myshopify.com")
+        );
+        let topic = Topic::parse(&delivery.topic).unwrap();
+        let from_partner = to_inbound(&parse_change(topic, &delivery.body).unwrap(), ours);
+        let from_webhook = to_inbound(&parse_change(topic, &body(&order())).unwrap(), ours);
+        assert_eq!(from_partner.unwrap(), from_webhook.unwrap(), "same ids too");
+    }
+
+    #[test]
+    fn partner_metadata_names_are_read_whatever_their_case_and_any_topic_passes_through() {
+        let raw = partner_event("products/update", json!({"id": 1}))
+            .replace("X-Shopify-Topic", "x-shopify-topic");
+        let delivery = parse_partner_event(&raw).unwrap();
+        assert_eq!(delivery.topic, "products/update");
+        assert_eq!(
+            Topic::parse(&delivery.topic),
+            None,
+            "left to the caller to ignore"
+        );
+    }
+
+    #[test]
+    fn what_is_not_a_shopify_partner_event_is_invalid_with_the_field_named() {
+        let good: Value = serde_json::from_str(&partner_event("orders/create", order())).unwrap();
+        let with = |f: &dyn Fn(&mut Value)| {
+            let mut v = good.clone();
+            f(&mut v);
+            v.to_string()
+        };
+        for (raw, field) in [
+            ("not json".to_owned(), "event"),
+            ("[1]".to_owned(), "event"),
+            (with(&|v| v["source"] = json!("erp.netsuite")), "source"),
+            (
+                with(&|v| v["detail-type"] = json!("OrderPlaced")),
+                "detail-type",
+            ),
+            (with(&|v| v["detail"] = json!("x")), "detail"),
+            (
+                with(&|v| {
+                    v["detail"].as_object_mut().unwrap().remove("metadata");
+                }),
+                "detail.metadata",
+            ),
+            (
+                with(&|v| v["detail"]["metadata"]["X-Shopify-Topic"] = json!(7)),
+                "detail.metadata.X-Shopify-Topic",
+            ),
+            (
+                with(&|v| v["detail"]["payload"] = json!("{\"id\": 1}")),
+                "detail.payload",
+            ),
+        ] {
+            let e = parse_partner_event(&raw).unwrap_err();
+            assert_eq!(
+                (e.code, e.field.as_str()),
+                ("invalid_payload", field),
+                "{raw}"
+            );
+        }
+        // A well-formed envelope around a payload that is no order fails as the webhook does.
+        let delivery =
+            parse_partner_event(&partner_event("orders/create", json!({"hello": "world"})))
+                .unwrap();
+        let e = parse_change(Topic::OrderCreated, &delivery.body).unwrap_err();
+        assert_eq!(e.code, "invalid_payload");
     }
 }

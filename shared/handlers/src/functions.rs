@@ -22,6 +22,7 @@ use crate::compensation::Compensation;
 use crate::deps::{Deps, now_ms};
 use crate::http_api::{HttpAnswer, MAX_API_BODY_BYTES, route, too_large, webhook_refused};
 use crate::order_polls::{OrderPoller, PollSettings, PolledChannel};
+use crate::shopify_partner_events::ShopifyPartnerEvents;
 use crate::shopify_webhooks::{ShopifyWebhooks, WebhookHeaders};
 
 /// The expiry sweep stops this long before its invocation's deadline, to finish inside it.
@@ -42,6 +43,8 @@ pub enum Function {
     /// Pushes one channel's quantities (`STOCKGUARD_CHANNEL` names it).
     ChannelSync(ChannelSync),
     AmazonNotifications(AmazonNotifications),
+    /// Shopify's webhooks from its EventBridge partner event source, queued by a rule.
+    ShopifyPartnerEvents(ShopifyPartnerEvents),
     CompensateOversell(Compensation),
     /// Invoked by its schedule.
     Scheduled(Box<dyn ScheduledRun>),
@@ -140,6 +143,9 @@ impl Function {
                 Function::ChannelSync(ChannelSync::new(deps, channel))
             }
             "amazon-notifications" => Function::AmazonNotifications(AmazonNotifications::new(deps)),
+            "shopify-partner-events" => {
+                Function::ShopifyPartnerEvents(ShopifyPartnerEvents::new(deps))
+            }
             "compensate-oversell" => Function::CompensateOversell(Compensation::new(deps)),
             "expire-reservations" => Function::Scheduled(Box::new(ExpireReservations(deps))),
             "reconcile-channels" => Function::Scheduled(Box::new(ReconcileChannels(deps))),
@@ -169,6 +175,7 @@ impl Function {
             Function::Inbound { .. }
             | Function::ChannelSync(_)
             | Function::AmazonNotifications(_)
+            | Function::ShopifyPartnerEvents(_)
             | Function::CompensateOversell(_) => Trigger::Queue,
             Function::Scheduled(_) => Trigger::Schedule,
             Function::ReservationsApi(_) | Function::ShopifyWebhooks(_) => Trigger::Http,
@@ -189,6 +196,7 @@ impl Function {
                 response
             }
             Function::AmazonNotifications(n) => Box::pin(n.handle_batch(event)).await,
+            Function::ShopifyPartnerEvents(p) => Box::pin(p.handle_batch(event)).await,
             Function::CompensateOversell(c) => Box::pin(c.handle_batch(event)).await,
             Function::Scheduled(_)
             | Function::ReservationsApi(_)
@@ -344,6 +352,7 @@ mod tests {
             ("order-placed", Trigger::Queue),
             ("stock-counted", Trigger::Queue),
             ("amazon-notifications", Trigger::Queue),
+            ("shopify-partner-events", Trigger::Queue),
             ("compensate-oversell", Trigger::Queue),
             ("expire-reservations", Trigger::Schedule),
             ("reconcile-channels", Trigger::Schedule),

@@ -21,6 +21,7 @@ pub mod orders;
 pub mod reconcile;
 pub mod reservations;
 pub mod runtime;
+pub mod shopify_partner_events;
 pub mod shopify_webhooks;
 pub mod stock;
 pub mod twin;

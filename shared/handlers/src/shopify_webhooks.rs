@@ -1,14 +1,16 @@
 //! `POST /v1/webhooks/shopify` (contract section 6): Shopify's order webhooks, verified, mapped to
 //! the contract's inbound events and published on the bus, where the state functions apply them
 //! exactly once by their `event_id`. A line that maps to no SKU goes to the dead-letter queue with
-//! reason `unknown_listing`; the rest of its order applies.
+//! reason `unknown_listing`; the rest of its order applies. [`ShopifyOrders`] does the mapping
+//! and publishing for this route and for Shopify's EventBridge partner event source alike
+//! ([`crate::shopify_partner_events`]), so an order that arrives both ways applies once.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use stockguard_domain::shopify::{self, ShopLine, ShopifyChange, Topic};
-use stockguard_domain::{ChannelName, Notification, Sku};
+use stockguard_domain::{ChannelName, InvalidInput, Notification, Sku};
 use tokio::sync::Mutex;
 
 use stockguard_channels::ChannelClient;
@@ -57,9 +59,27 @@ pub struct ShopifyWebhooks {
     /// The Secrets Manager name of the app's client secret.
     secret_name: String,
     secret: Mutex<Option<(Vec<u8>, Instant)>>,
+    orders: ShopifyOrders,
+}
+
+/// Shopify's order changes from a trusted origin (a verified webhook, or Shopify's partner event
+/// source), mapped to the contract's inbound events and published.
+pub struct ShopifyOrders {
+    deps: Deps,
     /// The Shopify channel's client (its credentials and endpoint from the channel settings),
     /// for the variants whose inventory items are looked up.
     shopify: ChannelSync,
+}
+
+/// What became of a delivery that could be handled now.
+#[derive(Debug)]
+pub enum Taken {
+    /// A topic stockguard does not take.
+    Ignored,
+    /// Not an order or refund of its topic; nothing was applied.
+    Invalid(InvalidInput),
+    /// Published (a duplicate too: its events apply once); the answer's body.
+    Accepted(serde_json::Value),
 }
 
 fn answer(status: u16, body: serde_json::Value) -> HttpAnswer {
@@ -77,10 +97,7 @@ impl ShopifyWebhooks {
         Self {
             secret_name: secret_name.into(),
             secret: Mutex::new(None),
-            shopify: ChannelSync::new(
-                deps.clone(),
-                ChannelName::parse(shopify::CHANNEL).expect("a valid channel name"),
-            ),
+            orders: ShopifyOrders::new(deps.clone()),
             deps,
         }
     }
@@ -163,34 +180,58 @@ impl ShopifyWebhooks {
                 json!({"error": "invalid_signature", "message": "X-Shopify-Hmac-Sha256 does not verify"}),
             );
         }
-        let Some(topic) = Topic::parse(topic_name) else {
-            count("WebhooksIgnored", "unknown");
-            tracing::info!(topic = topic_name, "webhook topic not taken; ignored");
-            return answer(200, json!({"status": "ignored", "topic": topic_name}));
-        };
-        let change = match shopify::parse_change(topic, body) {
-            Ok(c) => c,
+        match self.orders.take(headers, body).await {
+            Ok(Taken::Ignored) => answer(200, json!({"status": "ignored", "topic": topic_name})),
+            Ok(Taken::Invalid(e)) => answer(
+                400,
+                json!({"error": "invalid_payload", "message": e.message, "field": e.field}),
+            ),
+            Ok(Taken::Accepted(result)) => answer(200, result),
             Err(e) => {
-                count("WebhooksRejected", "invalid_payload");
-                return answer(
-                    400,
-                    json!({"error": "invalid_payload", "message": e.message, "field": e.field}),
-                );
-            }
-        };
-        match self.apply(topic, &change, headers).await {
-            Ok(result) => {
-                count("WebhooksAccepted", topic.as_str());
-                answer(200, result)
-            }
-            Err(e) => {
-                tracing::error!(topic = topic.as_str(), order = change.order_id(), error = %e, "webhook not applied; Shopify retries it");
+                tracing::error!(topic = topic_name, error = %e, "webhook not applied; Shopify retries it");
                 answer(
                     503,
                     json!({"error": "unavailable", "message": "the webhook could not be applied; it can be delivered again"}),
                 )
             }
         }
+    }
+}
+
+impl ShopifyOrders {
+    pub fn new(deps: Deps) -> Self {
+        Self {
+            shopify: ChannelSync::new(
+                deps.clone(),
+                ChannelName::parse(shopify::CHANNEL).expect("a valid channel name"),
+            ),
+            deps,
+        }
+    }
+
+    /// Maps one delivery (its headers and body, its origin already trusted) and publishes its
+    /// events. An error means nothing is known to be lost: delivering it again may succeed, and
+    /// what was published already applies once.
+    pub async fn take(&self, headers: &WebhookHeaders, body: &[u8]) -> Result<Taken, String> {
+        let topic_name = headers.topic.as_deref().unwrap_or_default();
+        let Some(topic) = Topic::parse(topic_name) else {
+            count("WebhooksIgnored", "unknown");
+            tracing::info!(topic = topic_name, "webhook topic not taken; ignored");
+            return Ok(Taken::Ignored);
+        };
+        let change = match shopify::parse_change(topic, body) {
+            Ok(c) => c,
+            Err(e) => {
+                count("WebhooksRejected", "invalid_payload");
+                return Ok(Taken::Invalid(e));
+            }
+        };
+        let result = self
+            .apply(topic, &change, headers)
+            .await
+            .map_err(|e| format!("Shopify order {}: {e}", change.order_id()))?;
+        count("WebhooksAccepted", topic.as_str());
+        Ok(Taken::Accepted(result))
     }
 
     async fn apply(
