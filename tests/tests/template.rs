@@ -325,6 +325,7 @@ fn schedules_run_at_the_intervals_the_design_sets() {
     assert_eq!(every("recompute-buffers").as_secs(), 5 * 60);
     assert_eq!(every("poll-walmart-orders").as_secs(), 60);
     assert_eq!(every("poll-ebay-orders").as_secs(), 60);
+    assert_eq!(every("recheck-waits").as_secs(), 5 * 60);
 }
 
 #[test]
