@@ -77,9 +77,10 @@ fn every_function_is_an_arm64_rust_function_with_active_tracing() {
     }
     assert_eq!(
         functions,
-        11 + 4 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 2,
+        11 + 4 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 2 + 1,
         "inbound, channel sync, reservations API, expiry sweeper, reconciliation, buffer recompute, \
-         Shopify webhooks, compensation, Amazon notifications, Walmart and eBay order pollers"
+         Shopify webhooks, compensation, Amazon notifications, Walmart and eBay order pollers, \
+         the re-check of waits"
     );
 }
 
@@ -621,7 +622,7 @@ fn every_function_queue_and_the_api_have_alarms_on_their_aws_metrics() {
             })
         };
     let functions = resources_of(&t, "AWS::Serverless::Function");
-    assert_eq!(functions.len(), 24);
+    assert_eq!(functions.len(), 25);
     for (id, _) in &functions {
         for metric in ["Errors", "Throttles"] {
             assert!(
