@@ -476,3 +476,41 @@ impl Shop {
             .unwrap_or_else(|| panic!("no {action} for {order_id}"))
     }
 }
+
+/// A wait whose re-check keeps failing (the channel refuses the cancellation) is tried again by
+/// later runs; after the retry budget its short order is reopened and its `OversellDetected`
+/// goes to the compensation dead-letter queue with the reason, for a redrive to compensate it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_wait_whose_recheck_keeps_failing_is_dead_lettered_with_its_reason() {
+    let s = shop("CMP-H", 1).await;
+    let (order_id, until) = s.waiting_oversell("CMP-H", "PO-55").await;
+    s.fakes.shopify.update_settings(|f| f.error_rate = 1.0);
+    let deps = s
+        .stack
+        .deps
+        .with_dead_letters(&s.stack.stack.queues["CompensationDLQ"].url);
+    let budget = deps.settings.retry_budget as i64;
+    let compensation = Compensation::new(deps);
+    // Each run that claims a wait moves its next re-check 5 minutes on.
+    let step = 6 * 60_000;
+    for run in 0..budget {
+        let report = compensation
+            .recheck_waits(until + run * step, Duration::from_secs(30))
+            .await;
+        assert_eq!(report.errors.len(), 1, "run {run}: {report:?}");
+    }
+    let report = compensation
+        .recheck_waits(until + budget * step, Duration::from_secs(30))
+        .await;
+    assert_eq!(report.actions.get("dead_lettered"), Some(&1), "{report:?}");
+    let letters = s.stack.dead_letters("CompensationDLQ").await;
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0].1.as_deref(), Some("recheck_retries_exhausted"));
+    let body: Value = serde_json::from_str(&letters[0].0).unwrap();
+    assert_eq!(body["detail-type"], "OversellDetected");
+    assert_eq!(body["detail"]["order_id"], order_id.as_str());
+    let sku = Sku::parse("CMP-H").unwrap();
+    let records = s.stack.deps.store.short_orders(&sku).await.unwrap();
+    assert_eq!(records[0].status, ShortOrderStatus::Open);
+    assert_eq!(s.fakes.shopify.stats().orders_cancelled, 0);
+}
