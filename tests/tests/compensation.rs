@@ -1,6 +1,8 @@
-//! Every oversell ends in a recorded compensation: a wait when a delivery due in time covers it,
-//! the cheapest short order cancelled through its channel (Shopify's orderCancel, whose webhook
-//! then releases it; Walmart's order cancellation, which its poller reads back), or a person told when the policy says so or the channel has no cancel API.
+//! Every oversell ends in a recorded compensation: a wait when a delivery due in time covers it
+//! (decided again at its deadline: restocked, or cancelled after all), the cheapest short order
+//! cancelled through its channel (Shopify's orderCancel, whose webhook then releases it; Walmart's
+//! order cancellation and eBay's Post-Order cancellation, which their pollers read back), or a
+//! person told when the policy says so or the channel has no cancel API.
 
 use std::time::Duration;
 
@@ -10,6 +12,7 @@ use stockguard_adapters::compensation_store::ShortOrderStatus;
 use stockguard_domain::Sku;
 use stockguard_domain::compensation::{CompensationPolicy, Policy};
 use stockguard_fake_channels::OrderRequest;
+use stockguard_handlers::compensation::Compensation;
 use stockguard_local::RuntimeOptions;
 use stockguard_local::fake_wiring::send_shopify_webhooks;
 use stockguard_tests::channels::{FakeChannels, FakeOptions, listing_key};
@@ -161,7 +164,7 @@ async fn a_channel_without_a_cancel_api_or_the_notify_only_policy_tells_a_person
     assert_eq!(s.fakes.shopify.stats().orders_cancelled, 0);
     assert_eq!(s.stack.position("CMP-B").await.available(), -2);
 
-    // Compensating again, an oversell on eBay (no cancel API here) is left to a person too.
+    // Compensating again, an oversell on Amazon (no cancel API here) is left to a person too.
     s.stack
         .deps
         .store
@@ -172,13 +175,13 @@ async fn a_channel_without_a_cancel_api_or_the_notify_only_policy_tells_a_person
         .put_event(
             "erp.test",
             "OrderPlaced",
-            &json!({"event_id": "eb-1", "occurred_at": now_rfc3339(), "order_id": "eb-1", "channel": "ebay", "lines": [{"sku": "CMP-B", "quantity": 1}]}),
+            &json!({"event_id": "amz-2", "occurred_at": now_rfc3339(), "order_id": "amz-2", "channel": "amazon", "lines": [{"sku": "CMP-B", "quantity": 1}]}),
         )
         .await;
     let compensated = s.compensated().await;
     assert_eq!(
         compensated[0]["detail"],
-        json!({"sku": "CMP-B", "order_id": "eb-1", "channel": "ebay", "action": "notify_only", "units": 1})
+        json!({"sku": "CMP-B", "order_id": "amz-2", "channel": "amazon", "action": "notify_only", "units": 1})
     );
     assert_eq!(s.fakes.shopify.stats().orders_cancelled, 0);
 }
@@ -267,4 +270,247 @@ async fn a_short_walmart_order_is_cancelled_through_walmart_and_released_by_the_
         },
     )
     .await;
+}
+
+/// When eBay is where a cancellation costs least, the short eBay order is cancelled through eBay's
+/// Post-Order API; the poller reads the cancellation back from getOrders and releases it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_short_ebay_order_is_cancelled_through_ebay_when_it_costs_least() {
+    let s = shop("CMP-E", 1).await;
+    let mut policy = CompensationPolicy::default();
+    policy.cancel_penalty.insert("ebay".into(), 0.5);
+    s.stack
+        .deps
+        .store
+        .put_compensation_policy(&policy)
+        .await
+        .unwrap();
+    // An Amazon order takes the one unit and is short-listed too: dearer to cancel.
+    s.stack
+        .put_event(
+            "marketplace.amazon",
+            "OrderPlaced",
+            &json!({"event_id": "amz-e1", "occurred_at": now_rfc3339(), "order_id": "amz-e1", "channel": "amazon", "lines": [{"sku": "CMP-E", "quantity": 1}]}),
+        )
+        .await;
+    s.until("the Amazon order is recorded", || async {
+        s.stack.position("CMP-E").await.hard_reserved == 1
+    })
+    .await;
+    let sku = Sku::parse("CMP-E").unwrap();
+    s.stack
+        .deps
+        .store
+        .record_short_order(&ShortOrderRecord {
+            sku: sku.clone(),
+            order_id: "amz-e1".into(),
+            channel: "amazon".into(),
+            shortfall: 1,
+            detected_at: chrono::Utc::now().timestamp_millis() - 60_000,
+            status: ShortOrderStatus::Open,
+        })
+        .await
+        .unwrap();
+
+    let key = listing_key("ebay", "CMP-E");
+    s.fakes.ebay.set_shown(&key, 10);
+    let placed = s
+        .fakes
+        .ebay
+        .place_order(&OrderRequest::new([(key.as_str(), 2)]))
+        .unwrap();
+    let order_id = placed["order_id"].as_str().unwrap().to_owned();
+    let compensated = s.compensated().await;
+    assert_eq!(
+        compensated[0]["detail"],
+        json!({"sku": "CMP-E", "order_id": order_id, "channel": "ebay", "action": "cancel", "units": 2})
+    );
+    assert_eq!(s.fakes.ebay.stats().orders_cancelled, 1);
+    s.until(
+        "the poller reads the cancellation and releases the order",
+        || async {
+            let p = s.stack.position("CMP-E").await;
+            (p.hard_reserved, p.available()) == (1, 0)
+        },
+    )
+    .await;
+    let records = s.stack.deps.store.short_orders(&sku).await.unwrap();
+    let status = |id: &str| records.iter().find(|r| r.order_id == id).map(|r| r.status);
+    assert_eq!(status(&order_id), Some(ShortOrderStatus::Closed));
+    assert_eq!(status("amz-e1"), Some(ShortOrderStatus::Open));
+}
+
+impl Shop {
+    /// An oversell of `sku` on Shopify that waits for PO-`po`, announced due in three hours:
+    /// answers the short order and its deadline.
+    async fn waiting_oversell(&self, sku: &str, po: &str) -> (String, i64) {
+        let eta = chrono::Utc::now() + chrono::Duration::hours(3);
+        let eta_text = eta.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        self.stack
+            .put_event(
+                "erp.test",
+                "StockReceived",
+                &json!({"event_id": format!("{po}-1"), "occurred_at": now_rfc3339(), "sku": sku, "quantity": 1,
+                        "reference": format!("{po} expected=5 eta={eta_text}")}),
+            )
+            .await;
+        let parsed = Sku::parse(sku).unwrap();
+        self.until("the announcement is recorded", || async {
+            !self
+                .stack
+                .deps
+                .store
+                .inbound(&parsed)
+                .await
+                .unwrap()
+                .is_empty()
+        })
+        .await;
+        let order_id = self.oversell_on_shopify(sku, 4);
+        let compensated = self.compensated().await;
+        assert_eq!(
+            compensated[0]["detail"]["action"], "wait",
+            "{compensated:?}"
+        );
+        let records = self.stack.deps.store.short_orders(&parsed).await.unwrap();
+        let until = match records
+            .iter()
+            .find(|r| r.order_id == order_id)
+            .map(|r| r.status)
+        {
+            Some(ShortOrderStatus::Waiting { until }) => until,
+            other => panic!("the order waits, not {other:?}"),
+        };
+        assert_eq!(until, eta.timestamp() * 1000);
+        (order_id, until)
+    }
+}
+
+/// A wait is decided again at its deadline: the delivery came, so the order is restocked and
+/// nothing is cancelled. Before the deadline the re-check leaves it waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_wait_whose_stock_came_is_recorded_restocked_at_its_deadline() {
+    let s = shop("CMP-F", 1).await;
+    let (order_id, until) = s.waiting_oversell("CMP-F", "PO-88").await;
+    let compensation = Compensation::new(s.stack.deps.clone());
+    let early = compensation
+        .recheck_waits(until - 1, Duration::from_secs(30))
+        .await;
+    assert!(early.actions.is_empty(), "{early:?}");
+
+    s.stack
+        .put_event(
+            "erp.test",
+            "StockReceived",
+            &json!({"event_id": "PO-88-2", "occurred_at": now_rfc3339(), "sku": "CMP-F", "quantity": 5,
+                    "reference": "PO-88 expected=0 eta=2026-01-01T00:00:00Z"}),
+        )
+        .await;
+    s.until("the delivery is on hand", || async {
+        s.stack.position("CMP-F").await.available() >= 0
+    })
+    .await;
+    let report = compensation
+        .recheck_waits(until + 1, Duration::from_secs(30))
+        .await;
+    assert_eq!(report.actions.get("restocked"), Some(&1), "{report:?}");
+    let compensated = s.compensated_for(&order_id, "restocked").await;
+    assert_eq!(
+        compensated["detail"],
+        json!({"sku": "CMP-F", "order_id": order_id, "channel": "shopify", "action": "restocked", "units": 2})
+    );
+    assert_eq!(s.fakes.shopify.stats().orders_cancelled, 0);
+    let sku = Sku::parse("CMP-F").unwrap();
+    let records = s.stack.deps.store.short_orders(&sku).await.unwrap();
+    assert_eq!(records[0].status, ShortOrderStatus::Closed);
+    // Settled: a later run finds nothing due.
+    let again = compensation
+        .recheck_waits(until + 60_000, Duration::from_secs(30))
+        .await;
+    assert_eq!((again.due, again.actions.len()), (0, 0), "{again:?}");
+}
+
+/// Still short at its deadline (the delivery did not come): the re-check cancels the cheapest
+/// order, once, however many runs re-check at the same time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_wait_still_short_at_its_deadline_is_cancelled_once_on_the_cheapest_channel() {
+    let s = shop("CMP-G", 1).await;
+    let (order_id, until) = s.waiting_oversell("CMP-G", "PO-99").await;
+    let a = Compensation::new(s.stack.deps.clone());
+    let b = Compensation::new(s.stack.deps.clone());
+    let budget = Duration::from_secs(30);
+    let (ra, rb) = tokio::join!(
+        a.recheck_waits(until + 1, budget),
+        b.recheck_waits(until + 1, budget)
+    );
+    let acted: usize = ra.actions.values().chain(rb.actions.values()).sum();
+    assert_eq!(acted, 1, "{ra:?} {rb:?}");
+    let compensated = s.compensated_for(&order_id, "cancel").await;
+    assert_eq!(
+        compensated["detail"],
+        json!({"sku": "CMP-G", "order_id": order_id, "channel": "shopify", "action": "cancel", "units": 2})
+    );
+    assert_eq!(s.fakes.shopify.stats().orders_cancelled, 1);
+    s.until("the cancelled order is released", || async {
+        let p = s.stack.position("CMP-G").await;
+        (p.hard_reserved, p.available()) == (0, 2)
+    })
+    .await;
+}
+
+impl Shop {
+    /// The `OversellCompensated` with `action` for `order_id`.
+    async fn compensated_for(&self, order_id: &str, action: &str) -> Value {
+        let found = |e: &Value| {
+            e["detail-type"] == "OversellCompensated"
+                && e["detail"]["order_id"] == order_id
+                && e["detail"]["action"] == action
+        };
+        let events = self
+            .stack
+            .await_published(Duration::from_secs(20), |e| e.iter().any(found))
+            .await;
+        events
+            .into_iter()
+            .find(found)
+            .unwrap_or_else(|| panic!("no {action} for {order_id}"))
+    }
+}
+
+/// A wait whose re-check keeps failing (the channel refuses the cancellation) is tried again by
+/// later runs; after the retry budget its short order is reopened and its `OversellDetected`
+/// goes to the compensation dead-letter queue with the reason, for a redrive to compensate it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_wait_whose_recheck_keeps_failing_is_dead_lettered_with_its_reason() {
+    let s = shop("CMP-H", 1).await;
+    let (order_id, until) = s.waiting_oversell("CMP-H", "PO-55").await;
+    s.fakes.shopify.update_settings(|f| f.error_rate = 1.0);
+    let deps = s
+        .stack
+        .deps
+        .with_dead_letters(&s.stack.stack.queues["CompensationDLQ"].url);
+    let budget = deps.settings.retry_budget as i64;
+    let compensation = Compensation::new(deps);
+    // Each run that claims a wait moves its next re-check 5 minutes on.
+    let step = 6 * 60_000;
+    for run in 0..budget {
+        let report = compensation
+            .recheck_waits(until + run * step, Duration::from_secs(30))
+            .await;
+        assert_eq!(report.errors.len(), 1, "run {run}: {report:?}");
+    }
+    let report = compensation
+        .recheck_waits(until + budget * step, Duration::from_secs(30))
+        .await;
+    assert_eq!(report.actions.get("dead_lettered"), Some(&1), "{report:?}");
+    let letters = s.stack.dead_letters("CompensationDLQ").await;
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0].1.as_deref(), Some("recheck_retries_exhausted"));
+    let body: Value = serde_json::from_str(&letters[0].0).unwrap();
+    assert_eq!(body["detail-type"], "OversellDetected");
+    assert_eq!(body["detail"]["order_id"], order_id.as_str());
+    let sku = Sku::parse("CMP-H").unwrap();
+    let records = s.stack.deps.store.short_orders(&sku).await.unwrap();
+    assert_eq!(records[0].status, ShortOrderStatus::Open);
+    assert_eq!(s.fakes.shopify.stats().orders_cancelled, 0);
 }

@@ -78,10 +78,10 @@ fn every_function_is_an_arm64_rust_function_with_active_tracing() {
     }
     assert_eq!(
         functions,
-        11 + 4 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 2,
+        11 + 4 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 2 + 1,
         "inbound, channel sync, reservations API, expiry sweeper, reconciliation, buffer recompute, \
          Shopify webhooks, Shopify partner events, compensation, Amazon notifications, Walmart and \
-         eBay order pollers"
+         eBay order pollers, the re-check of waits"
     );
 }
 
@@ -327,16 +327,19 @@ fn schedules_run_at_the_intervals_the_design_sets() {
     assert_eq!(every("recompute-buffers").as_secs(), 5 * 60);
     assert_eq!(every("poll-walmart-orders").as_secs(), 60);
     assert_eq!(every("poll-ebay-orders").as_secs(), 60);
+    assert_eq!(every("recheck-waits").as_secs(), 5 * 60);
 }
 
 #[test]
 fn api_gateway_routes_every_documented_operation_of_the_reservations_api() {
     let t = template();
-    let events = &t["Resources"]["ReservationsApiFunction"]["Properties"]["Events"];
-    let mut routed: Vec<String> = events
+    // The reservations API's function and the Shopify webhook's serve the documented routes.
+    let mut routed: Vec<String> = t["Resources"]
         .as_mapping()
         .unwrap()
         .values()
+        .filter_map(|r| r["Properties"]["Events"].as_mapping())
+        .flat_map(|events| events.values())
         .filter(|e| e["Type"].as_str() == Some("HttpApi"))
         .map(|e| {
             let p = &e["Properties"];
@@ -633,7 +636,7 @@ fn every_function_queue_and_the_api_have_alarms_on_their_aws_metrics() {
             })
         };
     let functions = resources_of(&t, "AWS::Serverless::Function");
-    assert_eq!(functions.len(), 25);
+    assert_eq!(functions.len(), 26);
     for (id, _) in &functions {
         for metric in ["Errors", "Throttles"] {
             assert!(

@@ -1,5 +1,6 @@
 //! Fake eBay Sell Inventory: `bulk_update_price_quantity` (up to 25 entries, 207 when some fail)
-//! and the inventory item read.
+//! and the inventory item read; the Fulfillment API's getOrders and getOrder; the Post-Order
+//! API's seller cancellation.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +27,8 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         )
         .route("/sell/inventory/v1/inventory_item/{sku}", get(get_item))
         .route("/sell/fulfillment/v1/order", get(get_orders))
+        .route("/sell/fulfillment/v1/order/{order_id}", get(get_order))
+        .route("/post-order/v2/cancellation", post(create_cancellation))
 }
 
 fn error(error_id: u32, category: &str, message: impl Into<String>) -> Value {
@@ -37,10 +40,15 @@ fn errors(status: StatusCode, error: Value) -> Response {
 }
 
 async fn guard(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
+    guard_scheme(shared, headers, "Bearer ").await
+}
+
+/// `scheme`: `Bearer ` for the REST APIs, `IAF ` for an OAuth token on the Post-Order API.
+async fn guard_scheme(shared: &Shared, headers: &HeaderMap, scheme: &str) -> Result<(), Response> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(|v| v.strip_prefix(scheme));
     match admit(shared, shared.is_access_token(token)).await {
         Gate::Proceed => Ok(()),
         Gate::Unauthorized => Err(errors(
@@ -239,5 +247,71 @@ async fn get_orders(
         }
         Ok(page) => json_response(StatusCode::OK, page),
         Err(why) => errors(StatusCode::BAD_REQUEST, error(30700, "REQUEST", why)),
+    }
+}
+
+/// getOrder: one order by its id.
+async fn get_order(
+    State(shared): State<Arc<Shared>>,
+    Path(order_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(response) = guard(&shared, &headers).await {
+        return response;
+    }
+    match shared.with(|state| crate::market_orders::ebay_order_by_id(state, &order_id)) {
+        Some(order) => json_response(StatusCode::OK, order),
+        None => errors(
+            StatusCode::NOT_FOUND,
+            error(32100, "REQUEST", format!("Invalid order ID: {order_id}")),
+        ),
+    }
+}
+
+/// The cancel reasons a seller may give (Post-Order `CancelReasonEnum`).
+const SELLER_REASONS: [&str; 3] = [
+    "OUT_OF_STOCK_OR_CANNOT_FULFILL",
+    "BUYER_ASKED_CANCEL",
+    "ADDRESS_ISSUES",
+];
+
+/// Post-Order `POST /post-order/v2/cancellation`: the seller cancels a whole order.
+async fn create_cancellation(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(response) = guard_scheme(&shared, &headers, "IAF ").await {
+        return response;
+    }
+    let bad = |why: String| errors(StatusCode::BAD_REQUEST, error(1601, "REQUEST", why));
+    if headers.get("X-EBAY-C-MARKETPLACE-ID").is_none() {
+        return bad("The X-EBAY-C-MARKETPLACE-ID header is required".into());
+    }
+    let body: Value = match serde_json::from_slice(&body) {
+        Ok(body) => body,
+        Err(e) => return bad(format!("The body is not JSON: {e}")),
+    };
+    let Some(legacy_order_id) = body["legacyOrderId"].as_str().filter(|id| !id.is_empty()) else {
+        return bad("legacyOrderId is required".into());
+    };
+    let reason = body["cancelReason"].as_str().unwrap_or_default();
+    if !SELLER_REASONS.contains(&reason) {
+        return bad(format!("cancelReason {reason:?} is not a seller's reason"));
+    }
+    let result =
+        shared.with(|state| crate::market_orders::ebay_cancel_by_seller(state, legacy_order_id));
+    match result {
+        Ok(cancel_id) => json_response(
+            StatusCode::OK,
+            json!({"cancelId": cancel_id, "orderEligibilityResult": {"eligible": true}}),
+        ),
+        Err(crate::market_orders::EbayRefusal::Unknown(why)) => {
+            errors(StatusCode::NOT_FOUND, error(1602, "REQUEST", why))
+        }
+        Err(crate::market_orders::EbayRefusal::Ineligible(why)) => json_response(
+            StatusCode::OK,
+            json!({"orderEligibilityResult": {"eligible": false, "failureReason": [why]}}),
+        ),
     }
 }

@@ -239,6 +239,48 @@ fn ebay_order(o: &MarketOrder) -> Value {
     })
 }
 
+/// getOrder (`GET /sell/fulfillment/v1/order/{orderId}`); `None` for an order it does not have.
+pub(crate) fn ebay_order_by_id(state: &State, id: &str) -> Option<Value> {
+    state
+        .market_orders
+        .iter()
+        .find(|o| o.id == id)
+        .map(ebay_order)
+}
+
+/// Why eBay refuses a seller's cancellation.
+pub(crate) enum EbayRefusal {
+    /// No such order (404).
+    Unknown(String),
+    /// The order cannot be cancelled (already cancelled): 200 with its eligibility and no
+    /// `cancelId`.
+    Ineligible(String),
+}
+
+/// The seller cancels a whole order (Post-Order `POST /post-order/v2/cancellation`), named by
+/// its legacy id (the order id, or the same digits without dashes): listed cancelled from now
+/// on. Answers the cancellation's id.
+pub(crate) fn ebay_cancel_by_seller(
+    state: &mut State,
+    legacy_order_id: &str,
+) -> Result<String, EbayRefusal> {
+    let now = now_ms();
+    let order = state
+        .market_orders
+        .iter_mut()
+        .find(|o| o.id == legacy_order_id || o.id.replace('-', "") == legacy_order_id)
+        .ok_or_else(|| EbayRefusal::Unknown(format!("no order {legacy_order_id}")))?;
+    if order.cancelled_ms.is_some() {
+        return Err(EbayRefusal::Ineligible(format!(
+            "order {legacy_order_id} is already cancelled"
+        )));
+    }
+    order.cancelled_ms = Some(now);
+    order.modified_ms = now.max(order.modified_ms + 1);
+    state.stats.orders_cancelled += 1;
+    Ok(format!("5{:09}", now % 1_000_000_000))
+}
+
 /// The window of getOrders' `lastmodifieddate:[from..to]` filter (either end may be empty).
 fn ebay_window(filter: &str) -> Result<(Option<i64>, Option<i64>), String> {
     let Some(range) = filter

@@ -1,6 +1,10 @@
 //! What compensation keeps in the state table: the seller's compensation policy, per SKU the
 //! orders reported short (`OversellDetected`) until each is compensated, and per SKU the stock
 //! deliveries still owe (announced in `StockReceived` references).
+//!
+//! A short order that waits for inbound stock carries `active_pk = WAIT` and `due_at = until`,
+//! which puts it in the sparse `ActiveIndex` (shared with the buffer recompute's SKUs under their
+//! own partition): the re-check reads just the waits due, and closing one takes it out.
 
 use std::collections::BTreeMap;
 
@@ -25,11 +29,33 @@ fn inbound_pk(sku: &Sku) -> String {
 }
 /// An announcement is kept this long after its ETA: a delivery that late is not counted on.
 const INBOUND_DAYS_AFTER_ETA: i64 = 30;
+/// The `ActiveIndex` partition of waiting short orders.
+const WAITING: &str = "WAIT";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShortOrderStatus {
     Open,
+    /// Waits for inbound stock; decided again at `until`.
+    Waiting {
+        until: i64,
+    },
     Closed,
+}
+
+/// A waiting short order whose re-check is due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueWait {
+    pub sku: Sku,
+    pub order_id: String,
+}
+
+/// What claiming a due wait found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This run re-checks it; the claim is its `attempts`-th.
+    Claimed { attempts: u32 },
+    /// Closed, reopened, or claimed by a concurrent run meanwhile.
+    Taken,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +153,9 @@ impl StateStore {
                     detected_at: get_i64(item, "detected_at")?,
                     status: match get_s(item, "status")? {
                         "open" => ShortOrderStatus::Open,
+                        "waiting" => ShortOrderStatus::Waiting {
+                            until: get_i64(item, "until")?,
+                        },
                         _ => ShortOrderStatus::Closed,
                     },
                 })
@@ -134,7 +163,8 @@ impl StateStore {
             .collect()
     }
 
-    /// Marks a short order compensated, with what was done.
+    /// Marks a short order compensated, with what was done (out of the re-check's index if it
+    /// waited).
     pub async fn close_short_order(
         &self,
         sku: &Sku,
@@ -145,7 +175,7 @@ impl StateStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(short_pk(sku), order_id)))
-            .update_expression("SET #s = :closed, #a = :action")
+            .update_expression("SET #s = :closed, #a = :action REMOVE active_pk, due_at")
             .expression_attribute_names("#s", "status")
             .expression_attribute_names("#a", "action")
             .expression_attribute_values(":closed", s("closed"))
@@ -154,6 +184,128 @@ impl StateStore {
             .await
             .map_err(|e| classify("UpdateItem", e))?;
         Ok(())
+    }
+
+    /// Lets a short order wait for inbound stock until `until`, when the re-check decides again.
+    /// One closed meanwhile (cancelled by another decision) stays closed.
+    pub async fn wait_short_order(
+        &self,
+        sku: &Sku,
+        order_id: &str,
+        until: i64,
+    ) -> Result<(), AdapterError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(short_pk(sku), order_id)))
+            .update_expression(
+                "SET #s = :waiting, #a = :wait, #u = :until, sku = :sku, \
+                 active_pk = :wp, due_at = :until, attempts = :zero",
+            )
+            .condition_expression("attribute_exists(pk) AND #s <> :closed")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_names("#a", "action")
+            .expression_attribute_names("#u", "until")
+            .expression_attribute_values(":waiting", s("waiting"))
+            .expression_attribute_values(":wait", s("wait"))
+            .expression_attribute_values(":until", n(until))
+            .expression_attribute_values(":sku", s(sku.as_str()))
+            .expression_attribute_values(":wp", s(WAITING))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":closed", s("closed"))
+            .send()
+            .await
+            .map_err(|e| classify("UpdateItem", e));
+        match result {
+            Err(e) if !e.is_condition_failed() => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Waiting short orders whose re-check is due by `now`.
+    pub async fn due_waits(&self, now: i64) -> Result<Vec<DueWait>, AdapterError> {
+        let items = self
+            .query_all(|q| {
+                q.index_name(ACTIVE_INDEX)
+                    .key_condition_expression("active_pk = :w AND due_at <= :now")
+                    .expression_attribute_values(":w", s(WAITING))
+                    .expression_attribute_values(":now", n(now))
+            })
+            .await?;
+        items
+            .iter()
+            .map(|i| {
+                Ok(DueWait {
+                    sku: Sku::parse(get_s(i, "sku")?).map_err(AdapterError::permanent)?,
+                    order_id: get_s(i, "sk")?.to_owned(),
+                })
+            })
+            .collect()
+    }
+
+    /// Claims a due wait for one re-check: its next re-check moves to `retry_at`, so a run that
+    /// fails leaves it to a later run, and a concurrent run finds it not due and leaves it.
+    pub async fn claim_wait(
+        &self,
+        sku: &Sku,
+        order_id: &str,
+        now: i64,
+        retry_at: i64,
+    ) -> Result<Claim, AdapterError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(short_pk(sku), order_id)))
+            .update_expression("SET due_at = :retry ADD attempts :one")
+            .condition_expression("#s = :waiting AND due_at <= :now")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":waiting", s("waiting"))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":retry", n(retry_at))
+            .expression_attribute_values(":one", n(1))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| classify("UpdateItem", e));
+        match result {
+            Ok(out) => {
+                let attempts = out
+                    .attributes
+                    .as_ref()
+                    .map(|a| get_i64(a, "attempts"))
+                    .transpose()?
+                    .unwrap_or(1);
+                Ok(Claim::Claimed {
+                    attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                })
+            }
+            Err(e) if e.is_condition_failed() => Ok(Claim::Taken),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Puts a wait whose re-checks keep failing back to open, for a redriven `OversellDetected`
+    /// to compensate afresh.
+    pub async fn reopen_short_order(&self, sku: &Sku, order_id: &str) -> Result<(), AdapterError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(short_pk(sku), order_id)))
+            .update_expression("SET #s = :open REMOVE active_pk, due_at")
+            .condition_expression("#s = :waiting")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":open", s("open"))
+            .expression_attribute_values(":waiting", s("waiting"))
+            .send()
+            .await
+            .map_err(|e| classify("UpdateItem", e));
+        match result {
+            Err(e) if !e.is_condition_failed() => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// Records what a delivery of `sku` still owes, as of `occurred_at`: a later announcement of

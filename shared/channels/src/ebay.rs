@@ -1,4 +1,5 @@
-//! eBay Sell Inventory: `bulk_update_price_quantity`, 25 SKUs a call, per-SKU results.
+//! eBay Sell Inventory: `bulk_update_price_quantity`, 25 SKUs a call, per-SKU results; the
+//! Fulfillment API's getOrders; and the Post-Order API's seller cancellation.
 
 use reqwest::Url;
 use serde::Deserialize;
@@ -12,6 +13,10 @@ use crate::outcomes::Outcomes;
 
 const CHANNEL: ChannelKind = ChannelKind::Ebay;
 const MAX_REQUESTS_PER_CALL: usize = 25;
+/// The marketplace header the Post-Order API requires. Sellers stockguard serves sell on eBay US.
+const MARKETPLACE_ID: &str = "EBAY_US";
+/// The seller's reason for a cancellation because the stock is gone (eBay's `CancelReasonEnum`).
+const OUT_OF_STOCK: &str = "OUT_OF_STOCK_OR_CANNOT_FULFILL";
 
 pub struct EbayClient {
     http: reqwest::Client,
@@ -201,6 +206,71 @@ impl EbayClient {
         })
         .await?;
         Ok(answer.body)
+    }
+
+    /// Cancels an order as the seller because its stock is gone: the Post-Order API's
+    /// `POST /post-order/v2/cancellation` with the order's `legacyOrderId` (the Fulfillment
+    /// API's `orderId` is the same id) and reason `OUT_OF_STOCK_OR_CANNOT_FULFILL`. eBay
+    /// cancels whole orders only. The Post-Order API takes the OAuth user token as `IAF <token>`.
+    /// An order eBay already lists as cancelled (a repeated compensation) is left as it is;
+    /// getOrders then reports the cancellation, which releases the order in stockguard.
+    pub async fn cancel_order(&self, order_id: &str) -> Result<(), ChannelError> {
+        let order_url = http::endpoint(
+            CHANNEL,
+            &self.base,
+            &["sell", "fulfillment", "v1", "order", order_id],
+        )?;
+        let order: Value = self
+            .call(|| {
+                self.http
+                    .get(order_url.clone())
+                    .bearer_auth(self.access_token.expose())
+            })
+            .await?
+            .json(CHANNEL)?;
+        if order.pointer("/cancelStatus/cancelState") == Some(&json!("CANCELED")) {
+            return Ok(());
+        }
+        let cancel_url =
+            http::endpoint(CHANNEL, &self.base, &["post-order", "v2", "cancellation"])?;
+        let body = json!({"legacyOrderId": order_id, "cancelReason": OUT_OF_STOCK});
+        let answer: Value = self
+            .call(|| {
+                self.http
+                    .post(cancel_url.clone())
+                    .header(
+                        reqwest::header::AUTHORIZATION,
+                        format!("IAF {}", self.access_token.expose()),
+                    )
+                    .header("X-EBAY-C-MARKETPLACE-ID", MARKETPLACE_ID)
+                    .json(&body)
+            })
+            .await?
+            .json(CHANNEL)?;
+        // A 2xx answer without a cancelId says the order is not eligible (shipped, too old).
+        match answer.get("cancelId").and_then(Value::as_str) {
+            Some(_) => Ok(()),
+            None => Err(ChannelError::new(
+                Kind::Rejected,
+                CHANNEL,
+                format!("ebay did not cancel order {order_id}: {answer}"),
+            )),
+        }
+    }
+
+    /// One call, retried while throttled; any other failure is the answer's error.
+    async fn call<F>(&self, build: F) -> Result<Answer, ChannelError>
+    where
+        F: Fn() -> reqwest::RequestBuilder,
+    {
+        http::retry_throttled(&self.options, || async {
+            let answer = http::send(CHANNEL, build()).await?;
+            if answer.status.is_success() {
+                return Ok(answer);
+            }
+            Err(answer.error(CHANNEL, false, answer.retry_after()))
+        })
+        .await
     }
 
     /// The ship-to-home quantity of the SKU's inventory item.

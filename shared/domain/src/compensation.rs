@@ -192,6 +192,34 @@ pub fn decide(
     }
 }
 
+/// Decides again about a short order whose wait has run out (`now` is at or after its `until`)
+/// while the SKU is still `shortfall` units short. Only stock due after `now` counts (a delivery
+/// that was due and has not come is not counted on twice), and only within the wait the seller
+/// allows from `detected_at`, so a slipping delivery cannot keep an order waiting for ever.
+pub fn recheck(
+    oversell: &Oversell,
+    policy: &CompensationPolicy,
+    inbound: &[Inbound],
+    orders: &[ShortOrder],
+    detected_at: Millis,
+    now: Millis,
+) -> Decision {
+    let left = detected_at
+        .saturating_add(policy.max_wait_ms)
+        .saturating_sub(now)
+        .max(0);
+    let policy = CompensationPolicy {
+        max_wait_ms: left,
+        ..policy.clone()
+    };
+    let later: Vec<Inbound> = inbound
+        .iter()
+        .filter(|i| i.expected_at > now)
+        .cloned()
+        .collect();
+    decide(oversell, &policy, &later, orders, now)
+}
+
 /// Stock a delivery still owes, announced in a `StockReceived`'s `reference` (the contract gives
 /// the event no field for it, so the convention lives in that free text):
 /// `<delivery> expected=<units> eta=<RFC 3339>`, for example
@@ -388,6 +416,70 @@ mod tests {
         );
         assert_eq!(d.action, Action::NotifyOnly);
         assert_eq!(d.reason, "nothing_to_cancel");
+    }
+
+    #[test]
+    fn a_wait_still_short_at_its_deadline_cancels_the_cheapest() {
+        // The delivery it waited on was due at NOW and has not come: not counted on again.
+        let inbound = [Inbound {
+            units: 5,
+            expected_at: NOW,
+        }];
+        let policy = CompensationPolicy::default();
+        let d = recheck(&oversell(2), &policy, &inbound, &orders(), NOW - HOUR, NOW);
+        assert_eq!(d.action, Action::Cancel);
+        assert_eq!((d.order_id.as_str(), d.units), ("shop-2", 2));
+    }
+
+    #[test]
+    fn a_delivery_announced_later_within_the_allowed_wait_waits_again() {
+        let inbound = [Inbound {
+            units: 5,
+            expected_at: NOW + 2 * HOUR,
+        }];
+        let policy = CompensationPolicy {
+            max_wait_ms: 4 * HOUR,
+            ..Default::default()
+        };
+        let d = recheck(&oversell(2), &policy, &inbound, &orders(), NOW - HOUR, NOW);
+        assert_eq!(
+            d.action,
+            Action::Wait {
+                until: NOW + 2 * HOUR
+            }
+        );
+        // Detected five hours ago, the four hours allowed are spent: no more waiting.
+        let d = recheck(
+            &oversell(2),
+            &policy,
+            &inbound,
+            &orders(),
+            NOW - 5 * HOUR,
+            NOW,
+        );
+        assert_eq!(d.action, Action::Cancel);
+    }
+
+    #[test]
+    fn a_recheck_under_the_notify_only_policy_or_with_nothing_to_cancel_notifies() {
+        let policy = CompensationPolicy {
+            policy: Policy::NotifyOnly,
+            ..Default::default()
+        };
+        let d = recheck(&oversell(2), &policy, &[], &orders(), NOW - HOUR, NOW);
+        assert_eq!((d.action, d.reason), (Action::NotifyOnly, "policy"));
+        let d = recheck(
+            &oversell(2),
+            &CompensationPolicy::default(),
+            &[],
+            &[],
+            NOW - HOUR,
+            NOW,
+        );
+        assert_eq!(
+            (d.action, d.reason),
+            (Action::NotifyOnly, "nothing_to_cancel")
+        );
     }
 
     #[test]

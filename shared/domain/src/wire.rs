@@ -349,8 +349,9 @@ pub struct OversellCompensated {
     /// That order's channel.
     pub channel: String,
     /// `cancel` (the order was cancelled through its channel), `wait` (inbound stock covers it
-    /// in time), `notify_only` (the policy says so, or nothing can be cancelled there) or
-    /// `restocked` (stock arrived before compensation ran).
+    /// in time; decided again at its deadline), `notify_only` (the policy says so, or nothing can
+    /// be cancelled there) or `restocked` (stock arrived before compensation ran, or before a
+    /// wait's deadline).
     pub action: String,
     /// Units the action covers.
     pub units: i64,

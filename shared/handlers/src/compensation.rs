@@ -2,27 +2,53 @@
 //! decides (wait for inbound stock, cancel the cheapest order, or only notify; the inbound stock
 //! is what restocks announced in their references, which reach this function too), the decision is
 //! carried out (a cancellation through the channel's own API where stockguard has one), and
-//! `OversellCompensated` is published from `stockguard.ops`.
+//! `OversellCompensated` is published from `stockguard.ops`. A short order that waits is decided
+//! again at its deadline by the scheduled re-check ([`Compensation::recheck_waits`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use serde_json::Value;
-use stockguard_adapters::compensation_store::{ShortOrderRecord, ShortOrderStatus};
+use serde_json::{Value, json};
+use stockguard_adapters::compensation_store::{Claim, DueWait, ShortOrderRecord, ShortOrderStatus};
 use stockguard_channels::ChannelClient;
 use stockguard_domain::compensation::{
-    Action, Decision, Oversell, ShortOrder, announced_inbound, decide,
+    Action, CompensationPolicy, Decision, Inbound, Oversell, ShortOrder, announced_inbound, decide,
+    recheck,
 };
 use stockguard_domain::outbound::SOURCE_CORE;
-use stockguard_domain::types::parse_timestamp;
+use stockguard_domain::types::{format_timestamp, parse_timestamp};
 use stockguard_domain::{ChannelKind, ChannelName, EntityId, Notification, Sku};
 use tokio::sync::Mutex;
 
 use crate::channel_sync::ChannelSync;
 use crate::deps::{Deps, now_ms};
 use crate::metrics::{Metrics, Unit};
+
+/// The action recorded when the stock came before a decision was needed.
+const RESTOCKED: &str = "restocked";
+/// A claimed re-check that fails is retried by the first run after this long.
+const RECHECK_RETRY_MS: i64 = 5 * 60 * 1000;
+
+fn retry(e: stockguard_adapters::AdapterError) -> Failure {
+    Failure::Retry(e.to_string())
+}
+
+/// What one re-check run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RecheckReport {
+    /// Waits due when the run began.
+    pub due: usize,
+    /// Claimed by a concurrent run, or settled meanwhile.
+    pub skipped: usize,
+    /// Re-checks done, by action (`restocked`, `wait`, `cancel`, `notify_only`,
+    /// `dead_lettered`, `already_settled`).
+    pub actions: BTreeMap<String, usize>,
+    /// Re-checks that failed; a later run tries again.
+    pub errors: Vec<String>,
+}
 
 pub struct Compensation {
     deps: Deps,
@@ -143,7 +169,6 @@ impl Compensation {
         detected_at: i64,
     ) -> Result<Outcome, Failure> {
         let store = &self.deps.store;
-        let retry = |e: stockguard_adapters::AdapterError| Failure::Retry(e.to_string());
         store
             .record_short_order(&ShortOrderRecord {
                 sku: sku.clone(),
@@ -155,71 +180,120 @@ impl Compensation {
             })
             .await
             .map_err(retry)?;
-        let open = store.short_orders(sku).await.map_err(retry)?;
-        if !open
+        let records = store.short_orders(sku).await.map_err(retry)?;
+        if !records
             .iter()
             .any(|o| o.order_id == order_id && o.status == ShortOrderStatus::Open)
         {
             return Ok(Outcome::AlreadyDone);
         }
         let now = now_ms();
-        let position = store.position(sku).await.map_err(retry)?;
-        let short_now = (-position.available()).max(0);
-        let policy = store.compensation_policy().await.map_err(retry)?;
-        let decision = if short_now == 0 {
+        let decision = match self.still_short(sku).await? {
             // Stock arrived (or another order was cancelled) before this ran.
-            None
-        } else {
-            let mut candidates = Vec::new();
-            for o in open.iter().filter(|o| o.status == ShortOrderStatus::Open) {
-                let Ok(id) = EntityId::parse(&o.order_id) else {
-                    continue;
+            0 => None,
+            short_now => {
+                let oversell = Oversell {
+                    order_id: order_id.to_owned(),
+                    channel: channel.to_owned(),
+                    shortfall: short_now,
                 };
-                let held = store
-                    .order(&id)
-                    .await
-                    .map_err(retry)?
-                    .map(|r| {
-                        r.lines
-                            .iter()
-                            .filter(|l| &l.sku == sku)
-                            .map(|l| l.remaining())
-                            .sum::<i64>()
-                    })
-                    .unwrap_or(0);
-                candidates.push(ShortOrder {
-                    order_id: o.order_id.clone(),
-                    channel: o.channel.clone(),
-                    units: held,
-                    placed_at: o.detected_at,
-                });
+                let (policy, inbound, candidates) = self.inputs(sku, &records).await?;
+                Some(decide(&oversell, &policy, &inbound, &candidates, now))
             }
-            let oversell = Oversell {
-                order_id: order_id.to_owned(),
-                channel: channel.to_owned(),
-                shortfall: short_now,
-            };
-            let inbound = store.inbound(sku).await.map_err(retry)?;
-            Some(decide(&oversell, &policy, &inbound, &candidates, now))
         };
-        let (action, acted_on, acted_channel, units) = match decision {
+        let (action, acted_on) = self
+            .settle(sku, order_id, channel, shortfall, decision)
+            .await?;
+        Ok(Outcome::Compensated {
+            action,
+            order_id: acted_on,
+        })
+    }
+
+    /// Units the SKU is short now (0 when it is not).
+    async fn still_short(&self, sku: &Sku) -> Result<i64, Failure> {
+        let position = self.deps.store.position(sku).await.map_err(retry)?;
+        Ok((-position.available()).max(0))
+    }
+
+    /// What a decision about `sku` reads: the policy, the stock on its way, and the short orders
+    /// not settled yet (open, or waiting) with the units each still holds.
+    async fn inputs(
+        &self,
+        sku: &Sku,
+        records: &[ShortOrderRecord],
+    ) -> Result<(CompensationPolicy, Vec<Inbound>, Vec<ShortOrder>), Failure> {
+        let store = &self.deps.store;
+        let policy = store.compensation_policy().await.map_err(retry)?;
+        let inbound = store.inbound(sku).await.map_err(retry)?;
+        let mut candidates = Vec::new();
+        for o in records
+            .iter()
+            .filter(|o| o.status != ShortOrderStatus::Closed)
+        {
+            let Ok(id) = EntityId::parse(&o.order_id) else {
+                continue;
+            };
+            let held = store
+                .order(&id)
+                .await
+                .map_err(retry)?
+                .map(|r| {
+                    r.lines
+                        .iter()
+                        .filter(|l| &l.sku == sku)
+                        .map(|l| l.remaining())
+                        .sum::<i64>()
+                })
+                .unwrap_or(0);
+            candidates.push(ShortOrder {
+                order_id: o.order_id.clone(),
+                channel: o.channel.clone(),
+                units: held,
+                placed_at: o.detected_at,
+            });
+        }
+        Ok((policy, inbound, candidates))
+    }
+
+    /// Carries a decision about the short order `order_id` out (`None`: the stock came) and
+    /// records it: a wait keeps the order waiting until its deadline; anything else closes it,
+    /// and the order cancelled in its place. Publishes `OversellCompensated`. Answers the action
+    /// and the order acted on.
+    async fn settle(
+        &self,
+        sku: &Sku,
+        order_id: &str,
+        channel: &str,
+        shortfall: i64,
+        decision: Option<Decision>,
+    ) -> Result<(String, String), Failure> {
+        let store = &self.deps.store;
+        let (action, acted_on, acted_channel, units) = match &decision {
             None => (
-                "restocked".to_owned(),
+                RESTOCKED.to_owned(),
                 order_id.to_owned(),
                 channel.to_owned(),
                 shortfall,
             ),
-            Some(d) => self.carry_out(&d).await?,
+            Some(d) => self.carry_out(d).await?,
         };
-        let mut closed = vec![order_id.to_owned()];
-        if acted_on != order_id && action == "cancel" {
-            closed.push(acted_on.clone());
-        }
-        for id in &closed {
+        if let Some(Action::Wait { until }) = decision.as_ref().map(|d| &d.action) {
             store
-                .close_short_order(sku, id, &action)
+                .wait_short_order(sku, order_id, *until)
                 .await
                 .map_err(retry)?;
+        } else {
+            let mut closed = vec![order_id.to_owned()];
+            if acted_on != order_id && action == "cancel" {
+                closed.push(acted_on.clone());
+            }
+            for id in &closed {
+                store
+                    .close_short_order(sku, id, &action)
+                    .await
+                    .map_err(retry)?;
+            }
         }
         let event =
             Notification::oversell_compensated(sku, &acted_on, &acted_channel, &action, units);
@@ -231,10 +305,150 @@ impl Compensation {
         let mut m = Metrics::new(&[("Action", action.as_str())]);
         m.add("OversellsCompensated", Unit::Count, 1.0);
         m.flush();
-        Ok(Outcome::Compensated {
-            action,
-            order_id: acted_on,
-        })
+        Ok((action, acted_on))
+    }
+
+    /// Decides again about every waiting short order whose deadline is at or before `now`:
+    /// restocked if the SKU is no longer short, else what [`recheck`] says, carried out and
+    /// published as any decision. Each wait is claimed first (a conditional write), so
+    /// concurrent runs re-check it once; one that fails is re-checked by a later run, and after
+    /// the retry budget it is reopened and dead-lettered as its `OversellDetected` with the
+    /// reason. Stops when `budget` is spent; the rest stay due.
+    pub async fn recheck_waits(&self, now: i64, budget: Duration) -> RecheckReport {
+        let started = Instant::now();
+        let mut report = RecheckReport::default();
+        let due = match self.deps.store.due_waits(now).await {
+            Ok(due) => due,
+            Err(e) => {
+                report.errors.push(e.to_string());
+                return report;
+            }
+        };
+        report.due = due.len();
+        for wait in due {
+            if started.elapsed() >= budget {
+                break;
+            }
+            let outcome = match self
+                .deps
+                .store
+                .claim_wait(&wait.sku, &wait.order_id, now, now + RECHECK_RETRY_MS)
+                .await
+            {
+                Err(e) => Err(e.to_string()),
+                Ok(Claim::Taken) => {
+                    report.skipped += 1;
+                    continue;
+                }
+                Ok(Claim::Claimed { attempts }) if attempts > self.deps.settings.retry_budget => {
+                    self.give_up(&wait, attempts)
+                        .await
+                        .map(|()| "dead_lettered".to_owned())
+                }
+                Ok(Claim::Claimed { .. }) => match self.recheck_one(&wait, now).await {
+                    Ok(action) => Ok(action),
+                    Err(Failure::Invalid(why) | Failure::Retry(why)) => Err(why),
+                },
+            };
+            let label = match outcome {
+                Ok(action) => {
+                    tracing::info!(sku = %wait.sku, order_id = wait.order_id, action, "wait re-checked");
+                    *report.actions.entry(action.clone()).or_default() += 1;
+                    action
+                }
+                Err(why) => {
+                    tracing::warn!(sku = %wait.sku, order_id = wait.order_id, error = %why, "wait re-check failed; retried");
+                    report
+                        .errors
+                        .push(format!("{} {}: {why}", wait.sku, wait.order_id));
+                    "failed".to_owned()
+                }
+            };
+            let mut m = Metrics::new(&[("Outcome", label.as_str())]);
+            m.add("WaitsRechecked", Unit::Count, 1.0);
+            m.flush();
+        }
+        report
+    }
+
+    async fn recheck_one(&self, wait: &DueWait, now: i64) -> Result<String, Failure> {
+        let records = self
+            .deps
+            .store
+            .short_orders(&wait.sku)
+            .await
+            .map_err(retry)?;
+        let Some(record) = records.iter().find(|r| {
+            r.order_id == wait.order_id && matches!(r.status, ShortOrderStatus::Waiting { .. })
+        }) else {
+            return Ok("already_settled".to_owned());
+        };
+        let decision = match self.still_short(&wait.sku).await? {
+            0 => None,
+            short_now => {
+                let oversell = Oversell {
+                    order_id: record.order_id.clone(),
+                    channel: record.channel.clone(),
+                    shortfall: short_now,
+                };
+                let (policy, inbound, candidates) = self.inputs(&wait.sku, &records).await?;
+                Some(recheck(
+                    &oversell,
+                    &policy,
+                    &inbound,
+                    &candidates,
+                    record.detected_at,
+                    now,
+                ))
+            }
+        };
+        let (action, _) = self
+            .settle(
+                &wait.sku,
+                &record.order_id,
+                &record.channel,
+                record.shortfall,
+                decision,
+            )
+            .await?;
+        Ok(action)
+    }
+
+    /// A wait whose re-checks keep failing: reopened and dead-lettered as the
+    /// `OversellDetected` it came from, so that redriving it compensates it afresh.
+    async fn give_up(&self, wait: &DueWait, attempts: u32) -> Result<(), String> {
+        let records = self
+            .deps
+            .store
+            .short_orders(&wait.sku)
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(r) = records.iter().find(|r| r.order_id == wait.order_id) else {
+            return Ok(());
+        };
+        let Some(dlq) = &self.deps.dead_letters else {
+            return Err("no dead-letter queue to give the wait up to".into());
+        };
+        let body = json!({
+            "version": "0", "id": format!("recheck-{}-{}", r.sku, r.order_id),
+            "detail-type": "OversellDetected", "source": SOURCE_CORE, "account": "",
+            "time": format_timestamp(now_ms()), "region": "", "resources": [],
+            "detail": {"sku": r.sku.as_str(), "order_id": r.order_id, "channel": r.channel,
+                       "shortfall": r.shortfall, "detected_at": format_timestamp(r.detected_at)},
+        });
+        dlq.send(
+            &body.to_string(),
+            "recheck_retries_exhausted",
+            &format!("the wait's re-check failed {} times", attempts - 1),
+            attempts,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        self.deps
+            .store
+            .reopen_short_order(&wait.sku, &wait.order_id)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// A `StockReceived` whose `reference` announces stock its delivery still owes
@@ -282,7 +496,8 @@ impl Compensation {
     }
 
     /// Cancels an order on its channel (Shopify's orderCancel, Walmart's order line
-    /// cancellation). `false` when the channel has no cancel API here.
+    /// cancellation, eBay's Post-Order cancellation). `false` when the channel has no cancel API
+    /// here.
     async fn cancel(&self, channel: &str, order_id: &str) -> Result<bool, Failure> {
         let Ok(name) = ChannelName::parse(channel) else {
             return Ok(false);
@@ -296,7 +511,10 @@ impl Compensation {
         else {
             return Ok(false);
         };
-        if !matches!(settings.kind, ChannelKind::Shopify | ChannelKind::Walmart) {
+        if !matches!(
+            settings.kind,
+            ChannelKind::Shopify | ChannelKind::Walmart | ChannelKind::Ebay
+        ) {
             return Ok(false);
         }
         let sync = {
@@ -315,6 +533,17 @@ impl Compensation {
                 .unwrap_or(order_id);
             walmart
                 .cancel_order(po)
+                .await
+                .map_err(|e| Failure::Retry(e.to_string()))?;
+            return Ok(true);
+        }
+        if let ChannelClient::Ebay(ebay) = client.as_ref() {
+            // Our order ids for eBay orders are `ebay-<order id>`; as for Walmart, the poller
+            // reads the cancellation back and releases the order.
+            let id = order_id
+                .strip_prefix(&format!("{}-", stockguard_domain::ebay::CHANNEL))
+                .unwrap_or(order_id);
+            ebay.cancel_order(id)
                 .await
                 .map_err(|e| Failure::Retry(e.to_string()))?;
             return Ok(true);

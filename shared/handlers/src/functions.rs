@@ -29,6 +29,9 @@ use crate::shopify_webhooks::{ShopifyWebhooks, WebhookHeaders};
 const EXPIRY_MARGIN: Duration = Duration::from_secs(5);
 /// Reconciliation stops this long before its deadline; its report says where the next resumes.
 const RECONCILE_MARGIN: Duration = Duration::from_secs(60);
+/// The wait re-check stops this long before its deadline (a cancellation is a few channel calls);
+/// the waits it did not reach stay due.
+const RECHECK_MARGIN: Duration = Duration::from_secs(20);
 
 /// A function's environment: the value of a variable, as Lambda would set it.
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -104,6 +107,27 @@ impl ScheduledRun for ReconcileChannels {
     }
 }
 
+/// Decides again about short orders whose wait for inbound stock has run out.
+pub struct RecheckWaits(pub Compensation);
+
+impl ScheduledRun for RecheckWaits {
+    fn run(&self, deadline: SystemTime) -> BoxFuture<'_, Result<Value, String>> {
+        Box::pin(async move {
+            let budget = budget(deadline, RECHECK_MARGIN);
+            let report = Box::pin(self.0.recheck_waits(now_ms(), budget)).await;
+            if report.errors.is_empty() {
+                tracing::info!(?report, "wait re-check done");
+            } else {
+                tracing::warn!(?report, "wait re-check done with errors");
+            }
+            Ok(json!({
+                "due": report.due, "skipped": report.skipped, "actions": report.actions,
+                "errors": report.errors,
+            }))
+        })
+    }
+}
+
 /// Kept warm between runs, as Lambda keeps a function's state between invocations.
 impl ScheduledRun for BufferRecompute {
     fn run(&self, _deadline: SystemTime) -> BoxFuture<'_, Result<Value, String>> {
@@ -148,6 +172,7 @@ impl Function {
             }
             "compensate-oversell" => Function::CompensateOversell(Compensation::new(deps)),
             "expire-reservations" => Function::Scheduled(Box::new(ExpireReservations(deps))),
+            "recheck-waits" => Function::Scheduled(Box::new(RecheckWaits(Compensation::new(deps)))),
             "reconcile-channels" => Function::Scheduled(Box::new(ReconcileChannels(deps))),
             "recompute-buffers" => {
                 Function::Scheduled(Box::new(BufferRecompute::from_env(deps, env)?))
@@ -355,6 +380,7 @@ mod tests {
             ("shopify-partner-events", Trigger::Queue),
             ("compensate-oversell", Trigger::Queue),
             ("expire-reservations", Trigger::Schedule),
+            ("recheck-waits", Trigger::Schedule),
             ("reconcile-channels", Trigger::Schedule),
             ("recompute-buffers", Trigger::Schedule),
             ("poll-walmart-orders", Trigger::Schedule),

@@ -151,3 +151,30 @@ async fn orders_are_read_by_modification_window_limit_and_offset() -> anyhow::Re
     assert_eq!(cancelled.changes.len(), 2);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_seller_cancellation_lists_the_order_cancelled_and_a_repeat_changes_nothing()
+-> anyhow::Result<()> {
+    use stockguard_fake_channels::OrderRequest;
+    let fakes = start_fakes().await?;
+    fakes.ebay.register_listing("EB-2", "TEE", 10);
+    let placed = fakes.ebay.place_order(&OrderRequest::new([("EB-2", 2)]))?;
+    let ours = placed["order_id"].as_str().unwrap_or_default();
+    let order_id = ours.strip_prefix("ebay-").unwrap_or(ours);
+    let client = ebay_client(&fakes, stockguard_fake_channels::DEFAULT_ACCESS_TOKEN)?;
+
+    client.cancel_order(order_id).await?;
+    assert_eq!(fakes.ebay.stats().orders_cancelled, 1);
+    let now = chrono::Utc::now().timestamp_millis();
+    let filter = stockguard_domain::ebay::modified_filter(now - 60_000, now + 60_000);
+    let page =
+        stockguard_domain::ebay::parse_orders_page(&client.orders_page(&filter, 50, 0).await?)?;
+    assert_eq!(page.orders[0].changes.len(), 2, "placed, then cancelled");
+
+    // Already cancelled: nothing more is asked of eBay.
+    client.cancel_order(order_id).await?;
+    assert_eq!(fakes.ebay.stats().orders_cancelled, 1);
+    let unknown = client.cancel_order("99-99999-99999").await.unwrap_err();
+    assert!(unknown.to_string().contains("404"), "{unknown}");
+    Ok(())
+}
