@@ -13,6 +13,7 @@ use stockguard_fake_channels::OrderRequest;
 use stockguard_handlers::deps::now_ms;
 use stockguard_handlers::order_polls::{OrderPoller, PollSettings, PolledChannel};
 use stockguard_handlers::reconcile::{DriftRow, channel_syncs, reconcile_all};
+use stockguard_local::tap::drain_queue;
 use stockguard_tests::channels::{FakeChannels, FakeOptions, KINDS, fake, listing_key};
 use stockguard_tests::{TestStack, now_rfc3339, of_type};
 
@@ -54,8 +55,12 @@ async fn mismatches(
     out
 }
 
+/// A lost event leaves a channel showing what it last acknowledged: one run repairs it. Two
+/// concurrent sync batches' pushes of one listing can land out of order and leave it below what
+/// it acknowledged, which reconciliation cannot tell from a sale not heard of yet: the next run
+/// repairs those.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_position_events_dropped_one_reconciliation_converges_every_channel() {
+async fn with_position_events_dropped_reconciliation_converges_every_channel() {
     let stack = TestStack::new().await;
     let fakes = fakes().await;
     let skus: Vec<String> = (0..20).map(|i| format!("LOSS-{i}")).collect();
@@ -102,18 +107,29 @@ async fn with_position_events_dropped_one_reconciliation_converges_every_channel
         "every difference is reported: {before:?} vs {:?}",
         report.drift
     );
-    assert!(report.drift.iter().all(|d| d.repaired));
+    assert!(
+        report
+            .drift
+            .iter()
+            .all(|d| d.repaired || (d.deferred && d.reported < d.expected)),
+        "{:?}",
+        report.drift
+    );
+    let again = reconcile_all(&syncs, Duration::from_secs(120)).await;
+    assert_eq!(again.drift.len(), report.deferred(), "{:?}", again.drift);
+    assert!(again.drift.iter().all(|d| d.repaired), "{:?}", again.drift);
     assert!(
         mismatches(&stack, &fakes, &skus).await.is_empty(),
-        "every channel converged after one run"
+        "every channel converged"
     );
-    if !before.is_empty() {
+    let reported = before.len() + again.drift.len();
+    if reported > 0 {
         let published = stack
             .await_published(Duration::from_secs(10), |e| {
-                of_type(e, "DriftDetected").len() >= before.len()
+                of_type(e, "DriftDetected").len() >= reported
             })
             .await;
-        assert_eq!(of_type(&published, "DriftDetected").len(), before.len());
+        assert_eq!(of_type(&published, "DriftDetected").len(), reported);
     }
 }
 
@@ -297,13 +313,18 @@ async fn a_channel_that_sold_units_we_have_not_heard_of_is_not_pushed_back_up() 
         PollSettings::default(),
     );
     assert_eq!(poller.poll(now_ms()).await.unwrap().published, 1);
-    let published = stack
-        .await_published(Duration::from_secs(10), |e| {
-            !of_type(e, "OrderPlaced").is_empty()
-        })
+    // Its OrderPlaced waits on its queue (no runtime here): applied as Lambda would deliver it.
+    let queued = drain_queue(
+        &stack.sqs,
+        &stack.stack.queues["OrderPlacedQueue"].url,
+        Duration::from_secs(2),
+    )
+    .await
+    .unwrap();
+    assert_eq!(queued.len(), 1);
+    let answer = stack
+        .run_batch("OrderPlaced", &[(queued[0].0.clone(), 1)])
         .await;
-    let order = of_type(&published, "OrderPlaced")[0].to_string();
-    let answer = stack.run_batch("OrderPlaced", &[(order, 1)]).await;
     assert!(answer.batch_item_failures.is_empty());
     assert_eq!(stack.position(a).await.available(), 9);
 
