@@ -1632,6 +1632,20 @@ async fn reconcile_prints_the_drift_table_and_repairs() {
         (&json!(4), &json!(4), &json!([]), &json!([])),
         "{run}"
     );
+    // Walmart shows one fewer, as after a sale not polled yet: reported, the push held back.
+    stockguard_tests::channels::fake(&fakes, "walmart")
+        .set_shown(&listing_key("walmart", "REC-1"), 5);
+    let out = ok(&connection, &["reconcile"]).await;
+    assert_eq!(
+        row(&out, "walmart"),
+        ["walmart", "REC-1", "6", "5", "-1", "deferred"],
+        "{out}"
+    );
+    assert!(out.contains("1 repair deferred"), "{out}");
+    assert_eq!(
+        stockguard_tests::channels::fake(&fakes, "walmart").shown(&listing_key("walmart", "REC-1")),
+        Some(5)
+    );
 }
 
 #[tokio::test]

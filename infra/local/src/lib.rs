@@ -11,5 +11,7 @@ pub mod tap;
 pub mod template;
 
 pub use provision::{Stack, provision};
-pub use runtime::{InvocationTally, Invocations, LocalRuntime, RuntimeOptions};
+pub use runtime::{
+    InvocationTally, Invocations, LocalRuntime, RuntimeOptions, ScheduledRuns, ScheduledTally,
+};
 pub use template::StackSpec;

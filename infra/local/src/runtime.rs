@@ -79,6 +79,41 @@ pub struct LocalRuntime {
     pub requests: RequestCounter,
     /// Invocations of the queue-driven functions and how long their handlers ran.
     pub invocations: Invocations,
+    /// What the scheduled functions answered, summed.
+    pub scheduled: ScheduledRuns,
+}
+
+/// The scheduled functions' answers (what Lambda logs as each invocation's result), per
+/// function (logical id): how many runs, and every integer field summed over them.
+#[derive(Debug, Clone, Default)]
+pub struct ScheduledRuns(Arc<std::sync::Mutex<BTreeMap<String, ScheduledTally>>>);
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScheduledTally {
+    pub runs: u64,
+    pub totals: BTreeMap<String, i64>,
+}
+
+impl ScheduledRuns {
+    fn record(&self, function: &str, answer: &serde_json::Value) {
+        let mut all = self.0.lock().expect("scheduled runs");
+        let tally = all.entry(function.to_owned()).or_default();
+        tally.runs += 1;
+        for (field, value) in answer.as_object().into_iter().flatten() {
+            if let Some(n) = value.as_i64() {
+                *tally.totals.entry(field.clone()).or_default() += n;
+            }
+        }
+    }
+
+    pub fn tally(&self, function: &str) -> ScheduledTally {
+        self.0
+            .lock()
+            .expect("scheduled runs")
+            .get(function)
+            .cloned()
+            .unwrap_or_default()
+    }
 }
 
 /// Lambda bills each invocation and its duration; locally both are counted per function (logical
@@ -126,6 +161,7 @@ impl LocalRuntime {
         };
         let requests = RequestCounter::new();
         let invocations = Invocations::default();
+        let scheduled = ScheduledRuns::default();
         let mut tasks = Vec::new();
         let mut api = None;
         let mut poller_streams = 0u64;
@@ -170,6 +206,7 @@ impl LocalRuntime {
                         function,
                         every,
                         f.timeout,
+                        scheduled.clone(),
                     )));
                 }
                 Trigger::Queue => {
@@ -234,6 +271,7 @@ impl LocalRuntime {
             api_addr,
             requests,
             invocations,
+            scheduled,
         })
     }
 }
@@ -276,6 +314,7 @@ async fn run_schedule(
     function: Arc<Function>,
     every: Duration,
     timeout: Duration,
+    answers: ScheduledRuns,
 ) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -286,8 +325,9 @@ async fn run_schedule(
         let result = function
             .run_scheduled(std::time::SystemTime::now() + timeout)
             .await;
-        if let Err(e) = result {
-            tracing::warn!(function = %logical_id, error = %e, "scheduled run failed");
+        match result {
+            Ok(answer) => answers.record(&logical_id, &answer),
+            Err(e) => tracing::warn!(function = %logical_id, error = %e, "scheduled run failed"),
         }
     }
 }

@@ -1,6 +1,18 @@
 //! Channel configuration as data in the state table: which channels are enabled and how to reach
 //! them (credentials by Secrets Manager/SSM name, never values), buffer policies, SKU-to-listing
 //! mappings, and per channel+SKU sync records (the last version a channel acknowledged).
+//!
+//! A sync record is the item `pk = SYNC#<channel>`, `sk = <sku>`:
+//!
+//! | attribute | what |
+//! |---|---|
+//! | `acked_version`, `acked_buffer_revision` | the position version and buffer revision of the quantity the channel last acknowledged |
+//! | `acked_quantity`, `acked_at` | that quantity, and when (epoch ms) |
+//! | `drift_reported`, `drift_expected`, `drift_seen_at` | optional: a reconciliation saw the channel show `drift_reported`, fewer than the `drift_expected` it should, at `drift_seen_at`, and held the push back ([`stockguard_domain::drift`]) |
+//!
+//! Every write is conditional on the acknowledgement it was decided from. An acknowledgement
+//! replaces the whole item and so drops a held-back sighting: the channel was told a quantity
+//! since, and what it showed before no longer stands.
 
 use std::collections::HashMap;
 
@@ -8,6 +20,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use serde::{Deserialize, Serialize};
 use stockguard_domain::buffer::{BufferMode, ChannelBufferView, DynamicPolicy};
 use stockguard_domain::channel::{BufferPolicy, ChannelKind, ListingMapping};
+use stockguard_domain::drift::PendingDrift;
 use stockguard_domain::recompute::BufferChannel;
 use stockguard_domain::{ChannelName, Millis, Position, Sku};
 
@@ -115,6 +128,17 @@ impl SyncRecord {
     }
 }
 
+/// The condition that the stored acknowledgement is still `read` (items written before buffer
+/// revisions existed have none, which reads as 0).
+fn same_acknowledgement(read: &SyncRecord) -> &'static str {
+    if read.buffer_revision == 0 {
+        "acked_version = :v AND \
+         (attribute_not_exists(acked_buffer_revision) OR acked_buffer_revision = :r)"
+    } else {
+        "acked_version = :v AND acked_buffer_revision = :r"
+    }
+}
+
 fn opt_s(item: &mut Item, name: &str, v: &Option<String>) {
     if let Some(v) = v {
         item.insert(name.into(), s(v));
@@ -178,6 +202,8 @@ pub struct SyncContext {
     pub dynamic: HashMap<Sku, StoredBuffers>,
     /// When each position last changed (epoch ms), to tell an in-flight push from drift.
     pub changed_at: HashMap<Sku, Millis>,
+    /// Shortfalls whose repair a reconciliation held back, by SKU.
+    pub pending_drift: HashMap<Sku, PendingDrift>,
 }
 
 fn sync_record_from(item: &Item) -> Result<SyncRecord, AdapterError> {
@@ -187,6 +213,17 @@ fn sync_record_from(item: &Item) -> Result<SyncRecord, AdapterError> {
         quantity: get_i64(item, "acked_quantity")?,
         acknowledged_at: get_i64(item, "acked_at")?,
     })
+}
+
+fn pending_drift_from(item: &Item) -> Result<Option<PendingDrift>, AdapterError> {
+    let Some(seen_at) = get_opt_i64(item, "drift_seen_at")? else {
+        return Ok(None);
+    };
+    Ok(Some(PendingDrift {
+        expected: get_i64(item, "drift_expected")?,
+        reported: get_i64(item, "drift_reported")?,
+        seen_at,
+    }))
 }
 
 fn buffer_from(item: &Item) -> Result<BufferPolicy, AdapterError> {
@@ -225,8 +262,11 @@ impl StateStore {
                 let l = listing_from(channel, &item)?;
                 ctx.listings.insert(l.sku.clone(), l);
             } else if pk == sp {
-                ctx.acknowledged
-                    .insert(sk_sku(&item)?, sync_record_from(&item)?);
+                let sku = sk_sku(&item)?;
+                if let Some(p) = pending_drift_from(&item)? {
+                    ctx.pending_drift.insert(sku.clone(), p);
+                }
+                ctx.acknowledged.insert(sku, sync_record_from(&item)?);
             } else if pk == bp {
                 ctx.overrides.insert(sk_sku(&item)?, buffer_from(&item)?);
             } else if get_s(&item, "sk")? == BUFFERS {
@@ -523,7 +563,8 @@ impl StateStore {
     ) -> Result<bool, AdapterError> {
         let newer = "attribute_not_exists(pk) OR acked_version < :v OR (acked_version = :v AND \
                      (attribute_not_exists(acked_buffer_revision) OR acked_buffer_revision < :r))";
-        self.put_sync_record(channel, sku, &rec, newer, &rec).await
+        self.put_sync_record(channel, sku, &rec, None, newer, &rec)
+            .await
     }
 
     /// Records a newer version whose quantity the channel already shows, only if the
@@ -536,21 +577,33 @@ impl StateStore {
         rec: SyncRecord,
         read: &SyncRecord,
     ) -> Result<bool, AdapterError> {
-        let same = if read.buffer_revision == 0 {
-            "acked_version = :v AND \
-             (attribute_not_exists(acked_buffer_revision) OR acked_buffer_revision = :r)"
-        } else {
-            "acked_version = :v AND acked_buffer_revision = :r"
-        };
-        self.put_sync_record(channel, sku, &rec, same, read).await
+        self.put_sync_record(channel, sku, &rec, None, same_acknowledgement(read), read)
+            .await
     }
 
-    /// Puts `rec` under `condition`, whose `:v` and `:r` are `against`'s version and revision.
+    /// Keeps (`Some`) or drops (`None`) the sighting of a shortfall whose repair reconciliation
+    /// holds back, only while the acknowledgement is still `acked`: a push recorded meanwhile
+    /// changed what the channel shows. Returns whether written.
+    pub async fn set_pending_drift(
+        &self,
+        channel: &ChannelName,
+        sku: &Sku,
+        acked: &SyncRecord,
+        pending: Option<&PendingDrift>,
+    ) -> Result<bool, AdapterError> {
+        let condition = same_acknowledgement(acked);
+        self.put_sync_record(channel, sku, acked, pending, condition, acked)
+            .await
+    }
+
+    /// Puts `rec` (and `pending`, if any) under `condition`, whose `:v` and `:r` are `against`'s
+    /// version and revision.
     async fn put_sync_record(
         &self,
         channel: &ChannelName,
         sku: &Sku,
         rec: &SyncRecord,
+        pending: Option<&PendingDrift>,
         condition: &str,
         against: &SyncRecord,
     ) -> Result<bool, AdapterError> {
@@ -559,6 +612,11 @@ impl StateStore {
         item.insert("acked_quantity".into(), n(rec.quantity));
         item.insert("acked_at".into(), n(rec.acknowledged_at));
         item.insert("acked_buffer_revision".into(), n(rec.buffer_revision));
+        if let Some(p) = pending {
+            item.insert("drift_expected".into(), n(p.expected));
+            item.insert("drift_reported".into(), n(p.reported));
+            item.insert("drift_seen_at".into(), n(p.seen_at));
+        }
         let result = self
             .client
             .put_item()

@@ -51,6 +51,19 @@ impl ChannelKind {
         }
     }
 
+    /// How late an order taken on the channel may reach us, for holding back a push that would
+    /// undo it ([`crate::drift`]). Walmart and eBay are polled every minute: an order waits up to
+    /// a minute for the next poll, two when one poll fails. Amazon's SP-API order notifications
+    /// usually arrive within a minute or two. Shopify's webhooks arrive within seconds; one that
+    /// fails is retried for hours, which no grace covers, so a minute.
+    pub fn order_grace_ms(self) -> i64 {
+        match self {
+            ChannelKind::Shopify => 60_000,
+            ChannelKind::Amazon => 5 * 60 * 1000,
+            ChannelKind::Walmart | ChannelKind::Ebay => 2 * 60 * 1000,
+        }
+    }
+
     /// Whether the channel shows a quantity once it acknowledges it. Amazon does not: its delay
     /// is measured by reading the listing back.
     pub fn shows_on_acknowledge(self) -> bool {

@@ -8,6 +8,7 @@ pub mod compensation;
 pub mod csv_lines;
 pub mod decayed;
 pub mod delay;
+pub mod drift;
 pub mod ebay;
 pub mod error;
 pub mod idempotency;

@@ -327,7 +327,9 @@ pub struct ChannelBufferChanged {
     pub reason: String,
 }
 
-/// Reconciliation found a channel showing the wrong quantity; it then pushes `expected`.
+/// Reconciliation found a channel showing the wrong quantity. It pushes `expected` at once when
+/// the channel shows more; when it shows fewer (maybe an order not heard of yet), once a later
+/// run finds the channel still showing the same past the channel's order grace.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DriftDetected {
     pub channel: String,

@@ -100,7 +100,10 @@ impl ScheduledRun for ReconcileChannels {
             tracing::info!(?report, "reconciliation done");
             Ok(json!({
                 "checked": report.checked, "drift": report.drift.len(),
-                "drift_units": report.drift_units, "errors": report.errors,
+                "drift_units": report.drift_units,
+                "repaired": report.drift.iter().filter(|d| d.repaired).count(),
+                "repaired_upward": report.repaired_upward(), "deferred": report.deferred(),
+                "errors": report.errors,
                 "resume_after": report.resume_after,
             }))
         })

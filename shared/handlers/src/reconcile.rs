@@ -1,12 +1,16 @@
 //! Scheduled reconciliation, the last net: for every enabled channel and mapped SKU, read what
 //! the channel shows, compare it with what it should show, report real differences as
 //! `DriftDetected` and repair them by pushing; and push positions whose newest version the
-//! channel never acknowledged (lost or dead-lettered events). Pages through listings and stops
-//! inside its time budget, reporting where the next run resumes.
+//! channel never acknowledged (lost or dead-lettered events). A channel showing fewer units than
+//! it should may have sold them in an order not heard of yet: that push waits for a later run
+//! ([`stockguard_domain::drift`]). Pages through listings and stops inside its time budget,
+//! reporting where the next run resumes.
 
 use std::time::{Duration, Instant};
 
+use stockguard_adapters::channel_store::SyncRecord;
 use stockguard_channels::QuantityUpdate;
+use stockguard_domain::drift::{self, DriftDecision, PendingDrift};
 use stockguard_domain::outbound::SOURCE_OPS;
 use stockguard_domain::{ChannelKind, ChannelName, Notification, Sku};
 
@@ -27,6 +31,17 @@ pub fn processing_window(kind: ChannelKind) -> Duration {
     }
 }
 
+/// How late an order on a channel of this kind may reach us, before reconciliation pushes a
+/// channel that shows fewer units back up: `STOCKGUARD_ORDER_GRACE_MS` for every kind when set
+/// (local runs that compress time), else the kind's own.
+pub fn order_grace(kind: ChannelKind) -> Duration {
+    let ms = std::env::var("STOCKGUARD_ORDER_GRACE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| kind.order_grace_ms().max(0) as u64);
+    Duration::from_millis(ms)
+}
+
 /// How long after a position change its push counts as in flight rather than missing.
 pub fn in_flight_grace() -> Duration {
     let ms = std::env::var("STOCKGUARD_IN_FLIGHT_GRACE_MS")
@@ -43,6 +58,8 @@ pub struct DriftRow {
     pub expected: i64,
     pub reported: i64,
     pub repaired: bool,
+    /// Shows fewer than it should, maybe for an order not heard of yet: not pushed this run.
+    pub deferred: bool,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -63,6 +80,21 @@ pub struct ReconcileReport {
     pub errors: Vec<String>,
     /// When the budget ran out: (channel, SKU) the next run resumes after.
     pub resume_after: Option<(String, String)>,
+}
+
+impl ReconcileReport {
+    /// Drifted listings whose push this run deferred.
+    pub fn deferred(&self) -> usize {
+        self.drift.iter().filter(|d| d.deferred).count()
+    }
+
+    /// Repairs that pushed a channel up from what it showed.
+    pub fn repaired_upward(&self) -> usize {
+        self.drift
+            .iter()
+            .filter(|d| d.repaired && d.expected > d.reported)
+            .count()
+    }
 }
 
 impl ChannelSync {
@@ -108,6 +140,7 @@ impl ChannelSync {
         };
         let window = processing_window(settings.kind);
         let grace = in_flight_grace().as_millis() as i64;
+        let order_grace = order_grace(settings.kind).as_millis() as i64;
         let (drift_before, units_before, expected_before) = (
             report.drift.len(),
             report.drift_units,
@@ -162,42 +195,76 @@ impl ChannelSync {
                         continue;
                     }
                 };
-                if reported != expected {
-                    report.drift_units += (reported - expected).abs();
-                    notes.push(Notification::drift_detected(
-                        self.channel.as_str(),
-                        sku,
-                        expected,
-                        reported,
-                    ));
-                    report.drift.push(DriftRow {
-                        channel: self.channel.to_string(),
-                        sku: sku.to_string(),
-                        expected,
-                        reported,
-                        repaired: false,
-                    });
-                    repairs.push((
+                let pending = ctx.pending_drift.get(sku);
+                let decision = drift::decide(
+                    expected,
+                    reported,
+                    acked.map(|a| a.quantity),
+                    pending,
+                    now,
+                    order_grace,
+                );
+                let deferred = match decision {
+                    DriftDecision::InSync => {
+                        if unacknowledged {
+                            // Shows the right number but never acknowledged it: record it,
+                            // nothing to push (the record drops any deferred sighting too).
+                            self.acknowledge(sku, (position.version, revision), expected, now)
+                                .await;
+                            report.acknowledged_late += 1;
+                        } else if let (Some(a), Some(_)) = (acked, pending) {
+                            // The order behind the shortfall arrived (or it was none).
+                            self.set_pending(sku, a, None).await;
+                        }
+                        continue;
+                    }
+                    DriftDecision::Repair => None,
+                    DriftDecision::Defer(p) => Some(p),
+                };
+                report.drift_units += (reported - expected).abs();
+                notes.push(Notification::drift_detected(
+                    self.channel.as_str(),
+                    sku,
+                    expected,
+                    reported,
+                ));
+                report.drift.push(DriftRow {
+                    channel: self.channel.to_string(),
+                    sku: sku.to_string(),
+                    expected,
+                    reported,
+                    repaired: false,
+                    deferred: deferred.is_some(),
+                });
+                match (deferred, acked) {
+                    (Some(p), Some(a)) => {
+                        tracing::info!(channel = %self.channel, sku = %sku, expected, reported, seen_at = p.seen_at, "shows fewer than it should: push deferred");
+                        if pending != Some(&p) {
+                            self.set_pending(sku, a, Some(&p)).await;
+                        }
+                    }
+                    _ => repairs.push((
                         QuantityUpdate::new(sku.as_str(), channel_listing, expected),
                         (position.version, revision),
-                    ));
-                } else if unacknowledged {
-                    // Shows the right number but never acknowledged it: record it, nothing to push.
-                    self.acknowledge(sku, (position.version, revision), expected, now)
-                        .await;
-                    report.acknowledged_late += 1;
+                        acked.filter(|_| pending.is_some()).copied(),
+                    )),
                 }
             }
-            let updates: Vec<QuantityUpdate> = repairs.iter().map(|(u, _)| u.clone()).collect();
+            let updates: Vec<QuantityUpdate> = repairs.iter().map(|(u, ..)| u.clone()).collect();
             if !updates.is_empty() {
                 let outcomes = client.push(&updates).await;
-                for ((update, version), outcome) in repairs.iter().zip(outcomes) {
+                for ((update, version, sighted), outcome) in repairs.iter().zip(outcomes) {
                     if outcome.is_acknowledged() {
                         let Ok(sku) = Sku::parse(&update.sku) else {
                             continue;
                         };
                         self.acknowledge(&sku, *version, update.quantity, now_ms())
                             .await;
+                        // An acknowledgement of the same version is not recorded again, and
+                        // would leave the sighting behind.
+                        if let Some(a) = sighted {
+                            self.set_pending(&sku, a, None).await;
+                        }
                         if let Some(row) = report
                             .drift
                             .iter_mut()
@@ -241,6 +308,14 @@ impl ChannelSync {
             (report.drift.len() - drift_before) as f64,
         );
         metrics.add("DriftUnits", Unit::Count, units as f64);
+        // Only when there are any: a custom metric costs in each hour it is emitted.
+        let deferred = report.drift[drift_before..]
+            .iter()
+            .filter(|d| d.deferred)
+            .count();
+        if deferred > 0 {
+            metrics.add("DriftRepairsDeferred", Unit::Count, deferred as f64);
+        }
         metrics.add(
             "DriftPercent",
             Unit::Percent,
@@ -253,8 +328,20 @@ impl ChannelSync {
         metrics.flush();
     }
 
+    /// Keeps or drops a deferred repair's sighting; a failed condition means a push came in between.
+    async fn set_pending(&self, sku: &Sku, acked: &SyncRecord, pending: Option<&PendingDrift>) {
+        if let Err(e) = self
+            .deps
+            .store
+            .set_pending_drift(&self.channel, sku, acked, pending)
+            .await
+        {
+            tracing::warn!(channel = %self.channel, sku = %sku, error = %e, "could not record the deferred repair");
+        }
+    }
+
     async fn acknowledge(&self, sku: &Sku, version: (u64, i64), quantity: i64, at: i64) {
-        let record = stockguard_adapters::channel_store::SyncRecord {
+        let record = SyncRecord {
             version: version.0,
             buffer_revision: version.1,
             quantity,

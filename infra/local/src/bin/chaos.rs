@@ -1,5 +1,5 @@
 //! `make chaos`: the whole local stack under a mixed load with faults at every layer, for a
-//! bounded time, then one expiry sweep and one reconciliation, then every invariant checked
+//! bounded time, then one expiry sweep and two reconciliations, then every invariant checked
 //! against the load generator's ledger. Prints one table; exits 1 on any violation, 2 when the
 //! run itself could not be carried out.
 //!
@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use stockguard_local::chaos::check::{Verdict, check};
 use stockguard_local::chaos::ledger::FaultKind;
-use stockguard_local::chaos::run::{AMAZON_PROCESSING_ENV, ChaosOptions, ChaosRun, Inject, run};
+use stockguard_local::chaos::run::{
+    AMAZON_PROCESSING_ENV, ChaosOptions, ChaosRun, Inject, ORDER_GRACE_ENV, run,
+};
 
 const DEFAULT_SEED: u64 = 15_001;
 const SEED_ENV: &str = "STOCKGUARD_CHAOS_SEED";
@@ -22,9 +24,13 @@ fn main() -> ExitCode {
     // Reconciliation leaves an Amazon listing alone while a push may still be processing (5
     // minutes by default); the fake Amazon here processes in half a second. Set before any
     // thread exists.
-    if std::env::var_os(AMAZON_PROCESSING_ENV.0).is_none() {
-        // SAFETY: no other thread runs yet.
-        unsafe { std::env::set_var(AMAZON_PROCESSING_ENV.0, AMAZON_PROCESSING_ENV.1) };
+    // Orders reach us within two polls here (5 s apart, a minute in AWS): reconciliation holds
+    // back pushing a channel up for as long.
+    for (name, value) in [AMAZON_PROCESSING_ENV, ORDER_GRACE_ENV] {
+        if std::env::var_os(name).is_none() {
+            // SAFETY: no other thread runs yet.
+            unsafe { std::env::set_var(name, value) };
+        }
     }
     let options = match parse(std::env::args().skip(1)) {
         Ok(o) => o,
@@ -123,7 +129,7 @@ fn print_table(options: &ChaosOptions, run: &ChaosRun, v: &Verdict, took: Durati
     };
     println!();
     println!(
-        "seed {}, load {:.0} s, quiet + sweep + reconciliation {:.0} s, whole run {:.0} s",
+        "seed {}, load {:.0} s, quiet + sweep + reconciliations {:.0} s, whole run {:.0} s",
         options.seed,
         run.load_took.as_secs_f64(),
         run.drained_after.as_secs_f64(),
@@ -210,7 +216,7 @@ fn print_table(options: &ChaosOptions, run: &ChaosRun, v: &Verdict, took: Durati
         v.dead_letters_missing.len(),
     );
     row("wrong answers (API, webhooks)", v.answers_wrong.len());
-    println!("\nreconciliation: {}", run.reconcile);
+    println!("\nreconciliations:\n    {}", run.reconcile);
     let violations = v.violations();
     if violations.is_empty() {
         println!("\nPASS: every invariant held");

@@ -28,7 +28,7 @@ use stockguard_local::fake_wiring::{
     send_shopify_webhooks, static_buffers,
 };
 use stockguard_local::tap::{EventTap, put_event, queue_depth};
-use stockguard_local::{LocalRuntime, RuntimeOptions, StackSpec, provision};
+use stockguard_local::{LocalRuntime, RuntimeOptions, ScheduledTally, StackSpec, provision};
 
 const SKUS: [(&str, i64); 5] = [
     ("SNEAKER-RED-42", 12),
@@ -54,6 +54,8 @@ const CHECKOUT_WORKERS: usize = 6;
 const SCHEDULE_INTERVAL: Duration = Duration::from_secs(2);
 const DEFAULT_SEED: u64 = 20_240_611;
 const SEED_ENV: &str = "STOCKGUARD_DEMO_SEED";
+/// How late reconciliation assumes a marketplace order may reach stockguard.
+const ORDER_GRACE_ENV: &str = "STOCKGUARD_ORDER_GRACE_MS";
 /// Stock arrives SKU by SKU, this far apart, so Amazon's pushes land in separate sync batches
 /// and each leaves a read-back probe that measures Amazon's processing delay.
 const RECEIVE_PAUSE: Duration = Duration::from_millis(300);
@@ -277,12 +279,25 @@ struct Outcome {
     lost_units: i64,
     orders_taken: usize,
     held_back: Option<f64>,
+    /// Reconciliation's pushes that raised what a channel showed.
+    repaired_upward: i64,
     invariants_held: bool,
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 4)]
-async fn main() -> ExitCode {
-    match run().await {
+fn main() -> ExitCode {
+    // Orders reach stockguard within a poll or two (2 s here, a minute in AWS): reconciliation
+    // holds back pushing a channel up for as long. Set before any thread exists.
+    if std::env::var_os(ORDER_GRACE_ENV).is_none() {
+        let grace = 2 * SCHEDULE_INTERVAL.as_millis();
+        // SAFETY: no other thread runs yet.
+        unsafe { std::env::set_var(ORDER_GRACE_ENV, grace.to_string()) };
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(run()) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
@@ -325,9 +340,12 @@ async fn run() -> Result<bool> {
          eBay order polls; in AWS these are 1, 15, 5 and 1 minutes). Marketplace orders reach stockguard as each \
          marketplace sends them: Amazon's SP-API notifications, Walmart's and eBay's orders APIs, read by the polls. \
          Reconciliation leaves an Amazon listing alone for {} s after an acknowledged \
-         push (Amazon may still be processing it), so within this demo it does not check Amazon.\n",
+         push (Amazon may still be processing it), so within this demo it does not check Amazon. It pushes a \
+         channel that shows fewer units than it should back up only when a later run, at least {:.0} s on, finds it \
+         showing the same: until then the difference may be an order not heard of yet.\n",
         SCHEDULE_INTERVAL.as_secs(),
-        reconcile::processing_window(ChannelKind::Amazon).as_secs()
+        reconcile::processing_window(ChannelKind::Amazon).as_secs(),
+        reconcile::order_grace(ChannelKind::Walmart).as_secs_f64()
     );
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .load()
@@ -492,6 +510,7 @@ async fn run_sale(
     wait_until_quiet(&deps, &stack, &fakes, &skus, Duration::from_secs(30)).await?;
     let published = tap.drain(Duration::from_millis(500)).await?;
     notification_feed.abort();
+    let reconciliations = runtime.scheduled.tally("ReconcileChannelsFunction");
 
     let outcome = report(Report {
         mode,
@@ -503,6 +522,7 @@ async fn run_sale(
         market: &market,
         held_back: &held_back,
         published: &published,
+        reconciliations: &reconciliations,
         latencies: &mut latencies,
         sale_took,
         started,
@@ -908,6 +928,8 @@ struct Report<'a> {
     market: &'a Market,
     held_back: &'a HeldBack,
     published: &'a [Value],
+    /// The scheduled reconciliations' answers, summed.
+    reconciliations: &'a ScheduledTally,
     latencies: &'a mut [Duration],
     sale_took: Duration,
     started: Instant,
@@ -924,6 +946,7 @@ async fn report(r: Report<'_>) -> Result<Outcome> {
         market,
         held_back,
         published,
+        reconciliations,
         latencies,
         sale_took,
         started,
@@ -1202,9 +1225,16 @@ async fn report(r: Report<'_>) -> Result<Outcome> {
         .filter_map(|d| d["detail"]["drift"].as_i64())
         .map(i64::abs)
         .sum();
+    let total = |field: &str| reconciliations.totals.get(field).copied().unwrap_or(0);
     println!(
-        "\nReconciliation (every 2 s here, every 15 min in AWS): {} drifted listings repaired, {drift_units} units",
-        drift.len()
+        "\nReconciliation (every 2 s here, every 15 min in AWS): {} runs, {} drifted listings seen ({drift_units} units); \
+         {} repaired, {} of them pushing a channel up from what it showed; {} deferred (the channel showed fewer, \
+         maybe for an order not heard of yet)",
+        reconciliations.runs,
+        drift.len(),
+        total("repaired"),
+        total("repaired_upward"),
+        total("deferred")
     );
     for d in &drift {
         let d = &d["detail"];
@@ -1257,6 +1287,7 @@ async fn report(r: Report<'_>) -> Result<Outcome> {
         lost_units: lost.iter().map(|l| l.quantity).sum(),
         orders_taken: market.taken.len(),
         held_back: held_back.percent(),
+        repaired_upward: total("repaired_upward"),
         invariants_held: broken.is_empty(),
     })
 }
@@ -1351,6 +1382,9 @@ fn compare(outcomes: &[Outcome], seed: u64, started: Instant) -> bool {
     });
     row("marketplace orders taken", &|o| o.orders_taken.to_string());
     row("held back", &|o| percent(o.held_back));
+    row("reconciliation pushes up", &|o| {
+        o.repaired_upward.to_string()
+    });
     if let [zero, dynamic] = outcomes {
         if zero.oversells == 0 {
             println!(

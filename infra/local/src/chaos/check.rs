@@ -147,10 +147,12 @@ pub fn check(expected: &Expected, observed: &Observed) -> Verdict {
             )),
         }
     }
-    for id in &expected.orders {
-        if !observed.orders.contains(id) {
-            v.lost
-                .push(format!("marketplace order {id} is not recorded"));
+    for order in &expected.orders {
+        if !observed.orders.contains(&order.order_id) {
+            v.lost.push(format!(
+                "marketplace order {} is not recorded",
+                order.order_id
+            ));
         }
     }
 
@@ -171,16 +173,28 @@ pub fn check(expected: &Expected, observed: &Observed) -> Verdict {
             "{sku}: on hand {} (ledger {}), hard {} (ledger {}), soft {} (ledger 0)",
             got.on_hand, want.on_hand, got.hard_reserved, want.hard_reserved, got.soft_reserved
         ));
-        // An extra application shows as the exact effect of one accepted event.
-        if off != (0, 0)
-            && let Some(a) = expected.accepted.iter().find(|a| {
+        // An extra application shows as the exact effect of one accepted event, or of one
+        // marketplace order's line (hard units only).
+        let event = expected
+            .accepted
+            .iter()
+            .find(|a| {
                 a.effect
                     .iter()
                     .any(|(s, on, hard)| s == sku && (*on, *hard) == off)
             })
+            .map(|a| format!("{} {} on {sku}", a.detail_type, a.event_id));
+        let order = || {
+            expected
+                .orders
+                .iter()
+                .find(|o| o.lines.iter().any(|(s, q)| s == sku && (0, *q) == off))
+                .map(|o| format!("{} order {} on {sku}", o.channel, o.order_id))
+        };
+        if off != (0, 0)
+            && let Some(named) = event.or_else(order)
         {
-            v.applied_twice
-                .push(format!("{} {} on {sku}", a.detail_type, a.event_id));
+            v.applied_twice.push(named);
         }
     }
 
@@ -355,6 +369,23 @@ mod tests {
         let v = check(&ledger().expectations(), &o);
         assert_eq!(v.applied_twice, vec!["StockReceived r2 on A".to_owned()]);
         assert_eq!(v.positions_wrong.len(), 1);
+        assert!(!v.passed());
+    }
+
+    #[test]
+    fn an_order_applied_twice_is_caught_and_named() {
+        let mut o = observed();
+        let p = o.positions.get_mut("A").unwrap();
+        p.hard_reserved += 3;
+        p.available -= 3;
+        for s in &mut o.shown {
+            s.quantity = Some(6);
+        }
+        let v = check(&ledger().expectations(), &o);
+        assert_eq!(
+            v.applied_twice,
+            vec!["shopify order shopify-1 on A".to_owned()]
+        );
         assert!(!v.passed());
     }
 

@@ -268,7 +268,9 @@ pub struct Expected {
     pub accepted: Vec<AcceptedEvent>,
     pub held: BTreeSet<String>,
     pub confirmed: BTreeSet<String>,
-    pub orders: Vec<String>,
+    /// Orders the channels took, with their lines: a position off by exactly one order's line
+    /// is that order applied twice.
+    pub orders: Vec<MarketplaceOrder>,
     pub dead_letters: Vec<ExpectedDeadLetter>,
     pub faulted_channels: BTreeSet<String>,
     pub answers_wrong: Vec<String>,
@@ -298,7 +300,7 @@ impl Ledger {
             accepted,
             held: self.held.clone(),
             confirmed: self.confirmed.clone(),
-            orders: self.orders.iter().map(|o| o.order_id.clone()).collect(),
+            orders: self.orders.clone(),
             dead_letters: self.dead_letters.clone(),
             faulted_channels: self.faulted_channels.clone(),
             answers_wrong: self.answers_wrong.clone(),

@@ -1,5 +1,5 @@
 //! `make chaos`: the whole local stack under a mixed, seeded load with faults injected at every
-//! layer, then one expiry sweep and one reconciliation, then every invariant checked against the
+//! layer, then one expiry sweep and two reconciliations, then every invariant checked against the
 //! load generator's own ledger.
 //!
 //! - [`queue`]: the queue layer's faults, applied by the local runtime's pollers;

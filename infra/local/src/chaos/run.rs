@@ -1,8 +1,9 @@
 //! One chaos run: a fresh stack (template.yaml's resources in the emulator, every function hosted
 //! in-process, the four fake channels), a mixed load for a bounded time with faults at every
-//! layer, then quiet, one expiry sweep and one reconciliation, and the observations the checker
-//! needs. Every decision of the load and of the faults comes from the seed (one random stream per
-//! task); wall-clock interleavings still differ from run to run.
+//! layer, then quiet, one expiry sweep and two reconciliations an order grace apart (the first
+//! defers pushing up a channel that shows fewer units than it should), and the observations the
+//! checker needs. Every decision of the load and of the faults comes from the seed (one random
+//! stream per task); wall-clock interleavings still differ from run to run.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -48,6 +49,11 @@ pub const VISIBILITY_TIMEOUT_SECONDS: i64 = 8;
 const AMAZON_PROCESSING_MS: u64 = 500;
 /// What reconciliation assumes Amazon may still be processing (env of the reconcile function).
 pub const AMAZON_PROCESSING_ENV: (&str, &str) = ("STOCKGUARD_AMAZON_PROCESSING_MS", "1000");
+/// How often the runtime polls Walmart's and eBay's orders APIs here (every minute in AWS).
+const ORDER_POLL_INTERVAL: Duration = Duration::from_secs(5);
+/// How late reconciliation assumes an order may reach us: two polls (env of the reconcile
+/// function).
+pub const ORDER_GRACE_ENV: (&str, &str) = ("STOCKGUARD_ORDER_GRACE_MS", "10000");
 const CHECKOUT_WORKERS: u64 = 3;
 const MAX_TTL_SECONDS: u64 = 4;
 
@@ -286,6 +292,7 @@ pub async fn run(config: &aws_config::SdkConfig, opts: &ChaosOptions) -> Result<
         stack: stack.clone(),
         options: RuntimeOptions {
             api_addr: Some("127.0.0.1:0".parse()?),
+            order_poll_interval: ORDER_POLL_INTERVAL,
             queue_faults: Some(QueueFaults {
                 drop: opts.drop,
                 duplicate: opts.duplicate,
@@ -447,8 +454,13 @@ pub async fn run(config: &aws_config::SdkConfig, opts: &ChaosOptions) -> Result<
         fake(&fakes, kind).update_settings(|s| *s = quiet_settings(s));
     }
     let quiet_started = Instant::now();
-    // Walk-aways' holds lapse; late and duplicated webhooks arrive.
-    tokio::time::sleep(Duration::from_secs(MAX_TTL_SECONDS + 2)).await;
+    // Walk-aways' holds lapse; late and duplicated webhooks arrive; the order polls, now free
+    // of faults, read the last Walmart and eBay orders and cancellations.
+    tokio::time::sleep(
+        Duration::from_secs(MAX_TTL_SECONDS + 2)
+            .max(2 * ORDER_POLL_INTERVAL + Duration::from_secs(1)),
+    )
+    .await;
     wait_for_quiet(&stack, &fakes, Duration::from_secs(240)).await?;
     step("one expiry sweep");
     let sweep = reservations::expire_lapsed(&deps, Duration::from_secs(50)).await?;
@@ -457,45 +469,86 @@ pub async fn run(config: &aws_config::SdkConfig, opts: &ChaosOptions) -> Result<
     // A channel changes quantities behind our back when no further change is on its way:
     // only the reconciliation can repair these.
     let mut rng = stream_rng(opts.seed, 5);
+    let mut raised = Vec::new();
     for _ in 0..3 {
         let channel = KINDS[rng.random_range(0..KINDS.len())];
         let sku = SKUS[rng.random_range(0..SKUS.len())];
+        raised.push((channel, sku));
         let shown = fake(&fakes, channel)
             .shown(&listing_key(channel, sku))
             .unwrap_or(0);
         fake(&fakes, channel)
             .set_shown(&listing_key(channel, sku), shown + rng.random_range(1..=9));
     }
-    load.ledger(|l| l.fault(FaultKind::ChannelBehindOurBack, 3));
+    // And one lowered, as an order not heard of yet would: only the second reconciliation, an
+    // order grace later, pushes it back up.
+    let lowered = (0..KINDS.len() * SKUS.len())
+        .map(|i| (KINDS[i % KINDS.len()], SKUS[i / KINDS.len()]))
+        .filter(|(channel, sku)| {
+            !raised.contains(&(*channel, *sku))
+                && fake(&fakes, channel)
+                    .shown(&listing_key(channel, sku))
+                    .is_some_and(|q| q > 0)
+        })
+        .nth(rng.random_range(0..4));
+    if let Some((channel, sku)) = lowered {
+        let key = listing_key(channel, sku);
+        let shown = fake(&fakes, channel).shown(&key).unwrap_or(1);
+        fake(&fakes, channel).set_shown(&key, shown - 1);
+    }
+    load.ledger(|l| {
+        l.fault(
+            FaultKind::ChannelBehindOurBack,
+            3 + u64::from(lowered.is_some()),
+        )
+    });
     // Past the window in which reconciliation leaves a just-pushed Amazon listing alone.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    step("one reconciliation");
+    // A channel that shows fewer than it should may have sold units in an order not heard of
+    // yet: the first run defers that push, and the second, an order grace later, makes it.
     let syncs = reconcile::channel_syncs(&deps)
         .await
         .map_err(anyhow::Error::msg)?;
-    let report = reconcile::reconcile_all(&syncs, Duration::from_secs(120)).await;
-    let reconcile = format!(
-        "{} listings checked, {} drifted ({} units), {} repaired; skipped: {} in flight, {} in Amazon's processing window; {} acknowledged late; errors: {:?}",
-        report.checked,
-        report.drift.len(),
-        report.drift_units,
-        report.drift.iter().filter(|d| d.repaired).count(),
-        report.in_flight,
-        report.in_processing_window,
-        report.acknowledged_late,
-        report.errors
-    );
-    for d in &report.drift {
-        println!(
-            "    {} {}: showed {}, should show {}{}",
-            d.channel,
-            d.sku,
-            d.reported,
-            d.expected,
-            if d.repaired { ", repaired" } else { "" }
+    let grace = reconcile::order_grace(stockguard_domain::ChannelKind::Walmart);
+    let mut reconcile = Vec::new();
+    for n in 1..=2 {
+        if n > 1 {
+            tokio::time::sleep(grace).await;
+        }
+        step(&format!("reconciliation {n} of 2"));
+        let report = reconcile::reconcile_all(&syncs, Duration::from_secs(120)).await;
+        for d in &report.drift {
+            println!(
+                "    {} {}: showed {}, should show {}{}",
+                d.channel,
+                d.sku,
+                d.reported,
+                d.expected,
+                if d.repaired {
+                    ", repaired"
+                } else if d.deferred {
+                    ", deferred"
+                } else {
+                    ""
+                }
+            );
+        }
+        let line = format!(
+            "{n}: {} listings checked, {} drifted ({} units), {} repaired, {} deferred; skipped: {} in flight, {} in Amazon's processing window; {} acknowledged late; errors: {:?}",
+            report.checked,
+            report.drift.len(),
+            report.drift_units,
+            report.drift.iter().filter(|d| d.repaired).count(),
+            report.deferred(),
+            report.in_flight,
+            report.in_processing_window,
+            report.acknowledged_late,
+            report.errors
         );
+        println!("    {line}");
+        reconcile.push(line);
     }
-    println!("    {reconcile}");
+    let reconcile = reconcile.join("\n    ");
     wait_for_quiet(&stack, &fakes, Duration::from_secs(120)).await?;
     tokio::time::sleep(Duration::from_millis(AMAZON_PROCESSING_MS + 500)).await;
     let drained_after = quiet_started.elapsed();
@@ -948,9 +1001,10 @@ async fn confirm(load: &Load, id: &str, lines: &[(String, i64)]) {
     });
 }
 
-/// Marketplace buyers on Shopify (orders reach stockguard as signed webhooks) and Amazon (as
-/// SP-API notifications on a queue, items read with getOrderItems); and now and then a forged
-/// webhook, which must be refused.
+/// Marketplace buyers on Shopify (orders reach stockguard as signed webhooks), Amazon (as
+/// SP-API notifications on a queue, items read with getOrderItems), Walmart and eBay (listed in
+/// their orders APIs, read by the order polls); and now and then a forged webhook, which must be
+/// refused.
 async fn marketplace_buyers(load: Arc<Load>, fakes: Arc<FakeChannels>, stream: u64) -> Result<()> {
     let mut rng = stream_rng(load.seed, stream);
     while load.running() {
@@ -981,16 +1035,15 @@ async fn marketplace_buyers(load: Arc<Load>, fakes: Arc<FakeChannels>, stream: u
             });
             continue;
         }
-        let channel = if rng.random_bool(0.5) {
-            "shopify"
-        } else {
-            "amazon"
-        };
+        let channel = KINDS[rng.random_range(0..KINDS.len())];
         let sku = SKUS[rng.random_range(0..SKUS.len())];
         let quantity = rng.random_range(1..=2);
         let n = load.ids.fetch_add(1, Ordering::SeqCst);
+        // Each channel's own form of order id.
         let order_id = match channel {
             "shopify" => (5_000_000_000 + n).to_string(),
+            "walmart" => (1_800_000_000_000 + n).to_string(),
+            "ebay" => format!("27-{:05}-{:05}", n / 100_000 % 100_000, n % 100_000),
             _ => format!("113-{n:07}-0000001"),
         };
         let order =
