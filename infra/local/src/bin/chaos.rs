@@ -155,6 +155,10 @@ fn print_table(options: &ChaosOptions, run: &ChaosRun, v: &Verdict, took: Durati
     row("  queue: deliveries received by the pollers", q.received);
     let fault = |kind: FaultKind| format!("  {}", kind.label());
     row(&fault(FaultKind::QueueDrop), share(q.dropped));
+    row(
+        "    of them a message's last delivery (SQS dead-letters it without a reason)",
+        run.observed.lost_on_last_delivery.len(),
+    );
     row(&fault(FaultKind::QueueDuplicate), share(q.duplicated));
     row(&fault(FaultKind::QueueReorder), q.reordered_batches);
     row(

@@ -4,12 +4,13 @@
 //! same message (at-least-once), and a batch in another order than the messages were sent.
 //! Every decision comes from a seeded random stream per poller.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Result;
-use aws_sdk_sqs::types::Message;
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -25,6 +26,9 @@ pub struct QueueFaults {
     /// Shuffle every batch: a standard queue keeps no order.
     pub reorder: bool,
     pub seed: u64,
+    /// The queues' `maxReceiveCount`: a delivery lost at this count was the message's last, and
+    /// SQS moves it to its dead-letter queue without the reason its function would have given.
+    pub last_delivery: u32,
     /// What was done, counted across every poller.
     pub counts: QueueFaultCounts,
 }
@@ -38,6 +42,8 @@ struct Counts {
     dropped: AtomicU64,
     duplicated: AtomicU64,
     reordered: AtomicU64,
+    /// Bodies of the messages whose last delivery was lost.
+    lost_last: Mutex<BTreeSet<String>>,
 }
 
 /// A snapshot of [`QueueFaultCounts`].
@@ -58,6 +64,11 @@ impl QueueFaultCounts {
             duplicated: self.0.duplicated.load(Ordering::Relaxed),
             reordered_batches: self.0.reordered.load(Ordering::Relaxed),
         }
+    }
+
+    /// Bodies of the messages whose last delivery before redrive was lost in flight.
+    pub fn lost_on_last_delivery(&self) -> BTreeSet<String> {
+        self.0.lost_last.lock().expect("lost deliveries").clone()
     }
 }
 
@@ -96,6 +107,14 @@ impl QueueFaultInjector {
             for m in received {
                 if rng.random::<f64>() < self.faults.drop {
                     counts.dropped.fetch_add(1, Ordering::Relaxed);
+                    if receive_count(&m) >= self.faults.last_delivery {
+                        let body = m.body().unwrap_or_default().to_owned();
+                        counts
+                            .lost_last
+                            .lock()
+                            .expect("lost deliveries")
+                            .insert(body);
+                    }
                     continue;
                 }
                 if rng.random::<f64>() < self.faults.duplicate {
@@ -122,4 +141,11 @@ impl QueueFaultInjector {
         }
         Ok(kept)
     }
+}
+
+fn receive_count(m: &Message) -> u32 {
+    m.attributes()
+        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1)
 }

@@ -298,6 +298,7 @@ pub async fn run(config: &aws_config::SdkConfig, opts: &ChaosOptions) -> Result<
                 duplicate: opts.duplicate,
                 reorder: true,
                 seed: opts.seed,
+                last_delivery: Settings::default().retry_budget,
                 counts: counts.clone(),
             }),
             ..Default::default()
@@ -561,7 +562,8 @@ pub async fn run(config: &aws_config::SdkConfig, opts: &ChaosOptions) -> Result<
         .ledger
         .into_inner()
         .expect("ledger");
-    let observed = observe(&deps, &stack, &fakes, &tap, &ledger, &skus).await?;
+    let mut observed = observe(&deps, &stack, &fakes, &tap, &ledger, &skus).await?;
+    observed.lost_on_last_delivery = counts.lost_on_last_delivery();
     notification_feed.abort();
     let mut channel_requests_faulted = BTreeMap::new();
     for kind in KINDS {
