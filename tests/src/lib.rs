@@ -159,6 +159,10 @@ impl TestStack {
         self.deps.store.position(&sku).await.unwrap()
     }
 
+    pub async fn hard_reserved(&self, sku: &str) -> i64 {
+        self.position(sku).await.hard_reserved
+    }
+
     /// Receives what stockguard published, until nothing new arrives for `quiet`.
     pub async fn drain_published(&self, quiet: Duration) -> Vec<Value> {
         self.published
@@ -303,6 +307,15 @@ pub fn envelope(source: &str, detail_type: &str, detail: &Value) -> String {
     .to_string()
 }
 
+/// Polls `condition` every 100 ms until it holds; fails the test, naming `what`, after 30 s.
+pub async fn until<F: std::future::Future<Output = bool>>(what: &str, condition: impl Fn() -> F) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !condition().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Events of one detail-type among those published.
 pub fn of_type<'a>(events: &'a [Value], detail_type: &str) -> Vec<&'a Value> {
     events
@@ -320,7 +333,7 @@ pub mod channels {
     pub use stockguard_local::fake_wiring::{KINDS, fake, listing_key};
     use stockguard_local::fake_wiring::{configure_fake_channels, map_on_fakes, static_buffers};
 
-    use super::TestStack;
+    use super::{TestStack, now_rfc3339, until};
 
     impl TestStack {
         /// Configures the four channels against `fakes` with static `buffer`, credentials in Secrets
@@ -356,6 +369,31 @@ pub mod channels {
             map_on_fakes(&self.deps.store, fakes, &skus)
                 .await
                 .expect("mapping listings");
+        }
+
+        /// Receives `stock` units of each of `skus` from the ERP, then waits until each channel
+        /// of `shown_on` shows them.
+        pub async fn receive_stock_shown_on(
+            &self,
+            fakes: &FakeChannels,
+            skus: &[&str],
+            stock: i64,
+            shown_on: &[&str],
+        ) {
+            for sku in skus {
+                let detail = serde_json::json!({"event_id": format!("in-{sku}"),
+                    "occurred_at": now_rfc3339(), "sku": sku, "quantity": stock});
+                self.put_event("erp.test", "StockReceived", &detail).await;
+            }
+            for sku in skus {
+                for kind in shown_on {
+                    let key = listing_key(kind, sku);
+                    until(&format!("{kind} shows {sku}"), || async {
+                        fake(fakes, kind).shown(&key) == Some(stock)
+                    })
+                    .await;
+                }
+            }
         }
     }
 }

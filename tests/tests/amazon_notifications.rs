@@ -10,7 +10,7 @@ use stockguard_fake_channels::OrderRequest;
 use stockguard_local::RuntimeOptions;
 use stockguard_local::fake_wiring::amazon_notification_feed;
 use stockguard_tests::channels::{FakeChannels, FakeOptions, listing_key};
-use stockguard_tests::{TestStack, now_rfc3339};
+use stockguard_tests::{TestStack, until};
 
 struct Market {
     stack: TestStack,
@@ -44,45 +44,19 @@ async fn market(skus: &[&str], stock: i64) -> Market {
             ..Default::default()
         })
         .await;
-    for sku in skus {
-        stack
-            .put_event(
-                "erp.test",
-                "StockReceived",
-                &json!({"event_id": format!("in-{sku}"), "occurred_at": now_rfc3339(), "sku": sku, "quantity": stock}),
-            )
-            .await;
-    }
-    let m = Market {
+    stack
+        .receive_stock_shown_on(&fakes, skus, stock, &["amazon"])
+        .await;
+    Market {
         stack,
         fakes,
         _rt: rt,
         sent,
         queue_url,
-    };
-    for sku in skus {
-        let key = listing_key("amazon", sku);
-        m.until(&format!("amazon shows {sku}"), || async {
-            m.fakes.amazon.shown(&key) == Some(stock)
-        })
-        .await;
     }
-    m
 }
 
 impl Market {
-    async fn until<F: std::future::Future<Output = bool>>(&self, what: &str, f: impl Fn() -> F) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while !f().await {
-            assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn hard(&self, sku: &str) -> i64 {
-        self.stack.position(sku).await.hard_reserved
-    }
-
     /// Delivers a notification again, as SQS may.
     async fn redeliver(&self, body: &str) {
         self.stack
@@ -109,19 +83,23 @@ async fn an_amazon_order_reaches_the_state_once_and_its_cancellation_releases_it
         .place_order(&OrderRequest::new([(key.as_str(), 3)]).with_order_id("113-0000001-0000001"))
         .unwrap();
     assert_eq!(placed["order_id"], "amazon-113-0000001-0000001");
-    m.until("the order is hard-reserved", || async {
-        m.hard("AMZ-A").await == 3
+    until("the order is hard-reserved", || async {
+        m.stack.hard_reserved("AMZ-A").await == 3
     })
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(m.hard("AMZ-A").await, 3, "the duplicate applied nothing");
+    assert_eq!(
+        m.stack.hard_reserved("AMZ-A").await,
+        3,
+        "the duplicate applied nothing"
+    );
 
     m.fakes
         .amazon
         .cancel_order("amazon-113-0000001-0000001")
         .unwrap();
-    m.until("the cancellation released it", || async {
-        m.hard("AMZ-A").await == 0
+    until("the cancellation released it", || async {
+        m.stack.hard_reserved("AMZ-A").await == 0
     })
     .await;
     // The order's notification, delivered again after its cancellation: nothing changes.
@@ -145,8 +123,8 @@ async fn items_left_out_of_a_notification_are_read_with_get_order_items_page_by_
         .amazon
         .place_order(&OrderRequest::new([(b.as_str(), 2), (c.as_str(), 1)]))
         .unwrap();
-    m.until("both lines are hard-reserved", || async {
-        m.hard("AMZ-B").await == 2 && m.hard("AMZ-C").await == 1
+    until("both lines are hard-reserved", || async {
+        m.stack.hard_reserved("AMZ-B").await == 2 && m.stack.hard_reserved("AMZ-C").await == 1
     })
     .await;
     let body: serde_json::Value = serde_json::from_str(&m.sent.lock().unwrap()[0]).unwrap();
@@ -166,8 +144,8 @@ async fn unreadable_notifications_and_unknown_listings_are_dead_lettered_with_th
         .amazon
         .place_order(&OrderRequest::new([(d.as_str(), 1), ("NOT-OURS", 1)]))
         .unwrap();
-    m.until("the mapped line applied", || async {
-        m.hard("AMZ-D").await == 1
+    until("the mapped line applied", || async {
+        m.stack.hard_reserved("AMZ-D").await == 1
     })
     .await;
     let mut dead = Vec::new();
@@ -202,7 +180,7 @@ async fn amazon_saying_it_shows_the_pushed_quantity_measures_its_delay() {
             .copied()
     };
     // The fake shows the push as it answers; the sync function records the acknowledgement after.
-    m.until("the push's acknowledgement is recorded", || async {
+    until("the push's acknowledgement is recorded", || async {
         record().await.is_some()
     })
     .await;
@@ -224,7 +202,7 @@ async fn amazon_saying_it_shows_the_pushed_quantity_measures_its_delay() {
     m.redeliver(&notification(7, shown_at(90_000))).await;
     m.redeliver(&notification(3, shown_at(1_000))).await;
     let since = acked.acknowledged_at - 120_000;
-    m.until("the delay is recorded", || async {
+    until("the delay is recorded", || async {
         let (minutes, _) = m
             .stack
             .deps

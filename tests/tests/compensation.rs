@@ -16,7 +16,7 @@ use stockguard_handlers::compensation::Compensation;
 use stockguard_local::RuntimeOptions;
 use stockguard_local::fake_wiring::send_shopify_webhooks;
 use stockguard_tests::channels::{FakeChannels, FakeOptions, listing_key};
-use stockguard_tests::{TestStack, now_rfc3339, of_type};
+use stockguard_tests::{TestStack, now_rfc3339, of_type, until};
 
 struct Shop {
     stack: TestStack,
@@ -36,34 +36,16 @@ async fn shop(sku: &str, stock: i64) -> Shop {
         .await;
     send_shopify_webhooks(&fakes, &format!("http://{}", rt.api_addr.unwrap()));
     stack
-        .put_event(
-            "erp.test",
-            "StockReceived",
-            &json!({"event_id": format!("in-{sku}"), "occurred_at": now_rfc3339(), "sku": sku, "quantity": stock}),
-        )
+        .receive_stock_shown_on(&fakes, &[sku], stock, &["shopify"])
         .await;
-    let s = Shop {
+    Shop {
         stack,
         fakes,
         _rt: rt,
-    };
-    let key = listing_key("shopify", sku);
-    s.until("shopify shows the stock", || async {
-        s.fakes.shopify.shown(&key) == Some(stock)
-    })
-    .await;
-    s
+    }
 }
 
 impl Shop {
-    async fn until<F: std::future::Future<Output = bool>>(&self, what: &str, f: impl Fn() -> F) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while !f().await {
-            assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
     /// A Shopify buyer orders `quantity` while Shopify shows more than stockguard has.
     fn oversell_on_shopify(&self, sku: &str, quantity: i64) -> String {
         let key = listing_key("shopify", sku);
@@ -101,7 +83,7 @@ async fn the_most_recent_short_order_on_the_cheapest_channel_is_cancelled_throug
             &json!({"event_id": "amz-1", "occurred_at": now_rfc3339(), "order_id": "amz-1", "channel": "amazon", "lines": [{"sku": "CMP-A", "quantity": 1}]}),
         )
         .await;
-    s.until("the Amazon order is recorded", || async {
+    until("the Amazon order is recorded", || async {
         s.stack.position("CMP-A").await.hard_reserved == 1
     })
     .await;
@@ -131,7 +113,7 @@ async fn the_most_recent_short_order_on_the_cheapest_channel_is_cancelled_throug
     );
     // Shopify ran the cancellation and said so with its webhook: the order is released.
     assert_eq!(s.fakes.shopify.stats().orders_cancelled, 1);
-    s.until("the cancelled order is released", || async {
+    until("the cancelled order is released", || async {
         let p = s.stack.position("CMP-A").await;
         (p.hard_reserved, p.available()) == (1, 0)
     })
@@ -203,7 +185,7 @@ async fn an_oversell_that_a_delivery_due_in_time_covers_waits_for_it() {
         )
         .await;
     let sku = Sku::parse("CMP-C").unwrap();
-    s.until("the announcement is recorded", || async {
+    until("the announcement is recorded", || async {
         !s.stack.deps.store.inbound(&sku).await.unwrap().is_empty()
     })
     .await;
@@ -230,7 +212,7 @@ async fn an_oversell_that_a_delivery_due_in_time_covers_waits_for_it() {
                     "reference": format!("PO-77 expected=0 eta={eta}")}),
         )
         .await;
-    s.until("the delivery is complete", || async {
+    until("the delivery is complete", || async {
         s.stack.deps.store.inbound(&sku).await.unwrap().is_empty()
     })
     .await;
@@ -262,7 +244,7 @@ async fn a_short_walmart_order_is_cancelled_through_walmart_and_released_by_the_
         json!({"sku": "CMP-D", "order_id": order_id, "channel": "walmart", "action": "cancel", "units": 2})
     );
     assert_eq!(s.fakes.walmart.stats().orders_cancelled, 1);
-    s.until(
+    until(
         "the poller reads the cancellation and releases the order",
         || async {
             let p = s.stack.position("CMP-D").await;
@@ -293,7 +275,7 @@ async fn a_short_ebay_order_is_cancelled_through_ebay_when_it_costs_least() {
             &json!({"event_id": "amz-e1", "occurred_at": now_rfc3339(), "order_id": "amz-e1", "channel": "amazon", "lines": [{"sku": "CMP-E", "quantity": 1}]}),
         )
         .await;
-    s.until("the Amazon order is recorded", || async {
+    until("the Amazon order is recorded", || async {
         s.stack.position("CMP-E").await.hard_reserved == 1
     })
     .await;
@@ -326,7 +308,7 @@ async fn a_short_ebay_order_is_cancelled_through_ebay_when_it_costs_least() {
         json!({"sku": "CMP-E", "order_id": order_id, "channel": "ebay", "action": "cancel", "units": 2})
     );
     assert_eq!(s.fakes.ebay.stats().orders_cancelled, 1);
-    s.until(
+    until(
         "the poller reads the cancellation and releases the order",
         || async {
             let p = s.stack.position("CMP-E").await;
@@ -355,7 +337,7 @@ impl Shop {
             )
             .await;
         let parsed = Sku::parse(sku).unwrap();
-        self.until("the announcement is recorded", || async {
+        until("the announcement is recorded", || async {
             !self
                 .stack
                 .deps
@@ -373,7 +355,7 @@ impl Shop {
             "{compensated:?}"
         );
         let records = self.stack.deps.store.short_orders(&parsed).await.unwrap();
-        let until = match records
+        let deadline = match records
             .iter()
             .find(|r| r.order_id == order_id)
             .map(|r| r.status)
@@ -381,8 +363,8 @@ impl Shop {
             Some(ShortOrderStatus::Waiting { until }) => until,
             other => panic!("the order waits, not {other:?}"),
         };
-        assert_eq!(until, eta.timestamp() * 1000);
-        (order_id, until)
+        assert_eq!(deadline, eta.timestamp() * 1000);
+        (order_id, deadline)
     }
 }
 
@@ -391,10 +373,10 @@ impl Shop {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_wait_whose_stock_came_is_recorded_restocked_at_its_deadline() {
     let s = shop("CMP-F", 1).await;
-    let (order_id, until) = s.waiting_oversell("CMP-F", "PO-88").await;
+    let (order_id, deadline) = s.waiting_oversell("CMP-F", "PO-88").await;
     let compensation = Compensation::new(s.stack.deps.clone());
     let early = compensation
-        .recheck_waits(until - 1, Duration::from_secs(30))
+        .recheck_waits(deadline - 1, Duration::from_secs(30))
         .await;
     assert!(early.actions.is_empty(), "{early:?}");
 
@@ -406,12 +388,12 @@ async fn a_wait_whose_stock_came_is_recorded_restocked_at_its_deadline() {
                     "reference": "PO-88 expected=0 eta=2026-01-01T00:00:00Z"}),
         )
         .await;
-    s.until("the delivery is on hand", || async {
+    until("the delivery is on hand", || async {
         s.stack.position("CMP-F").await.available() >= 0
     })
     .await;
     let report = compensation
-        .recheck_waits(until + 1, Duration::from_secs(30))
+        .recheck_waits(deadline + 1, Duration::from_secs(30))
         .await;
     assert_eq!(report.actions.get("restocked"), Some(&1), "{report:?}");
     let compensated = s.compensated_for(&order_id, "restocked").await;
@@ -425,7 +407,7 @@ async fn a_wait_whose_stock_came_is_recorded_restocked_at_its_deadline() {
     assert_eq!(records[0].status, ShortOrderStatus::Closed);
     // Settled: a later run finds nothing due.
     let again = compensation
-        .recheck_waits(until + 60_000, Duration::from_secs(30))
+        .recheck_waits(deadline + 60_000, Duration::from_secs(30))
         .await;
     assert_eq!((again.due, again.actions.len()), (0, 0), "{again:?}");
 }
@@ -435,13 +417,13 @@ async fn a_wait_whose_stock_came_is_recorded_restocked_at_its_deadline() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_wait_still_short_at_its_deadline_is_cancelled_once_on_the_cheapest_channel() {
     let s = shop("CMP-G", 1).await;
-    let (order_id, until) = s.waiting_oversell("CMP-G", "PO-99").await;
+    let (order_id, deadline) = s.waiting_oversell("CMP-G", "PO-99").await;
     let a = Compensation::new(s.stack.deps.clone());
     let b = Compensation::new(s.stack.deps.clone());
     let budget = Duration::from_secs(30);
     let (ra, rb) = tokio::join!(
-        a.recheck_waits(until + 1, budget),
-        b.recheck_waits(until + 1, budget)
+        a.recheck_waits(deadline + 1, budget),
+        b.recheck_waits(deadline + 1, budget)
     );
     let acted: usize = ra.actions.values().chain(rb.actions.values()).sum();
     assert_eq!(acted, 1, "{ra:?} {rb:?}");
@@ -451,7 +433,7 @@ async fn a_wait_still_short_at_its_deadline_is_cancelled_once_on_the_cheapest_ch
         json!({"sku": "CMP-G", "order_id": order_id, "channel": "shopify", "action": "cancel", "units": 2})
     );
     assert_eq!(s.fakes.shopify.stats().orders_cancelled, 1);
-    s.until("the cancelled order is released", || async {
+    until("the cancelled order is released", || async {
         let p = s.stack.position("CMP-G").await;
         (p.hard_reserved, p.available()) == (0, 2)
     })
@@ -483,7 +465,7 @@ impl Shop {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_wait_whose_recheck_keeps_failing_is_dead_lettered_with_its_reason() {
     let s = shop("CMP-H", 1).await;
-    let (order_id, until) = s.waiting_oversell("CMP-H", "PO-55").await;
+    let (order_id, deadline) = s.waiting_oversell("CMP-H", "PO-55").await;
     s.fakes.shopify.update_settings(|f| f.error_rate = 1.0);
     let deps = s
         .stack
@@ -495,12 +477,12 @@ async fn a_wait_whose_recheck_keeps_failing_is_dead_lettered_with_its_reason() {
     let step = 6 * 60_000;
     for run in 0..budget {
         let report = compensation
-            .recheck_waits(until + run * step, Duration::from_secs(30))
+            .recheck_waits(deadline + run * step, Duration::from_secs(30))
             .await;
         assert_eq!(report.errors.len(), 1, "run {run}: {report:?}");
     }
     let report = compensation
-        .recheck_waits(until + budget * step, Duration::from_secs(30))
+        .recheck_waits(deadline + budget * step, Duration::from_secs(30))
         .await;
     assert_eq!(report.actions.get("dead_lettered"), Some(&1), "{report:?}");
     let letters = s.stack.dead_letters("CompensationDLQ").await;

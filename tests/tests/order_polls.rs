@@ -5,14 +5,14 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use stockguard_fake_channels::OrderRequest;
 use stockguard_handlers::Deps;
 use stockguard_handlers::deps::now_ms;
 use stockguard_handlers::order_polls::{OrderPoller, PollReport, PollSettings, PolledChannel};
 use stockguard_local::RuntimeOptions;
 use stockguard_tests::channels::{FakeChannel, FakeChannels, FakeOptions, fake, listing_key};
-use stockguard_tests::{TestStack, now_rfc3339};
+use stockguard_tests::{TestStack, until};
 
 const KINDS: [(PolledChannel, &str); 2] = [
     (PolledChannel::Walmart, "walmart"),
@@ -38,49 +38,21 @@ async fn market(skus: &[&str], stock: i64) -> Market {
             ..Default::default()
         })
         .await;
-    for sku in skus {
-        stack
-            .put_event(
-                "erp.test",
-                "StockReceived",
-                &json!({"event_id": format!("in-{sku}"), "occurred_at": now_rfc3339(), "sku": sku, "quantity": stock}),
-            )
-            .await;
-    }
+    stack
+        .receive_stock_shown_on(&fakes, skus, stock, &KINDS.map(|(_, kind)| kind))
+        .await;
     let deps = stack
         .deps
         .with_dead_letters(&stack.stack.queues["OrderPollsDLQ"].url);
-    let m = Market {
+    Market {
         stack,
         fakes,
         _rt: rt,
         deps,
-    };
-    for sku in skus {
-        for (_, kind) in KINDS {
-            let key = listing_key(kind, sku);
-            m.until(&format!("{kind} shows {sku}"), || async {
-                fake(&m.fakes, kind).shown(&key) == Some(stock)
-            })
-            .await;
-        }
     }
-    m
 }
 
 impl Market {
-    async fn until<F: std::future::Future<Output = bool>>(&self, what: &str, f: impl Fn() -> F) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while !f().await {
-            assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn hard(&self, sku: &str) -> i64 {
-        self.stack.position(sku).await.hard_reserved
-    }
-
     fn poller(&self, kind: PolledChannel) -> OrderPoller {
         OrderPoller::new(self.deps.clone(), kind, PollSettings::default())
     }
@@ -129,8 +101,8 @@ async fn an_order_reaches_the_state_once_however_often_it_is_read_and_its_cancel
             (1, true),
             "{name}: {first:?}"
         );
-        m.until(&format!("{name}: the order is hard-reserved"), || async {
-            m.hard("POLL-A").await == 3
+        until(&format!("{name}: the order is hard-reserved"), || async {
+            m.stack.hard_reserved("POLL-A").await == 3
         })
         .await;
         // Overlapping windows read the order again: nothing is published again.
@@ -145,8 +117,8 @@ async fn an_order_reaches_the_state_once_however_often_it_is_read_and_its_cancel
             cancelled.published, 1,
             "{name}: the cancellation: {cancelled:?}"
         );
-        m.until(&format!("{name}: the cancellation released it"), || async {
-            m.hard("POLL-A").await == 0
+        until(&format!("{name}: the cancellation released it"), || async {
+            m.stack.hard_reserved("POLL-A").await == 0
         })
         .await;
         assert_eq!(poll(&p, now_ms()).await.published, 0);
@@ -175,7 +147,7 @@ async fn orders_at_a_page_boundary_and_during_a_poll_are_neither_missed_nor_doub
         let pages = m.channel(name).stats().order_pages;
         let started = now_ms();
         let polling = tokio::spawn(async move { p.poll(started).await.map(|r| (r, p)) });
-        m.until(&format!("{name}: the first page is served"), || async {
+        until(&format!("{name}: the first page is served"), || async {
             m.channel(name).stats().order_pages > pages
         })
         .await;
@@ -193,8 +165,8 @@ async fn orders_at_a_page_boundary_and_during_a_poll_are_neither_missed_nor_doub
             5 + 1,
             "{name}: five orders and one cancellation, once each"
         );
-        m.until(&format!("{name}: four orders hold a unit each"), || async {
-            m.hard("POLL-B").await == 4
+        until(&format!("{name}: four orders hold a unit each"), || async {
+            m.stack.hard_reserved("POLL-B").await == 4
         })
         .await;
         for id in &orders {
@@ -209,8 +181,8 @@ async fn orders_at_a_page_boundary_and_during_a_poll_are_neither_missed_nor_doub
             m.channel(name).cancel_order(id).unwrap();
         }
         poll(&p, now_ms()).await;
-        m.until(&format!("{name}: released"), || async {
-            m.hard("POLL-B").await == 0
+        until(&format!("{name}: released"), || async {
+            m.stack.hard_reserved("POLL-B").await == 0
         })
         .await;
     }
@@ -234,9 +206,9 @@ async fn an_unmapped_line_is_dead_lettered_once_and_the_rest_of_its_order_applie
             .unwrap();
         poll(&p, now_ms()).await;
         poll(&p, now_ms()).await;
-        m.until(
+        until(
             &format!("{name}: the mapped line is hard-reserved"),
-            || async { m.hard("POLL-C").await == 2 },
+            || async { m.stack.hard_reserved("POLL-C").await == 2 },
         )
         .await;
         let dead = m.dead_letters().await;
@@ -247,8 +219,8 @@ async fn an_unmapped_line_is_dead_lettered_once_and_the_rest_of_its_order_applie
             .cancel_order(placed["order_id"].as_str().unwrap())
             .unwrap();
         poll(&p, now_ms()).await;
-        m.until(&format!("{name}: released"), || async {
-            m.hard("POLL-C").await == 0
+        until(&format!("{name}: released"), || async {
+            m.stack.hard_reserved("POLL-C").await == 0
         })
         .await;
     }
@@ -283,8 +255,8 @@ async fn an_unreadable_page_is_dead_lettered_and_the_cursor_does_not_skip_it() {
         // Ten minutes on, far past the overlap: the window still starts before the order.
         let r = poll(&p, placed_at + 10 * 60_000).await;
         assert_eq!((r.published, r.advanced), (1, true), "{name}: {r:?}");
-        m.until(&format!("{name}: the order applied"), || async {
-            m.hard("POLL-D").await == done as i64 + 1
+        until(&format!("{name}: the order applied"), || async {
+            m.stack.hard_reserved("POLL-D").await == done as i64 + 1
         })
         .await;
     }

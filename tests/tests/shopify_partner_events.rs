@@ -12,7 +12,7 @@ use stockguard_fake_channels::shopify_signature;
 use stockguard_local::RuntimeOptions;
 use stockguard_local::fake_wiring::SHOPIFY_WEBHOOK_SECRET;
 use stockguard_tests::channels::{FakeChannels, FakeOptions};
-use stockguard_tests::{TestStack, now_rfc3339, unique};
+use stockguard_tests::{TestStack, now_rfc3339, unique, until};
 
 const DLQ: &str = "ShopifyPartnerEventsDLQ";
 
@@ -64,44 +64,19 @@ async fn partner(skus: &[&str], stock: i64) -> Partner {
         })
         .await;
     let webhook_url = format!("http://{}/v1/webhooks/shopify", rt.api_addr.unwrap());
-    let p = Partner {
+    stack
+        .receive_stock_shown_on(&fakes, skus, stock, &["shopify"])
+        .await;
+    Partner {
         stack,
         _fakes: fakes,
         _rt: rt,
         webhook_url,
         source,
-    };
-    for sku in skus {
-        p.stack
-            .put_event(
-                "erp.test",
-                "StockReceived",
-                &json!({"event_id": format!("in-{sku}"), "occurred_at": now_rfc3339(), "sku": sku, "quantity": stock}),
-            )
-            .await;
     }
-    for sku in skus {
-        p.until(&format!("{sku} received"), || async {
-            p.stack.position(sku).await.on_hand == stock
-        })
-        .await;
-    }
-    p
 }
 
 impl Partner {
-    async fn until<F: std::future::Future<Output = bool>>(&self, what: &str, f: impl Fn() -> F) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while !f().await {
-            assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn hard(&self, sku: &str) -> i64 {
-        self.stack.position(sku).await.hard_reserved
-    }
-
     /// The `detail` Shopify puts on its partner source for a webhook of `topic`.
     fn detail(topic: &str, payload: &Value) -> Value {
         json!({
@@ -222,8 +197,8 @@ async fn an_order_on_the_partner_bus_applies_once_however_it_arrives_and_is_rele
     // same order by the HTTP webhook too.
     p.deliver("orders/create", &placed).await;
     p.deliver("orders/create", &placed).await;
-    p.until("the order is hard-reserved", || async {
-        p.hard("PB-A").await == 2
+    until("the order is hard-reserved", || async {
+        p.stack.hard_reserved("PB-A").await == 2
     })
     .await;
     p.enqueue(&p.envelope("orders/create", &placed)).await;
@@ -241,7 +216,7 @@ async fn an_order_on_the_partner_bus_applies_once_however_it_arrives_and_is_rele
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    p.until("every copy taken", || p.queue_is_empty()).await;
+    until("every copy taken", || p.queue_is_empty()).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let a = p.stack.position("PB-A").await;
     assert_eq!((a.on_hand, a.hard_reserved, a.available()), (10, 2, 8));
@@ -249,16 +224,16 @@ async fn an_order_on_the_partner_bus_applies_once_however_it_arrives_and_is_rele
     let mut cancelled = placed.clone();
     cancelled["cancelled_at"] = json!(now_rfc3339());
     p.deliver("orders/cancelled", &cancelled).await;
-    p.until("the cancellation released it", || async {
-        p.hard("PB-A").await == 0
+    until("the cancellation released it", || async {
+        p.stack.hard_reserved("PB-A").await == 0
     })
     .await;
 
     // Another order, then a refund that restocks one unit as a return.
     p.deliver("orders/create", &order(7002, &[("PB-R", 12, 2)]))
         .await;
-    p.until("the second order is hard-reserved", || async {
-        p.hard("PB-R").await == 2
+    until("the second order is hard-reserved", || async {
+        p.stack.hard_reserved("PB-R").await == 2
     })
     .await;
     let refund = json!({
@@ -268,7 +243,7 @@ async fn an_order_on_the_partner_bus_applies_once_however_it_arrives_and_is_rele
     });
     p.deliver("refunds/create", &refund).await;
     p.deliver("refunds/create", &refund).await;
-    p.until("the returned unit is back on hand", || async {
+    until("the returned unit is back on hand", || async {
         p.stack.position("PB-R").await.on_hand == 11
     })
     .await;
@@ -323,12 +298,12 @@ async fn what_the_partner_bus_carries_that_is_not_an_order_of_ours_changes_nothi
         &order(7101, &[("PB-B", 21, 1), ("NOT-OURS", 999, 3)]),
     )
     .await;
-    p.until("the mapped line applied", || async {
-        p.hard("PB-B").await == 1
+    until("the mapped line applied", || async {
+        p.stack.hard_reserved("PB-B").await == 1
     })
     .await;
     let dead = p.dead_letters(3).await;
-    p.until("the queue is drained", || p.queue_is_empty()).await;
+    until("the queue is drained", || p.queue_is_empty()).await;
     let mut reasons: Vec<&str> = dead.iter().filter_map(|(_, r)| r.as_deref()).collect();
     reasons.sort();
     assert_eq!(

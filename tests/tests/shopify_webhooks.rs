@@ -9,7 +9,7 @@ use stockguard_fake_channels::{OrderRequest, shopify_signature};
 use stockguard_local::RuntimeOptions;
 use stockguard_local::fake_wiring::{SHOPIFY_WEBHOOK_SECRET, send_shopify_webhooks};
 use stockguard_tests::channels::{FakeChannels, FakeOptions, listing_key};
-use stockguard_tests::{TestStack, now_rfc3339, raw_http};
+use stockguard_tests::{TestStack, now_rfc3339, raw_http, until};
 
 struct Shop {
     stack: TestStack,
@@ -34,44 +34,18 @@ async fn shop(skus: &[&str], stock: i64) -> Shop {
     fakes
         .shopify
         .update_settings(|s| s.shopify_webhook_retry_ms = 100);
-    for sku in skus {
-        stack
-            .put_event(
-                "erp.test",
-                "StockReceived",
-                &json!({"event_id": format!("in-{sku}"), "occurred_at": now_rfc3339(), "sku": sku, "quantity": stock}),
-            )
-            .await;
-    }
-    let shop = Shop {
+    stack
+        .receive_stock_shown_on(&fakes, skus, stock, &["shopify"])
+        .await;
+    Shop {
         stack,
         fakes,
         _rt: rt,
         webhook_url,
-    };
-    for sku in skus {
-        let key = listing_key("shopify", sku);
-        shop.until(&format!("shopify shows {sku}"), || async {
-            shop.fakes.shopify.shown(&key) == Some(stock)
-        })
-        .await;
     }
-    shop
 }
 
 impl Shop {
-    async fn until<F: std::future::Future<Output = bool>>(&self, what: &str, f: impl Fn() -> F) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while !f().await {
-            assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn hard(&self, sku: &str) -> i64 {
-        self.stack.position(sku).await.hard_reserved
-    }
-
     async fn post(&self, topic: &str, body: &[u8], signature: Option<&str>) -> (u16, Value) {
         let mut req = reqwest::Client::new()
             .post(&self.webhook_url)
@@ -150,12 +124,16 @@ async fn only_a_webhook_signed_with_the_app_secret_is_applied() {
     // still writing a large body may meet the closed connection instead of reading the answer.
     assert_eq!(s.declare_oversized_body(2 * 1024 * 1024).await, 413);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(s.hard("WH-SIG").await, 0, "nothing refused was applied");
+    assert_eq!(
+        s.stack.hard_reserved("WH-SIG").await,
+        0,
+        "nothing refused was applied"
+    );
 
     let (status, answer) = s.post("orders/create", &body, Some(&good)).await;
     assert_eq!(status, 200, "{answer}");
-    s.until("the signed order applied", || async {
-        s.hard("WH-SIG").await == 1
+    until("the signed order applied", || async {
+        s.stack.hard_reserved("WH-SIG").await == 1
     })
     .await;
 }
@@ -178,21 +156,21 @@ async fn an_order_on_shopify_reaches_the_state_once_however_often_it_is_delivere
         .unwrap();
     let order_id = placed["order_id"].as_str().unwrap().to_owned();
     assert!(order_id.starts_with("shopify-"), "{placed}");
-    s.until("the order is hard-reserved", || async {
-        s.hard("WH-A").await == 2 && s.hard("WH-B").await == 1
+    until("the order is hard-reserved", || async {
+        s.stack.hard_reserved("WH-A").await == 2 && s.stack.hard_reserved("WH-B").await == 1
     })
     .await;
 
     s.fakes.shopify.cancel_order(&order_id).unwrap();
-    s.until("the cancellation released it", || async {
-        s.hard("WH-A").await == 0 && s.hard("WH-B").await == 0
+    until("the cancellation released it", || async {
+        s.stack.hard_reserved("WH-A").await == 0 && s.stack.hard_reserved("WH-B").await == 0
     })
     .await;
     // Both copies of both webhooks have arrived by now; the late creation placed nothing again.
     tokio::time::sleep(Duration::from_secs(6)).await;
     let p = s.stack.position("WH-A").await;
     assert_eq!((p.on_hand, p.hard_reserved, p.available()), (10, 0, 10));
-    assert_eq!(s.hard("WH-B").await, 0);
+    assert_eq!(s.stack.hard_reserved("WH-B").await, 0);
     let number = order_id.trim_start_matches("shopify-");
     let events = s
         .stack
@@ -246,8 +224,8 @@ async fn lines_map_by_sku_or_by_the_variants_listing_and_unknown_ones_are_dead_l
             (stray, 1),
         ]))
         .unwrap();
-    s.until("the mapped lines applied", || async {
-        s.hard("WH-M").await == 1 && s.hard("WH-V").await == 2
+    until("the mapped lines applied", || async {
+        s.stack.hard_reserved("WH-M").await == 1 && s.stack.hard_reserved("WH-V").await == 2
     })
     .await;
     let mut dead = Vec::new();

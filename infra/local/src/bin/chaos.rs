@@ -156,7 +156,7 @@ fn print_table(options: &ChaosOptions, run: &ChaosRun, v: &Verdict, took: Durati
     let fault = |kind: FaultKind| format!("  {}", kind.label());
     row(&fault(FaultKind::QueueDrop), share(q.dropped));
     row(
-        "    of them a message's last delivery (SQS dead-letters it without a reason)",
+        "    of them a message's last delivery",
         run.observed.lost_on_last_delivery.len(),
     );
     row(&fault(FaultKind::QueueDuplicate), share(q.duplicated));
