@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use serde_json::json;
 use stockguard_channels::ChannelClient;
 use stockguard_domain::amazon::{self, AmazonLine, Notification, OrderChange};
@@ -14,6 +14,7 @@ use stockguard_domain::{ChannelName, Notification as Published, Sku};
 use crate::channel_sync::ChannelSync;
 use crate::deps::{Deps, now_ms};
 use crate::metrics::{Metrics, Unit};
+use crate::records::{RecordFailure as Failure, handle_records};
 
 /// The source the mapped events are published with.
 pub const SOURCE: &str = "channel.amazon";
@@ -23,12 +24,6 @@ pub struct AmazonNotifications {
     channel: ChannelName,
     /// The Amazon channel's client, for getOrderItems.
     amazon: ChannelSync,
-}
-
-enum Failure {
-    /// Not a notification this function can read: dead-lettered at once with the reason.
-    Invalid(String),
-    Retry(String),
 }
 
 fn retry(e: impl std::fmt::Display) -> Failure {
@@ -52,45 +47,14 @@ impl AmazonNotifications {
     }
 
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
-        let mut response = SqsBatchResponse::default();
-        for record in event.records {
-            let id = record.message_id.clone().unwrap_or_default();
-            let count: u32 = record
-                .attributes
-                .get("ApproximateReceiveCount")
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(1);
-            let (code, why) = match self.handle_record(&record).await {
-                Ok(()) => continue,
-                Err(Failure::Invalid(why)) => ("invalid_notification", why),
-                Err(Failure::Retry(why)) if count < self.deps.settings.retry_budget => {
-                    tracing::warn!(message_id = id, count, error = %why, "notification not applied; retried");
-                    response.batch_item_failures.push(failure(&id));
-                    continue;
-                }
-                Err(Failure::Retry(why)) => ("retries_exhausted", why),
-            };
-            tracing::error!(message_id = id, reason = code, error = %why, "notification dead-lettered");
-            if !self
-                .dead_letter(
-                    record.body.as_deref().unwrap_or_default(),
-                    code,
-                    &why,
-                    count,
-                )
-                .await
-            {
-                response.batch_item_failures.push(failure(&id));
-            }
-        }
-        response
-    }
-
-    async fn dead_letter(&self, body: &str, code: &str, why: &str, count: u32) -> bool {
-        match &self.deps.dead_letters {
-            Some(dlq) => dlq.send(body, code, why, count).await.is_ok(),
-            None => false,
-        }
+        handle_records(
+            &self.deps,
+            event,
+            "invalid_notification",
+            "notification",
+            |record| async move { self.handle_record(&record).await },
+        )
+        .await
     }
 
     async fn handle_record(&self, record: &SqsMessage) -> Result<(), Failure> {
@@ -228,10 +192,4 @@ impl AmazonNotifications {
             _ => Ok(()),
         }
     }
-}
-
-fn failure(id: &str) -> BatchItemFailure {
-    let mut f = BatchItemFailure::default();
-    f.item_identifier = id.to_owned();
-    f
 }

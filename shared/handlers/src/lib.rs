@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod order_polls;
 pub mod orders;
 pub mod reconcile;
+pub mod records;
 pub mod reservations;
 pub mod runtime;
 pub mod shopify_partner_events;

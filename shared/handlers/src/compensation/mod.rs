@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use serde_json::Value;
 use stockguard_adapters::compensation_store::{ShortOrderRecord, ShortOrderStatus};
 use stockguard_channels::ChannelClient;
@@ -26,6 +26,7 @@ use tokio::sync::Mutex;
 use crate::channel_sync::ChannelSync;
 use crate::deps::{Deps, now_ms};
 use crate::metrics::{Metrics, Unit};
+use crate::records::{RecordFailure as Failure, handle_records};
 
 pub use recheck::RecheckReport;
 
@@ -56,14 +57,6 @@ pub enum Outcome {
     NothingAnnounced,
 }
 
-#[derive(Debug)]
-enum Failure {
-    /// Not an `OversellDetected` from stockguard: dead-lettered at once.
-    Invalid(String),
-    /// The table, the bus or the channel failed: retried.
-    Retry(String),
-}
-
 impl Compensation {
     pub fn new(deps: Deps) -> Self {
         Self {
@@ -73,43 +66,18 @@ impl Compensation {
     }
 
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
-        let mut response = SqsBatchResponse::default();
-        for record in event.records {
-            let id = record.message_id.clone().unwrap_or_default();
-            match self.handle_record(&record).await {
-                Ok(outcome) => tracing::info!(message_id = id, ?outcome, "oversell handled"),
-                Err(Failure::Invalid(why)) => {
-                    if !self.dead_letter(&record, "invalid", &why, 1).await {
-                        response.batch_item_failures.push(failure(&id));
-                    }
-                }
-                Err(Failure::Retry(why)) => {
-                    let count: u32 = record
-                        .attributes
-                        .get("ApproximateReceiveCount")
-                        .and_then(|c| c.parse().ok())
-                        .unwrap_or(1);
-                    tracing::warn!(message_id = id, count, error = %why, "compensation failed; retried");
-                    let spent = count >= self.deps.settings.retry_budget;
-                    if !(spent
-                        && self
-                            .dead_letter(&record, "retries_exhausted", &why, count)
-                            .await)
-                    {
-                        response.batch_item_failures.push(failure(&id));
-                    }
-                }
-            }
-        }
-        response
-    }
-
-    async fn dead_letter(&self, record: &SqsMessage, code: &str, why: &str, count: u32) -> bool {
-        let Some(dlq) = &self.deps.dead_letters else {
-            return false;
-        };
-        let body = record.body.as_deref().unwrap_or_default();
-        dlq.send(body, code, why, count).await.is_ok()
+        handle_records(
+            &self.deps,
+            event,
+            "invalid",
+            "oversell",
+            |record| async move {
+                let outcome = self.handle_record(&record).await?;
+                tracing::info!(message_id = record.message_id, ?outcome, "oversell handled");
+                Ok(())
+            },
+        )
+        .await
     }
 
     async fn handle_record(&self, record: &SqsMessage) -> Result<Outcome, Failure> {
@@ -404,10 +372,4 @@ impl Compensation {
             .map_err(|e| Failure::Retry(e.to_string()))?;
         Ok(true)
     }
-}
-
-fn failure(id: &str) -> BatchItemFailure {
-    let mut f = BatchItemFailure::default();
-    f.item_identifier = id.to_owned();
-    f
 }
