@@ -1075,6 +1075,33 @@ async fn report(r: Report<'_>) -> Result<Outcome> {
             "    (each time the channel still showed stock whose newer, lower quantity had not reached it yet)"
         );
     }
+    // Every oversell ends in a recorded compensation (OversellCompensated, from stockguard.ops).
+    let compensations: Vec<&Value> = of("OversellCompensated").collect();
+    for c in &compensations {
+        let d = &c["detail"];
+        let what = match d["action"].as_str().unwrap_or("") {
+            "cancel" => "cancelled through the channel's API",
+            "wait" => "waits for stock due in time",
+            "restocked" => "covered by stock that arrived first",
+            "notify_only" => "left to a person (no cancel API on the channel, or the policy)",
+            other => other,
+        };
+        println!(
+            "    compensated: {} order {} on {}, {} unit(s): {what}",
+            d["sku"].as_str().unwrap_or(""),
+            d["order_id"].as_str().unwrap_or(""),
+            d["channel"].as_str().unwrap_or(""),
+            d["units"]
+        );
+    }
+    if compensations.len() < oversells.len() {
+        broken.push(format!(
+            "{}: {} oversells but {} compensations recorded",
+            mode.short(),
+            oversells.len(),
+            compensations.len()
+        ));
+    }
     // A reservation never takes available below zero. Oversold orders (facts) can leave it
     // negative, and a reservation that releases lapsed holds then raises it while it stays
     // negative: what counts is that no reservation lowered it to below zero, so each change is
