@@ -197,7 +197,8 @@ pub struct SetChannel {
     /// Amazon seller id.
     #[arg(long, value_name = "ID", value_parser = parse_non_empty)]
     pub seller_id: Option<String>,
-    /// Amazon marketplace id.
+    /// Marketplace id: Amazon's (required there, e.g. ATVPDKIKX0DER), or eBay's (EBAY_GB, ...;
+    /// EBAY_US when unset), which eBay's cancellation names.
     #[arg(long, value_name = "ID", value_parser = parse_non_empty)]
     pub marketplace_id: Option<String>,
     /// Set the buffer of this SKU on the channel (with --buffer-units/--buffer-percent only).

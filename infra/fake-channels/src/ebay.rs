@@ -275,6 +275,12 @@ const SELLER_REASONS: [&str; 3] = [
     "ADDRESS_ISSUES",
 ];
 
+/// eBay's marketplace ids (`MarketplaceIdEnum`), as the Post-Order API's header takes them.
+const MARKETPLACES: [&str; 14] = [
+    "EBAY_US", "EBAY_GB", "EBAY_DE", "EBAY_AU", "EBAY_CA", "EBAY_FR", "EBAY_IT", "EBAY_ES",
+    "EBAY_AT", "EBAY_BE", "EBAY_CH", "EBAY_IE", "EBAY_NL", "EBAY_PL",
+];
+
 /// Post-Order `POST /post-order/v2/cancellation`: the seller cancels a whole order.
 async fn create_cancellation(
     State(shared): State<Arc<Shared>>,
@@ -285,8 +291,15 @@ async fn create_cancellation(
         return response;
     }
     let bad = |why: String| errors(StatusCode::BAD_REQUEST, error(1601, "REQUEST", why));
-    if headers.get("X-EBAY-C-MARKETPLACE-ID").is_none() {
-        return bad("The X-EBAY-C-MARKETPLACE-ID header is required".into());
+    match headers
+        .get("X-EBAY-C-MARKETPLACE-ID")
+        .and_then(|v| v.to_str().ok())
+    {
+        None => return bad("The X-EBAY-C-MARKETPLACE-ID header is required".into()),
+        Some(m) if !MARKETPLACES.contains(&m) => {
+            return bad(format!("{m:?} is not an eBay marketplace"));
+        }
+        Some(_) => {}
     }
     let body: Value = match serde_json::from_slice(&body) {
         Ok(body) => body,

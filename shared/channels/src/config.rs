@@ -148,18 +148,31 @@ impl WalmartConfig {
 pub struct EbayConfig {
     /// `https://api.ebay.com`, or a fake's URL.
     pub base_url: String,
-    /// A user access token with the `sell.inventory` scope.
+    /// A user access token with the `sell.inventory` and `sell.fulfillment` scopes.
     pub access_token: Secret,
+    /// The seller's eBay marketplace (`EBAY_US`, `EBAY_GB`, `EBAY_DE`, ...), which the Post-Order
+    /// API's cancellation needs.
+    pub marketplace_id: String,
     pub options: ClientOptions,
 }
+
+/// The marketplace of an eBay channel that names none.
+pub const EBAY_DEFAULT_MARKETPLACE: &str = "EBAY_US";
 
 impl EbayConfig {
     pub fn new(base_url: impl Into<String>, access_token: impl Into<Secret>) -> Self {
         Self {
             base_url: base_url.into(),
             access_token: access_token.into(),
+            marketplace_id: EBAY_DEFAULT_MARKETPLACE.to_owned(),
             options: ClientOptions::default(),
         }
+    }
+
+    /// On another marketplace than [`EBAY_DEFAULT_MARKETPLACE`].
+    pub fn with_marketplace(mut self, marketplace_id: impl Into<String>) -> Self {
+        self.marketplace_id = marketplace_id.into();
+        self
     }
 }
 

@@ -13,8 +13,6 @@ use crate::outcomes::Outcomes;
 
 const CHANNEL: ChannelKind = ChannelKind::Ebay;
 const MAX_REQUESTS_PER_CALL: usize = 25;
-/// The marketplace header the Post-Order API requires. Sellers stockguard serves sell on eBay US.
-const MARKETPLACE_ID: &str = "EBAY_US";
 /// The seller's reason for a cancellation because the stock is gone (eBay's `CancelReasonEnum`).
 const OUT_OF_STOCK: &str = "OUT_OF_STOCK_OR_CANNOT_FULFILL";
 
@@ -22,6 +20,8 @@ pub struct EbayClient {
     http: reqwest::Client,
     base: Url,
     access_token: Secret,
+    /// The Post-Order API's `X-EBAY-C-MARKETPLACE-ID`.
+    marketplace_id: String,
     options: ClientOptions,
 }
 
@@ -73,6 +73,7 @@ impl EbayClient {
             http: http::http_client(CHANNEL, &config.options)?,
             base: http::base_url(CHANNEL, &config.base_url)?,
             access_token: config.access_token,
+            marketplace_id: config.marketplace_id,
             options: config.options,
         })
     }
@@ -242,7 +243,7 @@ impl EbayClient {
                         reqwest::header::AUTHORIZATION,
                         format!("IAF {}", self.access_token.expose()),
                     )
-                    .header("X-EBAY-C-MARKETPLACE-ID", MARKETPLACE_ID)
+                    .header("X-EBAY-C-MARKETPLACE-ID", &self.marketplace_id)
                     .json(&body)
             })
             .await?

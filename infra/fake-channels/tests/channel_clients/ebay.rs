@@ -178,3 +178,25 @@ async fn a_seller_cancellation_lists_the_order_cancelled_and_a_repeat_changes_no
     assert!(unknown.to_string().contains("404"), "{unknown}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_cancellation_names_the_channels_marketplace() -> anyhow::Result<()> {
+    use stockguard_channels::{EbayClient, EbayConfig};
+    use stockguard_fake_channels::OrderRequest;
+    let fakes = start_fakes().await?;
+    fakes.ebay.register_listing("EB-3", "TEE", 10);
+    let client = |marketplace: &str| {
+        let mut config = EbayConfig::new(fakes.ebay.url(), TOKEN).with_marketplace(marketplace);
+        config.options = options();
+        EbayClient::new(config)
+    };
+    let placed = fakes.ebay.place_order(&OrderRequest::new([("EB-3", 1)]))?;
+    let ours = placed["order_id"].as_str().unwrap_or_default();
+    let order_id = ours.strip_prefix("ebay-").unwrap_or(ours);
+    let refused = client("EBAY_XX")?.cancel_order(order_id).await.unwrap_err();
+    assert!(refused.to_string().contains("EBAY_XX"), "{refused}");
+    assert_eq!(fakes.ebay.stats().orders_cancelled, 0);
+    client("EBAY_GB")?.cancel_order(order_id).await?;
+    assert_eq!(fakes.ebay.stats().orders_cancelled, 1);
+    Ok(())
+}

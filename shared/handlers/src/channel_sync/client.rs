@@ -78,7 +78,14 @@ impl ChannelSync {
                 field("client_secret")?,
             )
             .into(),
-            ChannelKind::Ebay => EbayConfig::new(&settings.endpoint, field("access_token")?).into(),
+            ChannelKind::Ebay => {
+                let config = EbayConfig::new(&settings.endpoint, field("access_token")?);
+                match settings.marketplace_id.as_deref().filter(|m| !m.is_empty()) {
+                    Some(marketplace) => config.with_marketplace(marketplace),
+                    None => config,
+                }
+                .into()
+            }
         };
         let client = Arc::new(ChannelClient::new(config).map_err(|e| e.to_string())?);
         *cached = Some((settings.clone(), client.clone()));
