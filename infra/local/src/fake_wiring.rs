@@ -124,9 +124,14 @@ pub async fn configure_fake_channels(
             buffer: BufferPolicy::default(),
             dynamic: DynamicPolicy::default(),
             maximum: None,
-            seller_id: Some("A1SELLER".into()),
-            marketplace_id: Some("ATVPDKIKX0DER".into()),
+            seller_id: None,
+            marketplace_id: None,
         };
+        // Amazon's seller and marketplace; eBay's marketplace stays the default, EBAY_US.
+        if settings.kind == ChannelKind::Amazon {
+            settings.seller_id = Some("A1SELLER".into());
+            settings.marketplace_id = Some("ATVPDKIKX0DER".into());
+        }
         customise(&mut settings);
         store.put_channel(&settings).await?;
     }
