@@ -15,7 +15,7 @@ use stockguard_fake_channels::OrderRequest;
 use stockguard_handlers::compensation::Compensation;
 use stockguard_local::RuntimeOptions;
 use stockguard_local::fake_wiring::send_shopify_webhooks;
-use stockguard_tests::channels::{FakeChannels, FakeOptions, listing_key};
+use stockguard_tests::channels::{FakeChannels, FakeOptions, fake, listing_key};
 use stockguard_tests::{TestStack, now_rfc3339, of_type, until};
 
 struct Shop {
@@ -47,12 +47,12 @@ async fn shop(sku: &str, stock: i64) -> Shop {
 
 impl Shop {
     /// A Shopify buyer orders `quantity` while Shopify shows more than stockguard has.
-    fn oversell_on_shopify(&self, sku: &str, quantity: i64) -> String {
-        let key = listing_key("shopify", sku);
-        self.fakes.shopify.set_shown(&key, quantity + 10);
-        let placed = self
-            .fakes
-            .shopify
+    /// A buyer on `kind` orders `quantity` while the channel shows more than stockguard has.
+    fn oversell_on(&self, kind: &str, sku: &str, quantity: i64) -> String {
+        let key = listing_key(kind, sku);
+        let channel = fake(&self.fakes, kind);
+        channel.set_shown(&key, quantity + 10);
+        let placed = channel
             .place_order(&OrderRequest::new([(key.as_str(), quantity)]))
             .unwrap();
         placed["order_id"].as_str().unwrap().to_owned()
@@ -102,7 +102,7 @@ async fn the_most_recent_short_order_on_the_cheapest_channel_is_cancelled_throug
         .await
         .unwrap();
 
-    let order_id = s.oversell_on_shopify("CMP-A", 2);
+    let order_id = s.oversell_on("shopify", "CMP-A", 2);
     let compensated = s.compensated().await;
     assert_eq!(compensated.len(), 1, "{compensated:?}");
     let c = &compensated[0];
@@ -137,7 +137,7 @@ async fn a_channel_without_a_cancel_api_or_the_notify_only_policy_tells_a_person
         })
         .await
         .unwrap();
-    let order_id = s.oversell_on_shopify("CMP-B", 3);
+    let order_id = s.oversell_on("shopify", "CMP-B", 3);
     let compensated = s.compensated().await;
     assert_eq!(
         compensated[0]["detail"],
@@ -195,7 +195,7 @@ async fn an_oversell_that_a_delivery_due_in_time_covers_waits_for_it() {
         "received at once"
     );
 
-    let order_id = s.oversell_on_shopify("CMP-C", 4);
+    let order_id = s.oversell_on("shopify", "CMP-C", 4);
     let compensated = s.compensated().await;
     assert_eq!(
         compensated[0]["detail"],
@@ -216,7 +216,7 @@ async fn an_oversell_that_a_delivery_due_in_time_covers_waits_for_it() {
         s.stack.deps.store.inbound(&sku).await.unwrap().is_empty()
     })
     .await;
-    let order_id = s.oversell_on_shopify("CMP-C", 6);
+    let order_id = s.oversell_on("shopify", "CMP-C", 6);
     let compensated = s.compensated().await;
     let last = compensated
         .iter()
@@ -230,14 +230,7 @@ async fn an_oversell_that_a_delivery_due_in_time_covers_waits_for_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_short_walmart_order_is_cancelled_through_walmart_and_released_by_the_poll() {
     let s = shop("CMP-D", 1).await;
-    let key = listing_key("walmart", "CMP-D");
-    s.fakes.walmart.set_shown(&key, 10);
-    let placed = s
-        .fakes
-        .walmart
-        .place_order(&OrderRequest::new([(key.as_str(), 3)]))
-        .unwrap();
-    let order_id = placed["order_id"].as_str().unwrap().to_owned();
+    let order_id = s.oversell_on("walmart", "CMP-D", 3);
     let compensated = s.compensated().await;
     assert_eq!(
         compensated[0]["detail"],
@@ -294,14 +287,7 @@ async fn a_short_ebay_order_is_cancelled_through_ebay_when_it_costs_least() {
         .await
         .unwrap();
 
-    let key = listing_key("ebay", "CMP-E");
-    s.fakes.ebay.set_shown(&key, 10);
-    let placed = s
-        .fakes
-        .ebay
-        .place_order(&OrderRequest::new([(key.as_str(), 2)]))
-        .unwrap();
-    let order_id = placed["order_id"].as_str().unwrap().to_owned();
+    let order_id = s.oversell_on("ebay", "CMP-E", 2);
     let compensated = s.compensated().await;
     assert_eq!(
         compensated[0]["detail"],
@@ -348,7 +334,7 @@ impl Shop {
                 .is_empty()
         })
         .await;
-        let order_id = self.oversell_on_shopify(sku, 4);
+        let order_id = self.oversell_on("shopify", sku, 4);
         let compensated = self.compensated().await;
         assert_eq!(
             compensated[0]["detail"]["action"], "wait",
