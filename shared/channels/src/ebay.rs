@@ -165,18 +165,12 @@ impl EbayClient {
             &self.base,
             &["sell", "inventory", "v1", "bulk_update_price_quantity"],
         )?;
-        http::retry_throttled(&self.options, || async {
-            let request = self
-                .http
+        // 207 is eBay's partial success (a 2xx); its body says which SKUs failed.
+        self.call(|| {
+            self.http
                 .post(url.clone())
                 .bearer_auth(self.access_token.expose())
-                .json(body);
-            let answer = http::send(CHANNEL, request).await?;
-            // 207 is eBay's partial success; its body says which SKUs failed.
-            if answer.status.is_success() {
-                return Ok(answer);
-            }
-            Err(answer.error(CHANNEL, false, answer.retry_after()))
+                .json(body)
         })
         .await
     }
@@ -194,18 +188,13 @@ impl EbayClient {
             .append_pair("filter", filter)
             .append_pair("limit", &limit.to_string())
             .append_pair("offset", &offset.to_string());
-        let answer = http::retry_throttled(&self.options, || async {
-            let request = self
-                .http
-                .get(url.clone())
-                .bearer_auth(self.access_token.expose());
-            let answer = http::send(CHANNEL, request).await?;
-            if answer.status.is_success() {
-                return Ok(answer);
-            }
-            Err(answer.error(CHANNEL, false, answer.retry_after()))
-        })
-        .await?;
+        let answer = self
+            .call(|| {
+                self.http
+                    .get(url.clone())
+                    .bearer_auth(self.access_token.expose())
+            })
+            .await?;
         Ok(answer.body)
     }
 
