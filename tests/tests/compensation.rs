@@ -185,15 +185,15 @@ async fn an_oversell_that_a_delivery_due_in_time_covers_waits_for_it() {
         )
         .await;
     let sku = Sku::parse("CMP-C").unwrap();
+    // The receipt and its announcement are applied by two functions, each on its own queue.
     until("the announcement is recorded", || async {
         !s.stack.deps.store.inbound(&sku).await.unwrap().is_empty()
     })
     .await;
-    assert_eq!(
-        s.stack.position("CMP-C").await.on_hand,
-        2,
-        "received at once"
-    );
+    until("the unit received is on hand", || async {
+        s.stack.position("CMP-C").await.on_hand == 2
+    })
+    .await;
 
     let order_id = s.oversell_on("shopify", "CMP-C", 4);
     let compensated = s.compensated().await;
