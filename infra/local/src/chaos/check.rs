@@ -209,7 +209,12 @@ pub fn check(expected: &Expected, observed: &Observed) -> Verdict {
         entry.1.insert(p.cause_detail_type.as_str());
     }
     for ((sku, version), (available, by)) in &causes {
-        if *available < 0 && by.iter().all(|c| *c == "ReservationRequested") {
+        // A reservation also gives back the lapsed holds it releases, on every SKU they held: a
+        // SKU already oversold by an order may stay below zero, yet rise. Only a fall is taken.
+        let rose = causes
+            .get(&(*sku, version - 1))
+            .is_some_and(|(before, _)| available >= before);
+        if *available < 0 && !rose && by.iter().all(|c| *c == "ReservationRequested") {
             v.over_reserved.push(format!(
                 "{sku} version {version}: a reservation left available {available}"
             ));
@@ -433,6 +438,25 @@ mod tests {
             cause_detail_type: "OrderPlaced".into(),
         });
         assert!(check(&ledger().expectations(), &o).over_reserved.is_empty());
+    }
+
+    #[test]
+    fn a_reservation_releasing_lapsed_holds_of_an_oversold_sku_is_not_over_reserved() {
+        let mut o = observed();
+        let at = |version, available, cause: &str| PublishedPosition {
+            sku: "B".into(),
+            version,
+            available,
+            cause_detail_type: cause.into(),
+        };
+        // An order oversold B to -3; a reservation of another SKU released a lapsed hold on B.
+        o.published.push(at(8, -3, "OrderPlaced"));
+        o.published.push(at(9, -2, "ReservationRequested"));
+        assert!(check(&ledger().expectations(), &o).over_reserved.is_empty());
+        // A reservation that took B further below zero is over-reserved.
+        o.published.push(at(10, -4, "ReservationRequested"));
+        let v = check(&ledger().expectations(), &o);
+        assert_eq!(v.over_reserved.len(), 1, "{:?}", v.over_reserved);
     }
 
     #[test]
