@@ -215,6 +215,27 @@ async fn a_cancellation_is_announced_as_amazon_announces_it_and_a_repeat_changes
 }
 
 #[tokio::test]
+async fn our_order_ids_are_cancelled_through_the_channel_client() -> anyhow::Result<()> {
+    use stockguard_channels::ChannelClient;
+    use stockguard_fake_channels::OrderRequest;
+    let (fakes, _sent) = start_notifying().await?;
+    fakes.amazon.register_listing("AMZ-C2", "TEE", 5);
+    let placed = fakes
+        .amazon
+        .place_order(&OrderRequest::new([("AMZ-C2", 1)]))?;
+    let ours = placed["order_id"].as_str().unwrap_or_default();
+    let client = ChannelClient::new(amazon_config(&fakes, TOKEN))?;
+
+    assert!(client.cancel_order(ours).await?);
+    assert_eq!(fakes.amazon.stats().orders_cancelled, 1);
+    // An order that reached stockguard some other way: nothing to ask Amazon.
+    let requests = fakes.amazon.stats().requests;
+    assert!(!client.cancel_order("amz-2").await?);
+    assert_eq!(fakes.amazon.stats().requests, requests);
+    Ok(())
+}
+
+#[tokio::test]
 async fn the_fake_takes_cancel_order_only_as_amazon_defines_it() -> anyhow::Result<()> {
     use stockguard_fake_channels::OrderRequest;
     let (fakes, _sent) = start_notifying().await?;
