@@ -1,8 +1,9 @@
 //! Every oversell ends in a recorded compensation: a wait when a delivery due in time covers it
 //! (decided again at its deadline: restocked, or cancelled after all), the cheapest short order
-//! cancelled through its channel (Shopify's orderCancel, whose webhook then releases it; Walmart's
-//! order cancellation and eBay's Post-Order cancellation, which their pollers read back), or a
-//! person told when the policy says so or the channel has no cancel API.
+//! cancelled through its channel (Shopify's orderCancel, whose webhook then releases it; Amazon's
+//! cancelOrder, whose ORDER_CHANGE notification then releases it; Walmart's order cancellation
+//! and eBay's Post-Order cancellation, which their pollers read back), or a person told when the
+//! policy says so or no channel can be asked to cancel the order.
 
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use stockguard_domain::compensation::{CompensationPolicy, Policy};
 use stockguard_fake_channels::OrderRequest;
 use stockguard_handlers::compensation::Compensation;
 use stockguard_local::RuntimeOptions;
-use stockguard_local::fake_wiring::send_shopify_webhooks;
+use stockguard_local::fake_wiring::{amazon_notification_feed, send_shopify_webhooks};
 use stockguard_tests::channels::{FakeChannels, FakeOptions, fake, listing_key};
 use stockguard_tests::{TestStack, now_rfc3339, of_type, until};
 
@@ -26,7 +27,14 @@ struct Shop {
 
 async fn shop(sku: &str, stock: i64) -> Shop {
     let stack = TestStack::new().await;
-    let fakes = FakeChannels::start(FakeOptions::default()).await.unwrap();
+    // Amazon's notifications (its orders, and their cancellations) reach their queue.
+    let (notify, _feed) = amazon_notification_feed(
+        &stack.config,
+        &stack.stack.queues["AmazonNotificationsQueue"].url,
+    );
+    let fakes = FakeChannels::start(FakeOptions::default().with_notification_sink(notify))
+        .await
+        .unwrap();
     stack.configure_channels_with(&fakes, |_| {}, &[sku]).await;
     let rt = stack
         .start_runtime(RuntimeOptions {
@@ -125,7 +133,7 @@ async fn the_most_recent_short_order_on_the_cheapest_channel_is_cancelled_throug
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_channel_without_a_cancel_api_or_the_notify_only_policy_tells_a_person() {
+async fn the_notify_only_policy_or_an_order_no_channel_can_name_tells_a_person() {
     let s = shop("CMP-B", 1).await;
     // Notify only: the Shopify oversell is reported, not cancelled.
     s.stack
@@ -146,7 +154,8 @@ async fn a_channel_without_a_cancel_api_or_the_notify_only_policy_tells_a_person
     assert_eq!(s.fakes.shopify.stats().orders_cancelled, 0);
     assert_eq!(s.stack.position("CMP-B").await.available(), -2);
 
-    // Compensating again, an oversell on Amazon (no cancel API here) is left to a person too.
+    // Compensating again, an Amazon order that reached stockguard from the ERP, not from Amazon,
+    // has no Amazon order id to cancel: it is left to a person too, and Amazon is asked nothing.
     s.stack
         .deps
         .store
@@ -166,6 +175,7 @@ async fn a_channel_without_a_cancel_api_or_the_notify_only_policy_tells_a_person
         json!({"sku": "CMP-B", "order_id": "amz-2", "channel": "amazon", "action": "notify_only", "units": 1})
     );
     assert_eq!(s.fakes.shopify.stats().orders_cancelled, 0);
+    assert_eq!(s.fakes.amazon.stats().orders_cancelled, 0);
 }
 
 /// A restock that says more of its delivery is on the way (`expected=N eta=T` in its reference)
@@ -245,6 +255,34 @@ async fn a_short_walmart_order_is_cancelled_through_walmart_and_released_by_the_
         },
     )
     .await;
+}
+
+/// An Amazon order taken for stock that is gone is cancelled through Amazon's cancelOrder (reason
+/// `NO_INVENTORY`); Amazon's `ORDER_CHANGE` notification of the cancellation then releases it.
+/// Amazon's default penalty is the highest (10), so here its order is the only short one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_short_amazon_order_is_cancelled_through_amazon_and_released_by_its_notification() {
+    let s = shop("CMP-I", 1).await;
+    let order_id = s.oversell_on("amazon", "CMP-I", 3);
+    assert!(order_id.starts_with("amazon-"), "{order_id}");
+    let compensated = s.compensated().await;
+    assert_eq!(
+        compensated[0]["detail"],
+        json!({"sku": "CMP-I", "order_id": order_id, "channel": "amazon", "action": "cancel", "units": 2})
+    );
+    assert_eq!(s.fakes.amazon.stats().orders_cancelled, 1);
+    until(
+        "Amazon's cancellation notification releases the order",
+        || async {
+            let p = s.stack.position("CMP-I").await;
+            (p.hard_reserved, p.available()) == (0, 1)
+        },
+    )
+    .await;
+    let sku = Sku::parse("CMP-I").unwrap();
+    let records = s.stack.deps.store.short_orders(&sku).await.unwrap();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].status, ShortOrderStatus::Closed);
 }
 
 /// When eBay is where a cancellation costs least, the short eBay order is cancelled through eBay's

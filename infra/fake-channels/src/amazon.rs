@@ -1,6 +1,8 @@
 //! Fake Amazon SP-API Listings Items 2021-08-01: PATCH of `fulfillment_availability`, accepted at
 //! once and shown after the processing delay; GET with `includedData=fulfillmentAvailability`.
-//! Each operation has its own 5 requests/s, burst 5 limit, as on SP-API.
+//! Each operation has its own 5 requests/s, burst 5 limit, as on SP-API. The Orders API:
+//! getOrderItems (v0), and getOrder and cancelOrder (v2026-01-01); cancelOrder has its own
+//! published limit, 1 request/s, burst 5.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,7 +18,9 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::gate::{Gate, admit, json_response, random_hex, timed_out};
-use crate::state::Shared;
+use crate::orders::AmazonCancel;
+use crate::settings::FakeSettings;
+use crate::state::{AMAZON_CANCEL_BURST, AMAZON_CANCEL_PER_SECOND, Shared};
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
@@ -28,6 +32,116 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             "/orders/v0/orders/{order_id}/orderItems",
             axum::routing::get(get_order_items),
         )
+        .route(
+            "/orders/2026-01-01/orders/{order_id}",
+            axum::routing::get(get_order),
+        )
+        .route(
+            "/orders/2026-01-01/orders/{order_id}/cancellation",
+            axum::routing::put(cancel_order),
+        )
+}
+
+/// cancelOrder's `cancelReasonCode` values.
+const CANCEL_REASONS: [&str; 5] = [
+    "NO_INVENTORY",
+    "BUYER_CANCELLED",
+    "SHIPPING_ADDRESS_UNDELIVERABLE",
+    "CUSTOMER_EXCHANGE",
+    "PRICING_ERROR",
+];
+
+/// The refusal of an order id that is not in Amazon's 3-7-7 digit form, in Amazon's words.
+fn malformed_order_id(order_id: &str) -> Option<Response> {
+    let parts: Vec<&str> = order_id.split('-').collect();
+    let well_formed = parts.len() == 3
+        && parts
+            .iter()
+            .zip([3, 7, 7])
+            .all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_digit()));
+    (!well_formed).then(|| {
+        errors(
+            StatusCode::BAD_REQUEST,
+            "InvalidInput",
+            format!("OrderId: {order_id} is invalid, should be in 3-7-7 format."),
+        )
+    })
+}
+
+/// Orders API v2026-01-01 getOrder; `includedData=FULFILLMENT` adds the fulfillment status.
+async fn get_order(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(order_id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(refused) = guard(&shared, &headers, Operation::Get).await {
+        return refused;
+    }
+    if let Some(refused) = malformed_order_id(&order_id) {
+        return refused;
+    }
+    let with_fulfillment = query
+        .get("includedData")
+        .is_some_and(|d| d.split(',').any(|part| part == "FULFILLMENT"));
+    match crate::orders::amazon_order_2026(&shared, &order_id, with_fulfillment) {
+        Some(order) => json_response(StatusCode::OK, order),
+        None => errors(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("Order {order_id} was not found."),
+        ),
+    }
+}
+
+/// The reason of a cancelOrder body, checked as SP-API checks it.
+fn cancel_reason(body: &[u8]) -> Result<(), String> {
+    let body: Value = serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
+    let reason = body
+        .get("cancelReasonCode")
+        .ok_or("cancelReasonCode is required")?
+        .as_str()
+        .ok_or("cancelReasonCode must be a string")?;
+    if !CANCEL_REASONS.contains(&reason) {
+        return Err(format!(
+            "cancelReasonCode {reason:?} is not one of {}",
+            CANCEL_REASONS.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// Orders API v2026-01-01 cancelOrder: the whole order is cancelled, answered 202 with no body,
+/// and Amazon's `ORDER_CHANGE` with status `Canceled` is sent. Amazon does not say how it answers
+/// for an order cancelled already; this fake refuses it with a 400.
+async fn cancel_order(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(order_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(refused) = guard(&shared, &headers, Operation::Cancel).await {
+        return refused;
+    }
+    if let Some(refused) = malformed_order_id(&order_id) {
+        return refused;
+    }
+    if let Err(why) = cancel_reason(&body) {
+        return errors(StatusCode::BAD_REQUEST, "InvalidInput", why);
+    }
+    match crate::orders::cancel_amazon(&shared, &order_id) {
+        AmazonCancel::Cancelled => json_response(StatusCode::ACCEPTED, json!({})),
+        AmazonCancel::AlreadyCancelled => errors(
+            StatusCode::BAD_REQUEST,
+            "InvalidInput",
+            format!("Order {order_id} is already canceled."),
+        ),
+        AmazonCancel::Unknown => errors(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("Order {order_id} was not found."),
+        ),
+    }
 }
 
 /// Orders API v0 getOrderItems (its own limit is not modelled: the client paces itself to it).
@@ -55,6 +169,19 @@ async fn get_order_items(
 enum Operation {
     Patch,
     Get,
+    Cancel,
+}
+
+impl Operation {
+    /// The operation's rate (requests a second) and burst.
+    fn limit(self, settings: &FakeSettings) -> (f64, f64) {
+        match self {
+            Operation::Patch | Operation::Get => {
+                (settings.amazon_requests_per_second, settings.amazon_burst)
+            }
+            Operation::Cancel => (AMAZON_CANCEL_PER_SECOND, AMAZON_CANCEL_BURST),
+        }
+    }
 }
 
 fn errors(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
@@ -101,16 +228,16 @@ async fn guard(shared: &Shared, headers: &HeaderMap, operation: Operation) -> Re
             ));
         }
         Gate::Throttled => {
-            return Err(quota_exceeded(shared.settings().amazon_requests_per_second));
+            return Err(quota_exceeded(operation.limit(&shared.settings()).0));
         }
     }
     let now = Instant::now();
     let over_limit = shared.with(|state| {
-        let rate = state.settings.amazon_requests_per_second;
-        let burst = state.settings.amazon_burst;
+        let (rate, burst) = operation.limit(&state.settings);
         let bucket = match operation {
             Operation::Patch => &mut state.amazon_patch_bucket,
             Operation::Get => &mut state.amazon_read_bucket,
+            Operation::Cancel => &mut state.amazon_cancel_bucket,
         };
         if bucket.try_take(1.0, burst, rate, now) {
             return None;

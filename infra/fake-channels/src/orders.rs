@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::gate::random_hex;
-use crate::state::{Shared, State};
+use crate::state::{AmazonOrder, Shared, State};
 
 /// An order as a buyer places it on the channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -269,10 +269,17 @@ fn amazon_order(shared: &Shared, order: &OrderRequest, wanted: &[(&str, i64)]) -
                    "QuantityOrdered": quantity, "QuantityShipped": 0})
         })
         .collect();
+    let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
     let with_items = shared.with(|state| {
-        state
-            .amazon_orders
-            .insert(order_id.clone(), (items.clone(), false));
+        state.amazon_orders.insert(
+            order_id.clone(),
+            AmazonOrder {
+                items: items.clone(),
+                created: now.clone(),
+                updated: now,
+                cancelled: false,
+            },
+        );
         state.settings.amazon_notification_items
     });
     notify(
@@ -293,7 +300,7 @@ pub(crate) fn amazon_order_items(
     next_token: Option<&str>,
 ) -> Option<Value> {
     shared.with(|state| {
-        let (items, _) = state.amazon_orders.get(order_id)?;
+        let items = &state.amazon_orders.get(order_id)?.items;
         let size = state.settings.amazon_order_items_page_size.max(1);
         let start: usize = next_token.and_then(|t| t.parse().ok()).unwrap_or(0);
         let page: Vec<Value> = items.iter().skip(start).take(size).cloned().collect();
@@ -303,6 +310,68 @@ pub(crate) fn amazon_order_items(
         }
         Some(json!({ "payload": payload }))
     })
+}
+
+/// getOrder (Orders API v2026-01-01): the order, with its fulfillment status when the `FULFILLMENT`
+/// data is asked for; `None` for an order the fake does not have.
+pub(crate) fn amazon_order_2026(
+    shared: &Shared,
+    order_id: &str,
+    with_fulfillment: bool,
+) -> Option<Value> {
+    shared.with(|state| {
+        let o = state.amazon_orders.get(order_id)?;
+        let items: Vec<Value> = o
+            .items
+            .iter()
+            .map(|i| {
+                json!({"orderItemId": i["OrderItemId"], "quantityOrdered": i["QuantityOrdered"],
+                       "product": {"sellerSku": i["SellerSKU"]}})
+            })
+            .collect();
+        let mut order = json!({
+            "orderId": order_id, "createdTime": o.created, "lastUpdatedTime": o.updated,
+            "salesChannel": {"channelName": "AMAZON", "marketplaceId": "ATVPDKIKX0DER"},
+            "orderItems": items,
+        });
+        if with_fulfillment {
+            let status = if o.cancelled {
+                "CANCELLED"
+            } else {
+                "UNSHIPPED"
+            };
+            order["fulfillment"] = json!({"fulfillmentStatus": status, "fulfilledBy": "MERCHANT"});
+        }
+        Some(json!({ "order": order }))
+    })
+}
+
+/// What a cancellation of an Amazon order found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AmazonCancel {
+    Cancelled,
+    AlreadyCancelled,
+    Unknown,
+}
+
+/// Cancels an order on the Amazon fake (by its buyer, or by the seller through cancelOrder): it
+/// is marked cancelled and counted, and Amazon's `ORDER_CHANGE` with status `Canceled` is sent.
+pub(crate) fn cancel_amazon(shared: &Shared, order_id: &str) -> AmazonCancel {
+    let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let found = shared.with(|state| match state.amazon_orders.get_mut(order_id) {
+        None => AmazonCancel::Unknown,
+        Some(o) if o.cancelled => AmazonCancel::AlreadyCancelled,
+        Some(o) => {
+            o.cancelled = true;
+            o.updated = now;
+            state.stats.orders_cancelled += 1;
+            AmazonCancel::Cancelled
+        }
+    });
+    if found == AmazonCancel::Cancelled {
+        notify(shared, order_change(order_id, "Canceled", None));
+    }
+    found
 }
 
 /// Cancels an order placed on the fake, by its buyer: Shopify sends `orders/cancelled`, Amazon
@@ -331,16 +400,10 @@ pub(crate) fn cancel(shared: &Shared, order_id: &str) -> Result<(), OrderError> 
     }
     if shared.kind == crate::FakeKind::Amazon {
         let id = order_id.strip_prefix("amazon-").unwrap_or(order_id);
-        shared.with(|state| match state.amazon_orders.get_mut(id) {
-            Some((_, cancelled)) if !*cancelled => {
-                *cancelled = true;
-                state.stats.orders_cancelled += 1;
-                Ok(())
-            }
+        return match cancel_amazon(shared, id) {
+            AmazonCancel::Cancelled => Ok(()),
             _ => Err(OrderError::UnknownOrder(order_id.to_owned())),
-        })?;
-        notify(shared, order_change(id, "Canceled", None));
-        return Ok(());
+        };
     }
     let number = order_id.strip_prefix("shopify-").unwrap_or(order_id);
     shared.with(|state| {

@@ -116,6 +116,20 @@ impl ListingState {
     }
 }
 
+/// cancelOrder's published limit: 1 request a second, burst 5.
+pub(crate) const AMAZON_CANCEL_PER_SECOND: f64 = 1.0;
+pub(crate) const AMAZON_CANCEL_BURST: f64 = 5.0;
+
+/// An order placed on the Amazon fake.
+pub(crate) struct AmazonOrder {
+    /// As getOrderItems (v0) answers them: `OrderItemId`, `SellerSKU`, `QuantityOrdered`.
+    pub items: Vec<Value>,
+    /// RFC 3339, as getOrder answers `createdTime` and `lastUpdatedTime`.
+    pub created: String,
+    pub updated: String,
+    pub cancelled: bool,
+}
+
 pub(crate) struct State {
     pub settings: FakeSettings,
     pub stats: FakeStats,
@@ -123,14 +137,16 @@ pub(crate) struct State {
     pub shopify_bucket: Bucket,
     pub amazon_patch_bucket: Bucket,
     pub amazon_read_bucket: Bucket,
+    /// cancelOrder's own limit, as Amazon publishes it.
+    pub amazon_cancel_bucket: Bucket,
     /// Walmart access tokens and when each stops working.
     pub walmart_tokens: HashMap<String, Instant>,
     /// Shopify idempotency keys: the input first sent with each and the answer it got.
     pub shopify_idempotency: HashMap<String, (Value, Value)>,
     /// Shopify orders by number, as their webhooks carry them.
     pub shopify_orders: HashMap<String, Value>,
-    /// Amazon orders by id: their items as getOrderItems answers them, and whether cancelled.
-    pub amazon_orders: HashMap<String, (Vec<Value>, bool)>,
+    /// Amazon orders by id.
+    pub amazon_orders: HashMap<String, AmazonOrder>,
     /// Walmart and eBay orders, as their orders APIs serve them.
     pub market_orders: Vec<crate::market_orders::MarketOrder>,
 }
@@ -144,6 +160,7 @@ impl State {
             shopify_bucket: Bucket::full(0.0, now),
             amazon_patch_bucket: Bucket::full(0.0, now),
             amazon_read_bucket: Bucket::full(0.0, now),
+            amazon_cancel_bucket: Bucket::full(0.0, now),
             walmart_tokens: HashMap::new(),
             shopify_idempotency: HashMap::new(),
             shopify_orders: HashMap::new(),
@@ -164,6 +181,7 @@ impl State {
         self.shopify_bucket = Bucket::full(self.settings.shopify_bucket_size, now);
         self.amazon_patch_bucket = Bucket::full(self.settings.amazon_burst, now);
         self.amazon_read_bucket = Bucket::full(self.settings.amazon_burst, now);
+        self.amazon_cancel_bucket = Bucket::full(AMAZON_CANCEL_BURST, now);
     }
 
     /// Whether a push to this listing is taken.

@@ -1,4 +1,6 @@
 //! Amazon SP-API Listings Items 2021-08-01: one PATCH of `fulfillment_availability` per listing.
+//! The Orders API: getOrderItems (v0) for notifications that leave the items out, and cancelOrder
+//! (v2026-01-01) for a short order that compensation cancels.
 
 use std::time::Duration;
 
@@ -27,12 +29,28 @@ pub struct AmazonClient {
     limiter: RateLimiter,
     /// getOrderItems has its own, slower limit (0.5 requests a second, burst 30).
     order_items_limiter: RateLimiter,
+    /// cancelOrder's own limit (1 request a second, burst 5).
+    cancel_limiter: RateLimiter,
+    /// getOrder's own limit (0.5 requests a second, burst 30).
+    order_limiter: RateLimiter,
     options: ClientOptions,
 }
 
 /// getOrderItems' published limit per seller.
 const ORDER_ITEMS_PER_SECOND: f64 = 0.5;
 const ORDER_ITEMS_BURST: u32 = 30;
+/// The Orders API version whose cancelOrder and getOrder this client calls.
+const ORDERS_VERSION: &str = "2026-01-01";
+/// cancelOrder's published limit per seller.
+const CANCEL_PER_SECOND: f64 = 1.0;
+const CANCEL_BURST: u32 = 5;
+/// getOrder's (v2026-01-01) published limit per seller.
+const ORDER_PER_SECOND: f64 = 0.5;
+const ORDER_BURST: u32 = 30;
+/// cancelOrder's `cancelReasonCode` for a cancellation because the stock is gone.
+const NO_INVENTORY: &str = "NO_INVENTORY";
+/// getOrder's `fulfillment.fulfillmentStatus` of a cancelled order.
+const CANCELLED: &str = "CANCELLED";
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -74,6 +92,8 @@ impl AmazonClient {
             marketplace_id: config.marketplace_id,
             limiter: RateLimiter::new(config.requests_per_second, config.burst),
             order_items_limiter: RateLimiter::new(ORDER_ITEMS_PER_SECOND, ORDER_ITEMS_BURST),
+            cancel_limiter: RateLimiter::new(CANCEL_PER_SECOND, CANCEL_BURST),
+            order_limiter: RateLimiter::new(ORDER_PER_SECOND, ORDER_BURST),
             options: config.options,
         })
     }
@@ -183,17 +203,12 @@ impl AmazonClient {
             if let Some(token) = &next {
                 page_url.query_pairs_mut().append_pair("NextToken", token);
             }
-            let answer = http::retry_throttled(&self.options, || async {
-                self.order_items_limiter.acquire().await;
-                let request = self
-                    .http
-                    .get(page_url.clone())
-                    .header("x-amz-access-token", self.access_token.expose());
-                let answer = http::send(CHANNEL, request).await?;
-                if answer.status.is_success() {
-                    return Ok(answer);
-                }
-                Err(answer.error(CHANNEL, false, rate_limit_wait(&answer)))
+            let answer = http::retry_throttled(&self.options, || {
+                self.call_paced(
+                    &self.order_items_limiter,
+                    self.http.get(page_url.clone()),
+                    false,
+                )
             })
             .await?;
             let body: Value = answer.json(CHANNEL)?;
@@ -222,6 +237,81 @@ impl AmazonClient {
         }
     }
 
+    /// Cancels a whole order because its stock is gone: cancelOrder of the Orders API
+    /// v2026-01-01, `PUT /orders/2026-01-01/orders/{orderId}/cancellation` with
+    /// `cancelReasonCode` `NO_INVENTORY`, answered 202 (Amazon cancels whole orders only). Amazon
+    /// then sends the order's `ORDER_CHANGE` notification with status `Canceled`, which releases
+    /// the order in stockguard. Amazon's contract does not say how it answers for an order that
+    /// is cancelled already (a repeated compensation): a refusal is followed by getOrder, and an
+    /// order it shows cancelled is taken as done.
+    pub async fn cancel_order(&self, amazon_order_id: &str) -> Result<(), ChannelError> {
+        let url = http::endpoint(
+            CHANNEL,
+            &self.base,
+            &[
+                "orders",
+                ORDERS_VERSION,
+                "orders",
+                amazon_order_id,
+                "cancellation",
+            ],
+        )?;
+        let body = json!({"cancelReasonCode": NO_INVENTORY});
+        let refused = match http::retry_throttled(&self.options, || {
+            self.call_paced(
+                &self.cancel_limiter,
+                self.http.put(url.clone()).json(&body),
+                false,
+            )
+        })
+        .await
+        {
+            Ok(_) => return Ok(()),
+            // Refused as it is (not throttled, not the credentials, not an unknown order):
+            // perhaps because the order is cancelled already.
+            Err(err)
+                if !err.is_retryable()
+                    && !err.is_unauthorized()
+                    && err.status().is_some_and(|s| s != 404) =>
+            {
+                err
+            }
+            Err(err) => return Err(err),
+        };
+        if self.fulfillment_status(amazon_order_id).await? == CANCELLED {
+            return Ok(());
+        }
+        Err(refused)
+    }
+
+    /// getOrder (Orders API v2026-01-01) with its `FULFILLMENT` data: the order's
+    /// `fulfillmentStatus` (`UNSHIPPED`, `SHIPPED`, `CANCELLED`, ...).
+    async fn fulfillment_status(&self, amazon_order_id: &str) -> Result<String, ChannelError> {
+        let mut url = http::endpoint(
+            CHANNEL,
+            &self.base,
+            &["orders", ORDERS_VERSION, "orders", amazon_order_id],
+        )?;
+        url.query_pairs_mut()
+            .append_pair("includedData", "FULFILLMENT");
+        let answer = http::retry_throttled(&self.options, || {
+            self.call_paced(&self.order_limiter, self.http.get(url.clone()), false)
+        })
+        .await?;
+        let order: Value = answer.json(CHANNEL)?;
+        order
+            .pointer("/order/fulfillment/fulfillmentStatus")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                ChannelError::new(
+                    Kind::UnexpectedAnswer,
+                    CHANNEL,
+                    format!("no fulfillment status for order {amazon_order_id}: {order}"),
+                )
+            })
+    }
+
     fn item_url(
         &self,
         seller_sku: &str,
@@ -244,15 +334,27 @@ impl AmazonClient {
         Ok(url)
     }
 
-    /// One paced, authenticated call; any non-success status becomes an error.
+    /// One paced, authenticated call to a listing; any non-success status becomes an error.
     async fn call(&self, request: reqwest::RequestBuilder) -> Result<Answer, ChannelError> {
-        self.limiter.acquire().await;
+        self.call_paced(&self.limiter, request, true).await
+    }
+
+    /// One call paced to its operation's `limiter` and authenticated; any non-success status
+    /// becomes an error (`names_listing`: the URL names one listing, so a 404 means that it is
+    /// unknown).
+    async fn call_paced(
+        &self,
+        limiter: &RateLimiter,
+        request: reqwest::RequestBuilder,
+        names_listing: bool,
+    ) -> Result<Answer, ChannelError> {
+        limiter.acquire().await;
         let request = request.header("x-amz-access-token", self.access_token.expose());
         let answer = http::send(CHANNEL, request).await?;
         if answer.status.is_success() {
             return Ok(answer);
         }
-        Err(answer.error(CHANNEL, true, rate_limit_wait(&answer)))
+        Err(answer.error(CHANNEL, names_listing, rate_limit_wait(&answer)))
     }
 }
 

@@ -160,3 +160,151 @@ async fn a_wrong_token_is_permanent() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// The fake Amazon, started with a sink that keeps every notification it sends.
+async fn start_notifying() -> anyhow::Result<(
+    stockguard_fake_channels::FakeChannels,
+    std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+)> {
+    use std::sync::{Arc, Mutex};
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let keep = sent.clone();
+    let fakes = stockguard_fake_channels::FakeChannels::start(
+        stockguard_fake_channels::FakeOptions::default().with_notification_sink(move |body| {
+            let body = serde_json::from_str(&body).unwrap_or_default();
+            keep.lock().unwrap_or_else(|e| e.into_inner()).push(body);
+        }),
+    )
+    .await?;
+    Ok((fakes, sent))
+}
+
+#[tokio::test]
+async fn a_cancellation_is_announced_as_amazon_announces_it_and_a_repeat_changes_nothing()
+-> anyhow::Result<()> {
+    use stockguard_fake_channels::OrderRequest;
+    let (fakes, sent) = start_notifying().await?;
+    fakes.amazon.register_listing("AMZ-C1", "TEE", 5);
+    fakes
+        .amazon
+        .place_order(&OrderRequest::new([("AMZ-C1", 2)]).with_order_id("113-0000001-0000009"))?;
+    let client = amazon_client(&fakes, TOKEN)?;
+
+    client.cancel_order("113-0000001-0000009").await?;
+    assert_eq!(fakes.amazon.stats().orders_cancelled, 1);
+    let notifications = sent.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    assert_eq!(notifications.len(), 2, "placed, then cancelled");
+    let change = &notifications[1]["Payload"]["OrderChangeNotification"];
+    assert_eq!(notifications[1]["NotificationType"], "ORDER_CHANGE");
+    assert_eq!(change["AmazonOrderId"], "113-0000001-0000009");
+    assert_eq!(change["Summary"]["OrderStatus"], "Canceled");
+
+    // Again, as a retried compensation would: Amazon refuses it, getOrder shows the order
+    // cancelled, and that is done.
+    client.cancel_order("113-0000001-0000009").await?;
+    assert_eq!(fakes.amazon.stats().orders_cancelled, 1);
+    assert_eq!(sent.lock().unwrap_or_else(|e| e.into_inner()).len(), 2);
+
+    let unknown = client
+        .cancel_order("113-9999999-9999999")
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.status(), Some(404), "{unknown}");
+    assert!(!unknown.is_retryable(), "{unknown}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn our_order_ids_are_cancelled_through_the_channel_client() -> anyhow::Result<()> {
+    use stockguard_channels::ChannelClient;
+    use stockguard_fake_channels::OrderRequest;
+    let (fakes, _sent) = start_notifying().await?;
+    fakes.amazon.register_listing("AMZ-C2", "TEE", 5);
+    let placed = fakes
+        .amazon
+        .place_order(&OrderRequest::new([("AMZ-C2", 1)]))?;
+    let ours = placed["order_id"].as_str().unwrap_or_default();
+    let client = ChannelClient::new(amazon_config(&fakes, TOKEN))?;
+
+    assert!(client.cancel_order(ours).await?);
+    assert_eq!(fakes.amazon.stats().orders_cancelled, 1);
+    // An order that reached stockguard some other way: nothing to ask Amazon.
+    let requests = fakes.amazon.stats().requests;
+    assert!(!client.cancel_order("amz-2").await?);
+    assert_eq!(fakes.amazon.stats().requests, requests);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_fake_takes_cancel_order_only_as_amazon_defines_it() -> anyhow::Result<()> {
+    use stockguard_fake_channels::OrderRequest;
+    let (fakes, _sent) = start_notifying().await?;
+    fakes.amazon.register_listing("AMZ-C3", "TEE", 5);
+    fakes
+        .amazon
+        .place_order(&OrderRequest::new([("AMZ-C3", 1)]).with_order_id("114-0000001-0000001"))?;
+    let http = reqwest::Client::new();
+    let cancel = |id: &str, token: &str, body: serde_json::Value| {
+        http.put(format!(
+            "{}/orders/2026-01-01/orders/{id}/cancellation",
+            fakes.amazon.url()
+        ))
+        .header("x-amz-access-token", token)
+        .json(&body)
+        .send()
+    };
+    let reason = serde_json::json!({"cancelReasonCode": "NO_INVENTORY"});
+    let status = |r: reqwest::Response| r.status().as_u16();
+
+    assert_eq!(
+        status(cancel("114-0000001-0000001", "wrong", reason.clone()).await?),
+        401
+    );
+    for bad in [
+        serde_json::json!({"cancelReasonCode": "OUT_OF_STOCK"}),
+        serde_json::json!({"reason": "NO_INVENTORY"}),
+        serde_json::json!({"cancelReasonCode": 1}),
+    ] {
+        let answer = cancel("114-0000001-0000001", TOKEN, bad.clone()).await?;
+        assert_eq!(answer.status().as_u16(), 400, "{bad}");
+        let body: serde_json::Value = answer.json().await?;
+        assert_eq!(body["errors"][0]["code"], "InvalidInput", "{body}");
+    }
+    assert_eq!(
+        status(cancel("TEST_CASE_400", TOKEN, reason.clone()).await?),
+        400
+    );
+    assert_eq!(
+        status(cancel("114-9999999-0000001", TOKEN, reason.clone()).await?),
+        404
+    );
+    assert_eq!(fakes.amazon.stats().orders_cancelled, 0);
+    // Five calls made the burst: the sixth waits for cancelOrder's one request a second.
+    let throttled = cancel("114-0000001-0000001", TOKEN, reason.clone()).await?;
+    assert_eq!(throttled.status().as_u16(), 429);
+    assert_eq!(throttled.headers()["x-amzn-RateLimit-Limit"], "1");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+
+    let answer = cancel("114-0000001-0000001", TOKEN, reason.clone()).await?;
+    assert_eq!(answer.status().as_u16(), 202);
+    assert_eq!(fakes.amazon.stats().orders_cancelled, 1);
+    let order: serde_json::Value = http
+        .get(format!(
+            "{}/orders/2026-01-01/orders/114-0000001-0000001?includedData=FULFILLMENT",
+            fakes.amazon.url()
+        ))
+        .header("x-amz-access-token", TOKEN)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(
+        order["order"]["fulfillment"]["fulfillmentStatus"],
+        "CANCELLED"
+    );
+    assert_eq!(
+        order["order"]["orderItems"][0]["product"]["sellerSku"],
+        "AMZ-C3"
+    );
+    Ok(())
+}

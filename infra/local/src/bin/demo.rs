@@ -1083,7 +1083,7 @@ async fn report(r: Report<'_>) -> Result<Outcome> {
             "cancel" => "cancelled through the channel's API",
             "wait" => "waits for stock due in time",
             "restocked" => "covered by stock that arrived first",
-            "notify_only" => "left to a person (no cancel API on the channel, or the policy)",
+            "notify_only" => "left to a person (the policy, or no channel could be asked)",
             other => other,
         };
         println!(

@@ -1,9 +1,9 @@
 //! Compensation of an oversell (`OversellDetected`): the short order is recorded, the domain
 //! decides (wait for inbound stock, cancel the cheapest order, or only notify; the inbound stock
 //! is what restocks announced in their references, which reach this function too), the decision is
-//! carried out (a cancellation through the channel's own API where stockguard has one), and
-//! `OversellCompensated` is published from `stockguard.ops`. A short order that waits is decided
-//! again at its deadline by the scheduled re-check ([`Compensation::recheck_waits`]).
+//! carried out (a cancellation through the channel's own API), and `OversellCompensated` is
+//! published from `stockguard.ops`. A short order that waits is decided again at its deadline by
+//! the scheduled re-check ([`Compensation::recheck_waits`]).
 
 mod recheck;
 
@@ -14,13 +14,12 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use serde_json::Value;
 use stockguard_adapters::compensation_store::{ShortOrderRecord, ShortOrderStatus};
-use stockguard_channels::ChannelClient;
 use stockguard_domain::compensation::{
     Action, CompensationPolicy, Decision, Inbound, Oversell, ShortOrder, announced_inbound, decide,
 };
 use stockguard_domain::outbound::SOURCE_CORE;
 use stockguard_domain::types::parse_timestamp;
-use stockguard_domain::{ChannelKind, ChannelName, EntityId, Notification, Sku};
+use stockguard_domain::{ChannelName, EntityId, Notification, Sku};
 use tokio::sync::Mutex;
 
 use crate::channel_sync::ChannelSync;
@@ -286,8 +285,9 @@ impl Compensation {
         })
     }
 
-    /// Carries a decision out. A cancellation goes through the channel's API where stockguard
-    /// has one; on a channel without one, a person is told instead.
+    /// Carries a decision out. A cancellation goes through the channel's API; when no channel
+    /// can be asked (no such channel configured, an order id the channel did not give), a
+    /// person is told instead.
     async fn carry_out(&self, d: &Decision) -> Result<(String, String, String, i64), Failure> {
         let done = |action: &str| {
             Ok((
@@ -306,9 +306,10 @@ impl Compensation {
         }
     }
 
-    /// Cancels an order on its channel (Shopify's orderCancel, Walmart's order line
-    /// cancellation, eBay's Post-Order cancellation). `false` when the channel has no cancel API
-    /// here.
+    /// Cancels an order through its channel's API
+    /// ([`stockguard_channels::ChannelClient::cancel_order`]). `false` when nothing could be
+    /// asked of a channel: the channel is not configured, or the order id is not one the channel
+    /// gave.
     async fn cancel(&self, channel: &str, order_id: &str) -> Result<bool, Failure> {
         let Ok(name) = ChannelName::parse(channel) else {
             return Ok(false);
@@ -322,12 +323,6 @@ impl Compensation {
         else {
             return Ok(false);
         };
-        if !matches!(
-            settings.kind,
-            ChannelKind::Shopify | ChannelKind::Walmart | ChannelKind::Ebay
-        ) {
-            return Ok(false);
-        }
         let sync = {
             let mut clients = self.clients.lock().await;
             clients
@@ -336,40 +331,9 @@ impl Compensation {
                 .clone()
         };
         let client = sync.client_for(&settings).await.map_err(Failure::Retry)?;
-        if let ChannelClient::Walmart(walmart) = client.as_ref() {
-            // Our order ids for Walmart orders are `walmart-<purchase order id>`; the poller
-            // then reads the cancellation and releases the order.
-            let po = order_id
-                .strip_prefix(&format!("{}-", stockguard_domain::walmart::CHANNEL))
-                .unwrap_or(order_id);
-            walmart
-                .cancel_order(po)
-                .await
-                .map_err(|e| Failure::Retry(e.to_string()))?;
-            return Ok(true);
-        }
-        if let ChannelClient::Ebay(ebay) = client.as_ref() {
-            // Our order ids for eBay orders are `ebay-<order id>`; as for Walmart, the poller
-            // reads the cancellation back and releases the order.
-            let id = order_id
-                .strip_prefix(&format!("{}-", stockguard_domain::ebay::CHANNEL))
-                .unwrap_or(order_id);
-            ebay.cancel_order(id)
-                .await
-                .map_err(|e| Failure::Retry(e.to_string()))?;
-            return Ok(true);
-        }
-        let ChannelClient::Shopify(shopify) = client.as_ref() else {
-            return Ok(false);
-        };
-        // Our order ids for Shopify orders are `shopify-<order id>`.
-        let number = order_id
-            .strip_prefix(&format!("{}-", stockguard_domain::shopify::CHANNEL))
-            .unwrap_or(order_id);
-        shopify
-            .cancel_order(number)
+        client
+            .cancel_order(order_id)
             .await
-            .map_err(|e| Failure::Retry(e.to_string()))?;
-        Ok(true)
+            .map_err(|e| Failure::Retry(e.to_string()))
     }
 }
