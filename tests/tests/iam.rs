@@ -17,7 +17,7 @@ use stockguard_local::fake_wiring::{
 use stockguard_local::template::workspace_root;
 use stockguard_local::{RuntimeOptions, Stack};
 use stockguard_tests::channels::{FakeChannels, FakeOptions, listing_key};
-use stockguard_tests::{TestStack, at, now_rfc3339};
+use stockguard_tests::{TestStack, at, now_rfc3339, until};
 
 /// A resource a policy statement grants, resolved against the provisioned stack.
 #[derive(Debug, Clone, PartialEq)]
@@ -400,17 +400,22 @@ async fn every_call_every_function_makes_is_granted_by_its_policy() {
         .shopify
         .place_order(&OrderRequest::new([(key.as_str(), 100)]))
         .unwrap();
-    // An Amazon order notified without its items, which are read with getOrderItems.
+    // An Amazon order notified without its items, which are read with getOrderItems; it is
+    // short too, so compensation cancels it through Amazon's cancelOrder.
     fakes
         .amazon
         .update_settings(|s| s.amazon_notification_items = false);
     let key = listing_key("amazon", "IAM-1");
-    fakes.amazon.set_shown(&key, 50);
+    fakes.amazon.set_shown(&key, 500);
     fakes
         .amazon
-        .place_order(&OrderRequest::new([(key.as_str(), 1)]))
+        .place_order(&OrderRequest::new([(key.as_str(), 100)]))
         .unwrap();
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    until("both short orders are cancelled", || async {
+        fakes.shopify.stats().orders_cancelled == 1 && fakes.amazon.stats().orders_cancelled == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
 
     let accesses = rt.requests.accesses();
     let grants = grants(&stack.stack);
