@@ -213,6 +213,7 @@ impl Tables {
                 outcome,
                 notifications,
                 skus,
+                later,
             } => {
                 self.idempotency.insert(
                     event_id.clone(),
@@ -222,6 +223,7 @@ impl Tables {
                         notifications: notifications.clone(),
                         skus: skus.clone(),
                         outcome: outcome.clone(),
+                        later: later.clone(),
                     },
                 );
             }
@@ -289,6 +291,7 @@ impl Tables {
                 channel,
                 lines,
                 read_revision,
+                recording,
             } => {
                 self.orders.insert(
                     id.clone(),
@@ -297,6 +300,7 @@ impl Tables {
                         channel: channel.clone(),
                         lines: lines.clone(),
                         revision: read_revision.map_or(1, |r| r + 1),
+                        recording: *recording,
                     },
                 );
             }
