@@ -1,9 +1,18 @@
 //! Inbound events through the real handlers against the emulator: exactly once, ordering,
-//! orders and oversells, bad input, and the bus round trip.
+//! orders and oversells (orders of any size), bad input, and the bus round trip.
 
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use stockguard_adapters::{AdapterError, InventoryStore, Stamp, StateStore};
+use stockguard_domain::buffer::StoredSignal;
+use stockguard_domain::plan::{IdempotencyRecord, OrderRecord, ReservationRecord, Write};
+use stockguard_domain::reservation::SoftHold;
+use stockguard_domain::{EntityId, Millis, Position, Sku};
+use stockguard_handlers::Inventory;
+use stockguard_handlers::deps::now_ms;
 use stockguard_tests::{TestStack, at, envelope, now_rfc3339, of_type, unique};
 
 fn received(id: &str, sku: &str, quantity: i64, occurred_at: &str) -> Value {
@@ -191,46 +200,285 @@ async fn an_order_beyond_stock_is_recorded_and_reported_then_settled() {
     );
 }
 
-/// The largest order the validation accepts, with a `sequence` (one more item per SKU), applies
-/// and ships in one DynamoDB transaction each.
-#[tokio::test]
-async fn an_order_of_the_most_lines_allowed_applies_and_ships_in_one_transaction() {
-    use stockguard_domain::inbound::MAX_ORDER_LINES;
-    let stack = TestStack::new().await;
-    let skus: Vec<String> = (0..MAX_ORDER_LINES).map(|i| format!("BIG-{i}")).collect();
-    for sku in &skus {
+/// `BIG-00`.. `BIG-{n-1}`, one unit each.
+fn big_lines(n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| json!({"sku": format!("BIG-{i:02}"), "quantity": 1}))
+        .collect()
+}
+
+fn big(i: usize) -> String {
+    format!("BIG-{i:02}")
+}
+
+/// Receives 2 units of each of the first `n` big SKUs.
+async fn stock_big_skus(stack: &TestStack, n: usize) {
+    for i in 0..n {
         stack
             .apply(
                 "StockReceived",
-                received(&format!("r-{sku}"), sku, 2, &now_rfc3339()),
+                received(&format!("r-{}", big(i)), &big(i), 2, &now_rfc3339()),
             )
             .await;
     }
-    let lines: Vec<Value> = skus
-        .iter()
-        .map(|s| json!({"sku": s, "quantity": 1}))
-        .collect();
-    stack
-        .apply(
-            "OrderPlaced",
-            json!({"event_id": "big-1", "occurred_at": now_rfc3339(), "sequence": 7,
-            "order_id": "BIG-ORDER", "channel": "amazon", "lines": lines}),
-        )
-        .await;
-    for sku in &skus {
-        let p = stack.position(sku).await;
-        assert_eq!((p.on_hand, p.hard_reserved), (2, 1), "{sku} placed");
+}
+
+/// A marketplace order is a fact whatever its size: 70 SKUs apply in three transactions (32, 32
+/// and 6 lines, each with its sequence item, the most one holds), once however often the event
+/// is delivered; then one line is cancelled and the rest shipped, in parts as well.
+#[tokio::test]
+async fn an_order_of_70_skus_applies_in_parts_once_then_ships_and_cancels() {
+    let stack = TestStack::new().await;
+    stock_big_skus(&stack, 60).await;
+    stack.drain_published(Duration::from_millis(100)).await;
+    let placed = json!({"event_id": "big-1", "occurred_at": now_rfc3339(), "sequence": 7,
+        "order_id": "BIG-ORDER", "channel": "amazon", "lines": big_lines(70)});
+    stack.apply("OrderPlaced", placed.clone()).await;
+    let mut before = Vec::new();
+    for i in 0..70 {
+        let p = stack.position(&big(i)).await;
+        let on_hand = if i < 60 { 2 } else { 0 };
+        assert_eq!(
+            (p.on_hand, p.hard_reserved),
+            (on_hand, 1),
+            "{} placed",
+            big(i)
+        );
+        before.push(p);
     }
+    let order = stack
+        .deps
+        .store
+        .order(&EntityId::parse("BIG-ORDER").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((order.lines.len(), order.recording), (70, false));
+    for key in ["big-1", "big-1#1", "big-1#2"] {
+        assert!(
+            stack.deps.store.idempotency(key).await.unwrap().is_some(),
+            "{key}"
+        );
+    }
+
+    // Replayed: every part is a repeat. The same id with another payload: refused.
+    let body = envelope("marketplace.amazon", "OrderPlaced", &placed);
+    let mut reused = placed.clone();
+    reused["lines"][69]["quantity"] = json!(3);
+    let reused = envelope("marketplace.amazon", "OrderPlaced", &reused);
+    let resp = stack
+        .run_batch("OrderPlaced", &[(body.clone(), 2), (body, 3), (reused, 1)])
+        .await;
+    assert!(resp.batch_item_failures.is_empty());
+    for (i, p) in before.iter().enumerate() {
+        assert_eq!(stack.position(&big(i)).await, *p, "{} applied once", big(i));
+    }
+    let dead = stack.dead_letters("OrderPlacedDLQ").await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].1.as_deref(), Some("idempotency_key_reused"));
+
+    // Consumers see what one transaction would have published: each SKU's position with the
+    // order as its cause, and an oversell for each of the ten SKUs that had no stock.
+    let published = stack
+        .await_published(Duration::from_secs(10), |e| {
+            of_type(e, "OversellDetected").len() >= 10
+        })
+        .await;
+    let mut announced: Vec<&str> = of_type(&published, "InventoryPositionChanged")
+        .iter()
+        .filter(|e| e["detail"]["cause"]["event_id"] == "big-1")
+        .map(|e| e["detail"]["sku"].as_str().unwrap())
+        .collect();
+    announced.sort();
+    announced.dedup();
+    assert_eq!(announced.len(), 70);
+    let mut short: Vec<&str> = of_type(&published, "OversellDetected")
+        .iter()
+        .map(|e| e["detail"]["sku"].as_str().unwrap())
+        .collect();
+    short.sort();
+    assert_eq!(short, (60..70).map(big).collect::<Vec<_>>());
+
     stack
         .apply(
-            "OrderShipped",
-            json!({"event_id": "big-ship", "occurred_at": now_rfc3339(), "sequence": 8,
-            "order_id": "BIG-ORDER"}),
+            "OrderCancelled",
+            json!({"event_id": "big-cancel", "occurred_at": now_rfc3339(), "sequence": 8,
+            "order_id": "BIG-ORDER", "lines": [{"sku": big(5), "quantity": 1}]}),
         )
         .await;
-    for sku in &skus {
-        let p = stack.position(sku).await;
-        assert_eq!((p.on_hand, p.hard_reserved), (1, 0), "{sku} shipped");
+    // Every unit not cancelled: 69 lines, three parts again.
+    let ship = json!({"event_id": "big-ship", "occurred_at": now_rfc3339(), "sequence": 9,
+        "order_id": "BIG-ORDER"});
+    stack.apply("OrderShipped", ship.clone()).await;
+    stack.apply("OrderShipped", ship).await;
+    for i in 0..70 {
+        let p = stack.position(&big(i)).await;
+        let expected = match i {
+            5 => (2, 0),
+            0..60 => (1, 0),
+            _ => (-1, 0),
+        };
+        assert_eq!((p.on_hand, p.hard_reserved), expected, "{} settled", big(i));
+    }
+    assert!(
+        stack
+            .deps
+            .store
+            .idempotency("big-ship#2")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+/// The state table, with one commit failing the way a throttled request does (nothing written,
+/// a retryable error): a delivery cut short between the parts of an order.
+struct FailingCommit<'a> {
+    inner: &'a StateStore,
+    /// Commits that succeed before the one that fails.
+    fail_after: u32,
+    commits: AtomicU32,
+}
+
+impl InventoryStore for FailingCommit<'_> {
+    async fn stamped_positions(
+        &self,
+        skus: &[Sku],
+    ) -> Result<HashMap<Sku, (Position, Option<String>)>, AdapterError> {
+        self.inner.stamped_positions(skus).await
+    }
+    async fn positions_and_surges(
+        &self,
+        skus: &[Sku],
+        now: Millis,
+    ) -> Result<(HashMap<Sku, Position>, HashSet<Sku>), AdapterError> {
+        self.inner.positions_and_surges(skus, now).await
+    }
+    async fn idempotency(&self, event_id: &str) -> Result<Option<IdempotencyRecord>, AdapterError> {
+        self.inner.idempotency(event_id).await
+    }
+    async fn mark_published(&self, event_id: &str) -> Result<(), AdapterError> {
+        self.inner.mark_published(event_id).await
+    }
+    async fn reservation(&self, id: &EntityId) -> Result<Option<ReservationRecord>, AdapterError> {
+        self.inner.reservation(id).await
+    }
+    async fn order(&self, id: &EntityId) -> Result<Option<OrderRecord>, AdapterError> {
+        self.inner.order(id).await
+    }
+    async fn signal(&self, sku: &Sku, signal: &str) -> Result<Option<StoredSignal>, AdapterError> {
+        self.inner.signal(sku, signal).await
+    }
+    async fn sequence(&self, source: &str, sku: &Sku) -> Result<Option<u64>, AdapterError> {
+        self.inner.sequence(source, sku).await
+    }
+    async fn on_hand_deltas_after(&self, sku: &Sku, after: Millis) -> Result<i64, AdapterError> {
+        self.inner.on_hand_deltas_after(sku, after).await
+    }
+    async fn expired_holds(
+        &self,
+        sku: &Sku,
+        now: Millis,
+        limit: i32,
+    ) -> Result<Vec<SoftHold>, AdapterError> {
+        self.inner.expired_holds(sku, now, limit).await
+    }
+    async fn lapsed_reservations(
+        &self,
+        now: Millis,
+        limit: i32,
+    ) -> Result<Vec<EntityId>, AdapterError> {
+        self.inner.lapsed_reservations(now, limit).await
+    }
+    async fn add_to_profile(&self, sales: &[(i64, Millis)]) -> Result<(), AdapterError> {
+        self.inner.add_to_profile(sales).await
+    }
+    async fn commit(&self, writes: &[Write], stamp: &Stamp) -> Result<(), AdapterError> {
+        if self.commits.fetch_add(1, Ordering::SeqCst) == self.fail_after {
+            return Err(AdapterError::transient(
+                "TransactWriteItems: ProvisionedThroughputExceededException (injected)",
+            ));
+        }
+        InventoryStore::commit(self.inner, writes, stamp).await
+    }
+}
+
+/// A delivery that fails after the second of three parts leaves the event in its queue (a
+/// retryable failure) with the order recorded but not all of it allocated: a shipment waits,
+/// a reused event id is refused, and the redelivery applies the third part only, once.
+#[tokio::test]
+async fn an_order_cut_short_between_parts_is_finished_once_by_its_redelivery() {
+    let stack = TestStack::new().await;
+    stock_big_skus(&stack, 70).await;
+    let placed = json!({"event_id": "cut-1", "occurred_at": now_rfc3339(),
+        "order_id": "CUT-ORDER", "channel": "walmart", "lines": big_lines(70)});
+    let store = FailingCommit {
+        inner: &stack.deps.store,
+        fail_after: 2,
+        commits: AtomicU32::new(0),
+    };
+    let failed = Inventory::new(&store, &stack.deps.publisher, &now_ms)
+        .apply("marketplace.walmart", "OrderPlaced", &placed)
+        .await
+        .unwrap_err();
+    assert!(failed.is_retryable(), "{failed}");
+    for i in 0..70 {
+        let expected = if i < 64 { 1 } else { 0 };
+        assert_eq!(stack.hard_reserved(&big(i)).await, expected, "{}", big(i));
+    }
+    let order_id = EntityId::parse("CUT-ORDER").unwrap();
+    let order = stack.deps.store.order(&order_id).await.unwrap().unwrap();
+    assert!(order.recording);
+
+    let ship = envelope(
+        "wms.main",
+        "OrderShipped",
+        &json!({"event_id": "cut-ship", "occurred_at": now_rfc3339(), "order_id": "CUT-ORDER"}),
+    );
+    let resp = stack.run_batch("OrderShipped", &[(ship.clone(), 1)]).await;
+    assert_eq!(
+        resp.batch_item_failures.len(),
+        1,
+        "the shipment waits in its queue for the order to be recorded in full"
+    );
+    let mut reused = placed.clone();
+    reused["channel"] = json!("ebay");
+    let resp = stack
+        .run_batch(
+            "OrderPlaced",
+            &[(envelope("marketplace.walmart", "OrderPlaced", &reused), 1)],
+        )
+        .await;
+    assert!(resp.batch_item_failures.is_empty());
+    assert_eq!(
+        stack.dead_letters("OrderPlacedDLQ").await[0].1.as_deref(),
+        Some("idempotency_key_reused")
+    );
+    assert_eq!(stack.hard_reserved(&big(69)).await, 0);
+
+    let body = envelope("marketplace.walmart", "OrderPlaced", &placed);
+    for receive_count in [2, 3] {
+        let resp = stack
+            .run_batch("OrderPlaced", &[(body.clone(), receive_count)])
+            .await;
+        assert!(resp.batch_item_failures.is_empty());
+        for i in 0..70 {
+            let p = stack.position(&big(i)).await;
+            assert_eq!(
+                (p.on_hand, p.hard_reserved, p.version),
+                (2, 1, 2),
+                "{}",
+                big(i)
+            );
+        }
+    }
+    let order = stack.deps.store.order(&order_id).await.unwrap().unwrap();
+    assert!(!order.recording);
+    let resp = stack.run_batch("OrderShipped", &[(ship, 2)]).await;
+    assert!(resp.batch_item_failures.is_empty());
+    for i in 0..70 {
+        let p = stack.position(&big(i)).await;
+        assert_eq!((p.on_hand, p.hard_reserved), (1, 0), "{} shipped", big(i));
     }
 }
 

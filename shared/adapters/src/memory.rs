@@ -52,6 +52,8 @@ type Interleaved = Box<dyn FnOnce(&mut Tables) + Send>;
 struct Faults {
     /// Commits that are written but answer with a transient error (a lost response).
     lost_acks: u32,
+    /// Commits answered normally before the lost acknowledgements start.
+    acks_before_loss: u32,
     /// Runs just before the next read of that kind.
     before_read: HashMap<Read, Interleaved>,
 }
@@ -213,6 +215,7 @@ impl Tables {
                 outcome,
                 notifications,
                 skus,
+                later,
             } => {
                 self.idempotency.insert(
                     event_id.clone(),
@@ -222,6 +225,7 @@ impl Tables {
                         notifications: notifications.clone(),
                         skus: skus.clone(),
                         outcome: outcome.clone(),
+                        later: later.clone(),
                     },
                 );
             }
@@ -289,6 +293,7 @@ impl Tables {
                 channel,
                 lines,
                 read_revision,
+                recording,
             } => {
                 self.orders.insert(
                     id.clone(),
@@ -297,6 +302,7 @@ impl Tables {
                         channel: channel.clone(),
                         lines: lines.clone(),
                         revision: read_revision.map_or(1, |r| r + 1),
+                        recording: *recording,
                     },
                 );
             }
@@ -390,10 +396,15 @@ impl MemoryStore {
     /// The next `n` commits are written but answer with a transient error, as when a response
     /// is lost: the caller retries and must not apply the change twice.
     pub fn lose_acks(&self, n: u32) {
-        self.faults
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .lost_acks = n;
+        self.lose_acks_after(0, n);
+    }
+
+    /// As [`Self::lose_acks`], once `commits` more commits have been answered normally: a change
+    /// of several transactions (an order applied in parts) fails at the part a test chooses.
+    pub fn lose_acks_after(&self, commits: u32, n: u32) {
+        let mut faults = self.faults.lock().unwrap_or_else(|e| e.into_inner());
+        faults.acks_before_loss = commits;
+        faults.lost_acks = n;
     }
 
     /// The stored position of `sku` (zero if never written).
@@ -566,6 +577,10 @@ impl InventoryStore for MemoryStore {
         drop(t);
         let mut faults = self.faults.lock().unwrap_or_else(|e| e.into_inner());
         if faults.lost_acks > 0 && !writes.is_empty() {
+            if faults.acks_before_loss > 0 {
+                faults.acks_before_loss -= 1;
+                return Ok(());
+            }
             faults.lost_acks -= 1;
             return Err(AdapterError::transient(
                 "TransactWriteItems: the response was lost (injected)",

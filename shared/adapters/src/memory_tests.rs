@@ -106,6 +106,7 @@ async fn the_idempotency_record_joins_the_transaction() {
         outcome: "applied".into(),
         notifications: vec![],
         skus: vec![],
+        later: vec![],
     };
     commit(&store, &[record("e1"), stock("A", 1)])
         .await

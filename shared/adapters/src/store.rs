@@ -5,7 +5,7 @@ use std::collections::HashMap;
 pub use aws_sdk_dynamodb::Client as DynamoClient;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
-use aws_sdk_dynamodb::types::KeysAndAttributes;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use stockguard_domain::buffer::StoredSignal;
 use stockguard_domain::decayed::Horizons;
 use stockguard_domain::idempotency::IdempotencyStatus;
@@ -164,6 +164,10 @@ impl StateStore {
             notifications: get_json(&item, "notifications")?,
             skus: get_json(&item, "skus")?,
             outcome: get_s(&item, "outcome")?.to_owned(),
+            later: match item.get("later_lines") {
+                None => Vec::new(),
+                Some(_) => get_json(&item, "later_lines")?,
+            },
         }))
     }
 
@@ -215,6 +219,7 @@ impl StateStore {
                 .map_err(AdapterError::permanent)?,
             lines: get_json(&item, "lines")?,
             revision: get_i64(&item, "revision")?,
+            recording: matches!(item.get("recording"), Some(AttributeValue::Bool(true))),
         }))
     }
 

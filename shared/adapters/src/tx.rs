@@ -86,7 +86,16 @@ impl StateTx {
                 outcome,
                 notifications,
                 skus,
-            } => self.put_idempotency(event_id, payload_hash, outcome, notifications, skus, now),
+                later,
+            } => self.put_idempotency(
+                event_id,
+                payload_hash,
+                outcome,
+                notifications,
+                skus,
+                later,
+                now,
+            ),
             Write::AdvanceSequence {
                 source,
                 sku,
@@ -122,7 +131,8 @@ impl StateTx {
                 channel,
                 lines,
                 read_revision,
-            } => self.write_order(id, channel, lines, *read_revision),
+                recording,
+            } => self.write_order(id, channel, lines, *read_revision, *recording),
             Write::RecordSale {
                 sku,
                 channel,
@@ -296,6 +306,10 @@ impl StateTx {
         self.put(item, "attribute_not_exists(pk)", HashMap::new());
     }
 
+    /// The record of a delivery (or of one part of an order event: `event_id` is then the
+    /// part's key). `later`: the lines an order event's later parts apply, on its first part's
+    /// record only.
+    #[allow(clippy::too_many_arguments)] // the record's fields, as the plan carries them
     pub fn put_idempotency(
         &mut self,
         event_id: &str,
@@ -303,6 +317,7 @@ impl StateTx {
         outcome: &str,
         notifications: &[Notification],
         skus: &[Sku],
+        later: &[Line],
         now: Millis,
     ) {
         let mut item = key(event_pk(event_id), IDEMPOTENCY);
@@ -311,6 +326,9 @@ impl StateTx {
         item.insert("outcome".into(), s(outcome));
         item.insert("notifications".into(), json(&notifications));
         item.insert("skus".into(), json(&skus));
+        if !later.is_empty() {
+            item.insert("later_lines".into(), json(&later));
+        }
         item.insert("ttl".into(), ttl_after(now, RETENTION_DAYS));
         self.put(item, "attribute_not_exists(pk)", HashMap::new());
     }
@@ -408,18 +426,23 @@ impl StateTx {
         );
     }
 
-    /// Writes an order; `read_revision` of `None` means it must not exist yet.
+    /// Writes an order; `read_revision` of `None` means it must not exist yet. `recording`: its
+    /// `OrderPlaced` still has parts to apply (stored only while true).
     pub fn write_order(
         &mut self,
         id: &EntityId,
         channel: &ChannelName,
         lines: &[OrderLine],
         read_revision: Option<i64>,
+        recording: bool,
     ) {
         let mut item = key(order_pk(id), ORDER);
         item.insert("channel".into(), s(channel.as_str()));
         item.insert("lines".into(), json(&lines));
         item.insert("revision".into(), n(read_revision.map_or(1, |r| r + 1)));
+        if recording {
+            item.insert("recording".into(), AttributeValue::Bool(true));
+        }
         match read_revision {
             None => self.put(item, "attribute_not_exists(pk)", HashMap::new()),
             Some(r) => self.put(item, "revision = :r", HashMap::from([(":r".into(), n(r))])),

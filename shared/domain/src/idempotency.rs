@@ -67,6 +67,17 @@ pub fn payload_hash(detail_type: &str, detail: &Value) -> String {
     hex::encode(hasher.finalize())
 }
 
+/// The key of an event's idempotency record for one part of it. Every event has part 0, keyed
+/// by its `event_id`; an order event of more lines than one transaction holds has later parts,
+/// keyed `<event_id>#<part>`. `#` is never in an `event_id`, so no event's key is another's.
+pub fn part_key(event_id: &str, part: usize) -> String {
+    if part == 0 {
+        event_id.to_owned()
+    } else {
+        format!("{event_id}#{part}")
+    }
+}
+
 /// A producer replay: an event whose per-(source, sku) sequence is at or below the last applied one.
 pub fn is_producer_replay(last_applied: Option<u64>, sequence: Option<u64>) -> bool {
     matches!((last_applied, sequence), (Some(last), Some(seq)) if seq <= last)
@@ -99,6 +110,13 @@ mod tests {
             classify_delivery(Some(("other", IdempotencyStatus::Completed)), &h),
             Delivery::KeyReused
         );
+    }
+
+    #[test]
+    fn a_part_key_is_never_an_event_id() {
+        assert_eq!(part_key("ord-7", 0), "ord-7");
+        assert_eq!(part_key("ord-7", 2), "ord-7#2");
+        assert!(crate::EventId::parse(&part_key("ord-7", 1)).is_err());
     }
 
     #[test]

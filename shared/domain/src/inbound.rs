@@ -10,17 +10,14 @@ use crate::error::InvalidInput;
 use crate::types::{ChannelName, EntityId, EventId, Line, Millis, Sku, parse_timestamp};
 use crate::wire;
 
-/// Largest `detail` accepted. A valid event (at most 32 lines) is far smaller; the
-/// limit stops a runaway producer before it reaches the table.
+/// Largest `detail` accepted. It stops a runaway producer before it reaches the table; it is also
+/// the only bound on an order's lines: 150 lines of the longest SKUs and quantities fit, and
+/// several hundred of common ones.
 pub const MAX_DETAIL_BYTES: usize = 16 * 1024;
-/// Lines of a reservation (contract: 1 to 25).
+/// Lines of a reservation (contract: 1 to 25). An order (`OrderPlaced`, `OrderShipped`,
+/// `OrderCancelled`) has no limit: the contract sets none, and one of more lines than a
+/// transaction holds applies in parts ([`crate::order::split_lines`]).
 pub const MAX_LINES: usize = 25;
-/// Lines of an order (`OrderPlaced`, `OrderShipped`, `OrderCancelled`). The contract sets no
-/// number; the limit is what one DynamoDB transaction holds, since an order applies all at once:
-/// each line writes its position, its sales record (or the log of a shipped delta) and, with a
-/// `sequence`, its sequence, beside the order and the idempotency record: 3 × 32 + 2 ≤ 100.
-pub const MAX_ORDER_LINES: usize = 32;
-const _: () = assert!(3 * MAX_ORDER_LINES + 2 <= crate::plan::MAX_TX_ITEMS);
 pub const MAX_QUANTITY: i64 = 1_000_000;
 pub const MAX_COUNTED_ON_HAND: i64 = 1_000_000_000;
 pub const DEFAULT_TTL_SECONDS: u32 = 900;
@@ -286,7 +283,7 @@ pub fn parse_inbound(detail_type: &str, detail: &Value) -> Result<InboundEvent, 
         "OrderPlaced" => {
             entity_id(obj, "order_id")?;
             channel(obj, "channel")?;
-            lines(obj, "lines", MAX_ORDER_LINES)?;
+            lines(obj, "lines", None)?;
             let d: wire::OrderPlaced = decode(detail)?;
             let command = Command::OrderPlaced {
                 order_id: d.order_id,
@@ -297,7 +294,7 @@ pub fn parse_inbound(detail_type: &str, detail: &Value) -> Result<InboundEvent, 
         }
         "OrderShipped" => {
             entity_id(obj, "order_id")?;
-            opt_lines(obj, "lines", MAX_ORDER_LINES)?;
+            opt_lines(obj, "lines", None)?;
             let d: wire::OrderShipped = decode(detail)?;
             let command = Command::OrderShipped {
                 order_id: d.order_id,
@@ -307,7 +304,7 @@ pub fn parse_inbound(detail_type: &str, detail: &Value) -> Result<InboundEvent, 
         }
         "OrderCancelled" => {
             entity_id(obj, "order_id")?;
-            opt_lines(obj, "lines", MAX_ORDER_LINES)?;
+            opt_lines(obj, "lines", None)?;
             let d: wire::OrderCancelled = decode(detail)?;
             let command = Command::OrderCancelled {
                 order_id: d.order_id,
@@ -418,7 +415,7 @@ fn check_reservation_fields(obj: &Map<String, Value>) -> Result<(), InvalidInput
     }
     entity_id(obj, "reservation_id")?;
     channel(obj, "channel")?;
-    lines(obj, "lines", MAX_LINES)?;
+    lines(obj, "lines", Some(MAX_LINES))?;
     Ok(())
 }
 
@@ -573,15 +570,24 @@ fn strength(obj: &Map<String, Value>, name: &str) -> Result<f64, InvalidInput> {
     Ok(s)
 }
 
-fn lines(obj: &Map<String, Value>, name: &str, max: usize) -> Result<Vec<Line>, InvalidInput> {
+/// Lines of a cart (`max` of `Some`) or an order (`None`: at least one).
+fn lines(
+    obj: &Map<String, Value>,
+    name: &str,
+    max: Option<usize>,
+) -> Result<Vec<Line>, InvalidInput> {
     let items = field(obj, name)?.as_array().ok_or_else(|| {
         InvalidInput::new("wrong_type", name, format!("`{name}` must be an array"))
     })?;
-    if items.is_empty() || items.len() > max {
+    if items.is_empty() || max.is_some_and(|max| items.len() > max) {
+        let allowed = match max {
+            Some(max) => format!("1 to {max} are allowed"),
+            None => "at least 1 is required".to_owned(),
+        };
         return Err(InvalidInput::new(
             "too_many_lines",
             name,
-            format!("`{name}` has {} lines; 1 to {max} are allowed", items.len()),
+            format!("`{name}` has {} lines; {allowed}", items.len()),
         ));
     }
     let mut seen = HashSet::with_capacity(items.len());
@@ -608,7 +614,7 @@ fn lines(obj: &Map<String, Value>, name: &str, max: usize) -> Result<Vec<Line>, 
 fn opt_lines(
     obj: &Map<String, Value>,
     name: &str,
-    max: usize,
+    max: Option<usize>,
 ) -> Result<Option<Vec<Line>>, InvalidInput> {
     match obj.get(name) {
         None | Some(Value::Null) => Ok(None),
@@ -831,7 +837,7 @@ mod tests {
     }
 
     #[test]
-    fn an_order_takes_up_to_32_lines_and_a_reservation_up_to_25() {
+    fn an_order_takes_any_number_of_lines_and_a_reservation_up_to_25() {
         let lines = |n: usize| -> Vec<Value> {
             (0..n)
                 .map(|i| json!({"sku": format!("S{i}"), "quantity": 1}))
@@ -843,17 +849,12 @@ mod tests {
                 json!({"order_id": "o", "channel": "ebay", "lines": lines(n)}),
             )
         };
-        parse_inbound("OrderPlaced", &order(MAX_ORDER_LINES)).unwrap();
-        assert_eq!(
-            err("OrderPlaced", order(MAX_ORDER_LINES + 1)).code,
-            "too_many_lines"
-        );
-        let settled = with(
-            common(),
-            json!({"order_id": "o", "lines": lines(MAX_ORDER_LINES + 1)}),
-        );
-        assert_eq!(err("OrderShipped", settled.clone()).code, "too_many_lines");
-        assert_eq!(err("OrderCancelled", settled).code, "too_many_lines");
+        // Far beyond one transaction's 32 lines: an order is a fact.
+        let placed = parse_inbound("OrderPlaced", &order(200)).unwrap();
+        assert!(matches!(placed.command, Command::OrderPlaced { lines, .. } if lines.len() == 200));
+        let settled = with(common(), json!({"order_id": "o", "lines": lines(200)}));
+        parse_inbound("OrderShipped", &settled).unwrap();
+        parse_inbound("OrderCancelled", &settled).unwrap();
         let cart = |n| {
             with(
                 common(),
@@ -865,6 +866,18 @@ mod tests {
             err("ReservationRequested", cart(MAX_LINES + 1)).code,
             "too_many_lines"
         );
+    }
+
+    /// The detail's size bounds an order's lines, and not below what `MAX_DETAIL_BYTES` says:
+    /// every id, SKU and quantity at its longest.
+    #[test]
+    fn the_detail_size_leaves_room_for_150_of_the_longest_lines() {
+        let lines: Vec<Value> = (0..150)
+            .map(|i| json!({"sku": format!("{i:0>64}"), "quantity": MAX_QUANTITY}))
+            .collect();
+        let detail = json!({"event_id": "e".repeat(128), "occurred_at": "2026-11-27T10:00:00.000+01:00",
+            "order_id": "x".repeat(128), "channel": "c".repeat(32), "lines": lines});
+        parse_inbound("OrderPlaced", &detail).unwrap();
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use crate::buffer::StoredSignal;
 use crate::error::InvalidInput;
-use crate::order::{OrderLine, Settlement, settle};
+use crate::order::{OrderLine, Settlement, settle, split_lines};
 use crate::plan::{OrderRecord, Plan, Write};
 use crate::position::CountOutcome;
 use crate::{ChannelName, EntityId, Line, Millis, Notification, Position, Sku};
@@ -127,6 +127,10 @@ pub fn allocate_hard_even_if_short(
 /// `OrderPlaced` without a reservation: a fact, never rejected. Every line is hard-allocated even
 /// when short, recorded as a sale, and the order stored for its settlements. An order id already
 /// recorded (under another event id) changes nothing.
+///
+/// This is the event's first part: it records the whole order and applies the lines of the first
+/// of [`split_lines`]; an order of more lines leaves the rest to later parts ([`Plan::later`],
+/// [`plan_order_part`]) and is stored `recording` until the last of them.
 pub fn plan_order(
     order_id: &EntityId,
     channel: &ChannelName,
@@ -138,8 +142,55 @@ pub fn plan_order(
     if already_recorded {
         return Plan::new("order_already_recorded");
     }
+    let (first, later) = first_part(lines);
     let mut plan = Plan::new("applied");
-    allocate_hard_even_if_short(&mut plan, positions, lines, order_id.as_str(), channel, now);
+    place(&mut plan, order_id, channel, &first, positions, now);
+    plan.write(Write::WriteOrder {
+        id: order_id.clone(),
+        channel: channel.clone(),
+        lines: lines.iter().map(OrderLine::new).collect(),
+        read_revision: None,
+        recording: !later.is_empty(),
+    });
+    plan.later = later;
+    plan
+}
+
+/// A later part of an `OrderPlaced` recorded by [`plan_order`]: its lines are allocated and
+/// recorded as sales as the first part's were. The last part (`finishing`: the order as read)
+/// also clears the order's `recording`, after which it can be settled.
+pub fn plan_order_part(
+    order_id: &EntityId,
+    channel: &ChannelName,
+    lines: &[Line],
+    finishing: Option<&OrderRecord>,
+    positions: &HashMap<Sku, Position>,
+    now: Millis,
+) -> Plan {
+    let mut plan = Plan::new("applied");
+    place(&mut plan, order_id, channel, lines, positions, now);
+    if let Some(order) = finishing {
+        plan.write(Write::WriteOrder {
+            id: order.id.clone(),
+            channel: order.channel.clone(),
+            lines: order.lines.clone(),
+            read_revision: Some(order.revision),
+            recording: false,
+        });
+    }
+    plan
+}
+
+/// An order's lines allocated and recorded as sales.
+fn place(
+    plan: &mut Plan,
+    order_id: &EntityId,
+    channel: &ChannelName,
+    lines: &[Line],
+    positions: &HashMap<Sku, Position>,
+    now: Millis,
+) {
+    allocate_hard_even_if_short(plan, positions, lines, order_id.as_str(), channel, now);
     for line in lines {
         plan.write(Write::RecordSale {
             sku: line.sku.clone(),
@@ -148,18 +199,23 @@ pub fn plan_order(
             at: now,
         });
     }
-    plan.write(Write::WriteOrder {
-        id: order_id.clone(),
-        channel: channel.clone(),
-        lines: lines.iter().map(OrderLine::new).collect(),
-        read_revision: None,
-    });
-    plan
+}
+
+/// The first part's lines and the lines left to later parts.
+fn first_part(lines: &[Line]) -> (Vec<Line>, Vec<Line>) {
+    let mut parts = split_lines(lines).into_iter();
+    let first = parts.next().unwrap_or_default();
+    (first, parts.flatten().collect())
 }
 
 /// `OrderShipped` / `OrderCancelled`: settles the order's remaining hard allocation (`requested`
 /// of `None`: all of it). A shipment also takes the units off hand, unless the latest count
 /// already did. `positions` holds at least the SKUs of the order's lines.
+///
+/// This is the event's first part: the whole settlement is decided here and written to the order
+/// at once (so a concurrent settlement sees it whole), and the positions of the first of
+/// [`split_lines`] of the settled lines move; more settled lines are left to later parts
+/// ([`Plan::later`], [`plan_settlement_part`]).
 pub fn plan_settlement(
     order: &OrderRecord,
     requested: Option<&[Line]>,
@@ -173,8 +229,31 @@ pub fn plan_settlement(
     if settled.is_empty() {
         return Ok(Plan::new("nothing_remaining"));
     }
+    let (first, later) = first_part(&settled);
+    let mut plan = plan_settlement_part(&first, kind, positions, occurred_at, event_id);
+    plan.write(Write::WriteOrder {
+        id: order.id.clone(),
+        channel: order.channel.clone(),
+        lines,
+        read_revision: Some(order.revision),
+        recording: false,
+    });
+    plan.later = later;
+    Ok(plan)
+}
+
+/// The positions of settled `lines` move: hard reserved goes down, and for a shipment on hand
+/// too (logged, unless the latest count already includes it). A later part of a settlement
+/// is this alone: its lines were settled on the order by the first part.
+pub fn plan_settlement_part(
+    lines: &[Line],
+    kind: Settlement,
+    positions: &HashMap<Sku, Position>,
+    occurred_at: Millis,
+    event_id: &str,
+) -> Plan {
     let mut plan = Plan::new("applied");
-    for line in &settled {
+    for line in lines {
         let read = positions.get(&line.sku).copied().unwrap_or_default();
         let mut new = read;
         new.release_hard(line.quantity);
@@ -193,13 +272,7 @@ pub fn plan_settlement(
         });
         plan.touch(&line.sku);
     }
-    plan.write(Write::WriteOrder {
-        id: order.id.clone(),
-        channel: order.channel.clone(),
-        lines,
-        read_revision: Some(order.revision),
-    });
-    Ok(plan)
+    plan
 }
 
 #[cfg(test)]

@@ -3,7 +3,26 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::InvalidInput;
+use crate::plan::MAX_TX_ITEMS;
 use crate::types::{Line, Sku};
+
+/// Lines one transaction of an order event applies. An order has no limit on its lines (the
+/// contract sets none, and a marketplace order is a fact), so `OrderPlaced`, `OrderShipped` and
+/// `OrderCancelled` apply in parts of this many lines, each part in its own transaction: each line
+/// writes its position, its sale (or the log of a shipped delta) and, with a `sequence`, its
+/// sequence, beside the order and the part's idempotency record: 3 × 32 + 2 ≤ 100.
+pub const ORDER_LINES_PER_PART: usize = 32;
+const _: () = assert!(3 * ORDER_LINES_PER_PART + 2 <= MAX_TX_ITEMS);
+
+/// The parts an order event's lines apply in: in the order the event lists them,
+/// [`ORDER_LINES_PER_PART`] a part, the last one shorter. The same lines always make the same
+/// parts, so every delivery of an event (its payload is fixed by its `event_id`) agrees on them.
+pub fn split_lines(lines: &[Line]) -> Vec<Vec<Line>> {
+    lines
+        .chunks(ORDER_LINES_PER_PART)
+        .map(<[Line]>::to_vec)
+        .collect()
+}
 
 /// One line of a recorded order: what was allocated and what has been settled since.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,6 +110,7 @@ pub fn settle(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
     fn line(sku: &str, q: i64) -> Line {
         Line {
@@ -115,5 +135,65 @@ mod tests {
         assert_eq!(err.code, "exceeds_remaining");
         let err = settle(&mut lines, Some(&[line("Z", 1)]), Settlement::Ship).unwrap_err();
         assert_eq!(err.code, "unknown_order_line");
+    }
+
+    fn lines(n: usize) -> Vec<Line> {
+        (0..n)
+            .map(|i| line(&format!("S-{i:03}"), 1 + i as i64))
+            .collect()
+    }
+
+    #[test]
+    fn an_order_splits_into_parts_of_at_most_one_transaction_each() {
+        for (n, parts) in [
+            (1, 1),
+            (31, 1),
+            (32, 1),
+            (33, 2),
+            (64, 2),
+            (65, 3),
+            (70, 3),
+            (200, 7),
+        ] {
+            let split = split_lines(&lines(n));
+            assert_eq!(split.len(), parts, "{n} lines");
+            assert!(
+                split
+                    .iter()
+                    .all(|p| (1..=ORDER_LINES_PER_PART).contains(&p.len()))
+            );
+            // Every part but the last is full: no transaction more than needed.
+            assert!(
+                split[..parts - 1]
+                    .iter()
+                    .all(|p| p.len() == ORDER_LINES_PER_PART)
+            );
+        }
+        assert!(split_lines(&[]).is_empty());
+    }
+
+    #[test]
+    fn every_line_is_in_exactly_one_part_in_the_order_given() {
+        let all = lines(70);
+        let split = split_lines(&all);
+        assert_eq!(split.concat(), all, "the parts are the lines, in order");
+        let mut seen: HashMap<&Sku, usize> = HashMap::new();
+        for part in &split {
+            for l in part {
+                *seen.entry(&l.sku).or_default() += 1;
+            }
+        }
+        assert_eq!(seen.len(), 70);
+        assert!(seen.values().all(|&times| times == 1));
+    }
+
+    #[test]
+    fn the_same_lines_always_make_the_same_parts() {
+        let all = lines(100);
+        assert_eq!(split_lines(&all), split_lines(&all.clone()));
+        // A line's part depends on its place in the event only.
+        let mut reversed = all.clone();
+        reversed.reverse();
+        assert_eq!(split_lines(&reversed)[0][0], all[99]);
     }
 }

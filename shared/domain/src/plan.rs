@@ -40,13 +40,17 @@ pub enum Write {
         event_id: String,
         delta: i64,
     },
-    /// The delivery's idempotency record, already `APPLIED`. Condition: absent.
+    /// The delivery's idempotency record, already `APPLIED`, under the event's id, or for a later
+    /// part of an order event under that part's key ([`crate::idempotency::part_key`]).
+    /// Condition: absent.
     PutIdempotency {
         event_id: String,
         payload_hash: String,
         outcome: String,
         notifications: Vec<Notification>,
         skus: Vec<Sku>,
+        /// The lines the event's later parts apply (see [`Plan::later`]).
+        later: Vec<Line>,
     },
     /// Condition: the last applied sequence of (`source`, `sku`) is still `previous` (`None`:
     /// absent).
@@ -91,6 +95,8 @@ pub enum Write {
         channel: ChannelName,
         lines: Vec<OrderLine>,
         read_revision: Option<i64>,
+        /// Its `OrderPlaced` still has parts to apply (see [`OrderRecord::recording`]).
+        recording: bool,
     },
     /// A sale on a channel for the dynamic buffers (an `ADD`: no condition).
     RecordSale {
@@ -122,6 +128,10 @@ pub struct Plan {
     pub skus: Vec<Sku>,
     /// Short outcome, e.g. `applied`, `insufficient_stock`, `stale_count`.
     pub outcome: &'static str,
+    /// Lines of an order event too many for this transaction: the event's later parts apply
+    /// them, [`crate::order::ORDER_LINES_PER_PART`] a part, each in its own transaction. Empty
+    /// for every other change.
+    pub later: Vec<Line>,
 }
 
 impl Plan {
@@ -132,6 +142,7 @@ impl Plan {
             notifications: Vec::new(),
             skus: Vec::new(),
             outcome,
+            later: Vec::new(),
         }
     }
 
@@ -195,6 +206,9 @@ pub struct IdempotencyRecord {
     pub skus: Vec<Sku>,
     /// Short outcome, e.g. `applied`, `producer_replay`, for operators reading the table.
     pub outcome: String,
+    /// On the record of an order event's first part: the lines its later parts apply (each part
+    /// has its own record). Empty when the event applied in one transaction.
+    pub later: Vec<Line>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -217,6 +231,10 @@ pub struct OrderRecord {
     pub lines: Vec<OrderLine>,
     /// Bumped on every change; guards concurrent settlements.
     pub revision: i64,
+    /// Its `OrderPlaced` has more lines than one transaction holds and its later parts are not
+    /// all applied yet: some lines are not hard-reserved yet, so shipments and cancellations wait
+    /// (`not_yet_known`) until the last part clears it.
+    pub recording: bool,
 }
 
 /// A decision that contradicts recorded state (e.g. releasing a confirmed reservation).

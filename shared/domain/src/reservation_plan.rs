@@ -449,6 +449,7 @@ pub fn plan_confirmation(
         channel: record.channel.clone(),
         lines: record.lines.iter().map(OrderLine::new).collect(),
         read_revision: None,
+        recording: false,
     });
     Ok((ConfirmAnswer::Confirmed, plan))
 }

@@ -138,8 +138,9 @@ pub struct OrderPlaced {
     pub order_id: EntityId,
     /// Channel name where the order was taken, for example `amazon`.
     pub channel: ChannelName,
-    /// 1 to 25 lines, each SKU at most once.
-    #[schemars(length(min = 1, max = 25))]
+    /// 1 or more lines, each SKU at most once; no upper limit (an order of more lines than one
+    /// transaction holds applies in parts).
+    #[schemars(length(min = 1))]
     pub lines: Vec<Line>,
 }
 
@@ -150,9 +151,9 @@ pub struct OrderShipped {
     pub common: InboundCommon,
     /// An order from `OrderPlaced` or `ReservationConfirmed`.
     pub order_id: EntityId,
-    /// 1 to 25 lines, each SKU at most once. Absent: every unit not yet shipped or cancelled.
+    /// 1 or more lines, each SKU at most once. Absent: every unit not yet shipped or cancelled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 25))]
+    #[schemars(length(min = 1))]
     pub lines: Option<Vec<Line>>,
 }
 
@@ -163,9 +164,9 @@ pub struct OrderCancelled {
     pub common: InboundCommon,
     /// An order from `OrderPlaced` or `ReservationConfirmed`.
     pub order_id: EntityId,
-    /// 1 to 25 lines, each SKU at most once. Absent: every unit not yet shipped or cancelled.
+    /// 1 or more lines, each SKU at most once. Absent: every unit not yet shipped or cancelled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 25))]
+    #[schemars(length(min = 1))]
     pub lines: Option<Vec<Line>>,
 }
 

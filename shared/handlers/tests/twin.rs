@@ -509,3 +509,179 @@ async fn a_25_line_cart_with_a_sequence_fits_in_one_transaction() {
     );
     assert_eq!(twin.store.position_of(&sku("WIDE-24")).soft_reserved, 1);
 }
+
+/// An order of `n` SKUs `BIG-00`..: one unit each.
+fn big_order(event_id: &str, order_id: &str, n: usize) -> Value {
+    let lines: Vec<Value> = (0..n)
+        .map(|i| json!({"sku": format!("BIG-{i:02}"), "quantity": 1}))
+        .collect();
+    json!({"event_id": event_id, "occurred_at": at(T0), "order_id": order_id,
+        "channel": "amazon", "lines": lines})
+}
+
+fn big_sku(i: usize) -> Sku {
+    sku(&format!("BIG-{i:02}"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_order_of_70_skus_applies_in_three_parts_once_however_often_it_is_delivered() {
+    let twin = Twin::new(T0);
+    for i in 0..60 {
+        receive(&twin, &format!("BIG-{i:02}"), 2).await;
+    }
+    let inv = twin.inventory();
+    let placed = big_order("big-1", "big-order", 70);
+    let results = join_all((0..4).map(|_| inv.apply("amazon", "OrderPlaced", &placed))).await;
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    assert!(
+        results
+            .iter()
+            .any(|r| matches!(r, Ok(Applied::Applied { outcome: "applied" })))
+    );
+    assert_eq!(
+        inv.apply("amazon", "OrderPlaced", &placed).await.unwrap(),
+        Applied::Repeat
+    );
+    for i in 0..70 {
+        let p = twin.store.position_of(&big_sku(i));
+        let on_hand = if i < 60 { 2 } else { 0 };
+        assert_eq!((p.on_hand, p.hard_reserved), (on_hand, 1), "BIG-{i:02}");
+    }
+    let tables = twin.store.snapshot();
+    let keys: Vec<&String> = tables
+        .idempotency
+        .keys()
+        .filter(|k| k.starts_with("big-1"))
+        .collect();
+    assert_eq!(keys, ["big-1", "big-1#1", "big-1#2"]);
+    assert_eq!(tables.idempotency["big-1"].later.len(), 38);
+    let order = &tables.orders[&id("big-order")];
+    assert_eq!((order.lines.len(), order.recording), (70, false));
+    assert_eq!(tables.sales.len(), 70, "each line one sale, once");
+    // What consumers see is what one transaction would have published: one position per SKU
+    // with the order's cause, and an oversell for each of the ten SKUs without stock.
+    let changes: Vec<Value> = published(&twin, "InventoryPositionChanged")
+        .into_iter()
+        .filter(|c| c["cause"]["event_id"] == "big-1")
+        .collect();
+    let mut skus: Vec<&str> = changes.iter().map(|c| c["sku"].as_str().unwrap()).collect();
+    skus.sort();
+    skus.dedup();
+    assert_eq!(skus.len(), 70);
+    let oversells = published(&twin, "OversellDetected");
+    assert_eq!(oversells.len(), 10);
+    assert!(oversells.iter().all(|o| o["order_id"] == "big-order"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_order_cut_short_between_parts_is_finished_once_by_its_redelivery() {
+    let twin = Twin::new(T0);
+    let inv = twin.inventory();
+    let placed = big_order("cut-1", "cut-order", 70);
+    // The second part is written but its acknowledgement is lost: the delivery fails.
+    twin.store.lose_acks_after(1, 1);
+    let err = inv
+        .apply("amazon", "OrderPlaced", &placed)
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    let hard = |i| twin.store.position_of(&big_sku(i)).hard_reserved;
+    assert_eq!((hard(0), hard(63), hard(64), hard(69)), (1, 1, 0, 0));
+    let order = twin.store.snapshot().orders[&id("cut-order")].clone();
+    assert!(order.recording, "recorded whole, parts still to apply");
+
+    // Meanwhile: a shipment waits for the order to be recorded in full, and a reused event id
+    // is refused whatever part of it applied.
+    let ship = json!({"event_id": "cut-ship", "occurred_at": at(T0 + 1), "order_id": "cut-order"});
+    let err = inv.apply("wms", "OrderShipped", &ship).await.unwrap_err();
+    assert_eq!(err.code(), "not_yet_known");
+    let mut reused = placed.clone();
+    reused["lines"][69]["quantity"] = json!(2);
+    let err = inv
+        .apply("amazon", "OrderPlaced", &reused)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "idempotency_key_reused");
+    assert_eq!(hard(69), 0);
+
+    // The redelivery: the first part is a repeat, the second publishes what its lost
+    // acknowledgement kept back, the third applies.
+    assert_eq!(
+        inv.apply("amazon", "OrderPlaced", &placed).await.unwrap(),
+        Applied::Applied { outcome: "applied" }
+    );
+    assert!((0..70).all(|i| hard(i) == 1));
+    assert_eq!(twin.store.snapshot().sales.len(), 70);
+    assert!(!twin.store.snapshot().orders[&id("cut-order")].recording);
+    let announced = |i: usize| {
+        published(&twin, "InventoryPositionChanged")
+            .iter()
+            .filter(|c| c["sku"] == big_sku(i).as_str())
+            .count()
+    };
+    assert_eq!((announced(40), announced(69)), (1, 1));
+
+    // Now it ships in parts too: every remaining unit, once, though the second part's
+    // acknowledgement is lost.
+    twin.store.lose_acks_after(1, 1);
+    assert!(inv.apply("wms", "OrderShipped", &ship).await.is_err());
+    assert_eq!(
+        inv.apply("wms", "OrderShipped", &ship).await.unwrap(),
+        Applied::Applied { outcome: "applied" }
+    );
+    assert_eq!(
+        inv.apply("wms", "OrderShipped", &ship).await.unwrap(),
+        Applied::Repeat
+    );
+    for i in 0..70 {
+        let p = twin.store.position_of(&big_sku(i));
+        assert_eq!((p.on_hand, p.hard_reserved), (-1, 0), "BIG-{i:02}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_settlement_in_parts_is_decided_whole_before_a_concurrent_one() {
+    let twin = Twin::new(T0);
+    let inv = twin.inventory();
+    inv.apply("amazon", "OrderPlaced", &big_order("p", "o", 70))
+        .await
+        .unwrap();
+    // The shipment of everything applies its first part, then its delivery fails.
+    twin.store.lose_acks(1);
+    let ship = json!({"event_id": "s", "occurred_at": at(T0 + 1), "order_id": "o"});
+    assert!(inv.apply("wms", "OrderShipped", &ship).await.is_err());
+    // A cancellation of everything remaining, meanwhile, finds nothing left: the shipment
+    // settled every line on the order at once.
+    let cancel = json!({"event_id": "c", "occurred_at": at(T0 + 2), "order_id": "o"});
+    assert_eq!(
+        inv.apply("amazon", "OrderCancelled", &cancel)
+            .await
+            .unwrap(),
+        Applied::Applied {
+            outcome: "nothing_remaining"
+        }
+    );
+    inv.apply("wms", "OrderShipped", &ship).await.unwrap();
+    for i in 0..70 {
+        let p = twin.store.position_of(&big_sku(i));
+        assert_eq!((p.on_hand, p.hard_reserved), (-1, 0), "BIG-{i:02}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_order_of_70_skus_with_a_sequence_advances_every_sku_once() {
+    let twin = Twin::new(T0);
+    let inv = twin.inventory();
+    let mut placed = big_order("seq-o", "seq-order", 70);
+    placed["sequence"] = json!(7);
+    inv.apply("erp", "OrderPlaced", &placed).await.unwrap();
+    let sequences = twin.store.snapshot().sequences;
+    assert!((0..70).all(|i| sequences[&("erp".to_owned(), big_sku(i))] == 7));
+    let mut replay = big_order("seq-o-again", "seq-order-2", 70);
+    replay["sequence"] = json!(7);
+    assert_eq!(
+        inv.apply("erp", "OrderPlaced", &replay).await.unwrap(),
+        Applied::ProducerReplay
+    );
+    assert!((0..70).all(|i| twin.store.position_of(&big_sku(i)).hard_reserved == 1));
+}
