@@ -369,6 +369,35 @@ impl Poller {
             .unwrap_or_default())
     }
 
+    /// Makes a failed message visible again after `seconds`. If that cannot be done, the queue's
+    /// own visibility timeout (minutes) applies, as on Lambda: said, since a local run then
+    /// stalls on that message.
+    async fn retry_after(&self, seconds: i32, receipt: &str) {
+        let mut last = None;
+        for attempt in 0..3u64 {
+            let changed = self
+                .sqs
+                .change_message_visibility()
+                .queue_url(&self.queue_url)
+                .receipt_handle(receipt)
+                .visibility_timeout(seconds)
+                .send()
+                .await;
+            match changed {
+                Ok(_) => return,
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(100 * (attempt + 1))).await;
+        }
+        if let Some(e) = last {
+            tracing::warn!(
+                queue = %self.queue_url,
+                error = format!("{:#}", anyhow::Error::from(e)),
+                "a failed message waits for the queue's visibility timeout: its back-off could not be set"
+            );
+        }
+    }
+
     async fn poll_once(&self) -> Result<()> {
         // Long polling keeps idle queues cheap for the emulator and for SQS alike.
         let mut messages = self.receive(self.batch_size.min(10), 5).await?;
@@ -433,13 +462,7 @@ impl Poller {
                     .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
                     .and_then(|c| c.parse().ok())
                     .unwrap_or(1);
-                let _ = self
-                    .sqs
-                    .change_message_visibility()
-                    .queue_url(&self.queue_url)
-                    .receipt_handle(receipt)
-                    .visibility_timeout((self.retry_backoff_seconds * count).min(60))
-                    .send()
+                self.retry_after((self.retry_backoff_seconds * count).min(60), receipt)
                     .await;
             } else {
                 done.push(
