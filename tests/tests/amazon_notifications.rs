@@ -1,6 +1,6 @@
 //! Amazon orders reach the state only as Amazon sends them: SP-API `ORDER_CHANGE` notifications
 //! on their SQS queue, sent by the fake Amazon (sometimes twice), with the items read through
-//! getOrderItems when the notification leaves them out.
+//! getOrder (Orders API v2026-01-01) when the notification leaves them out.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -111,12 +111,11 @@ async fn an_amazon_order_reaches_the_state_once_and_its_cancellation_releases_it
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn items_left_out_of_a_notification_are_read_with_get_order_items_page_by_page() {
+async fn items_left_out_of_a_notification_are_read_with_one_get_order() {
     let m = market(&["AMZ-B", "AMZ-C"], 10).await;
-    m.fakes.amazon.update_settings(|s| {
-        s.amazon_notification_items = false;
-        s.amazon_order_items_page_size = 1;
-    });
+    m.fakes
+        .amazon
+        .update_settings(|s| s.amazon_notification_items = false);
     let b = listing_key("amazon", "AMZ-B");
     let c = listing_key("amazon", "AMZ-C");
     m.fakes
@@ -131,6 +130,10 @@ async fn items_left_out_of_a_notification_are_read_with_get_order_items_page_by_
     assert!(
         body["Payload"]["OrderChangeNotification"]["Summary"]["OrderItems"].is_null(),
         "the notification carried no items"
+    );
+    assert!(
+        m.fakes.amazon.stats().order_reads >= 1,
+        "the lines came from getOrder"
     );
 }
 

@@ -400,7 +400,7 @@ async fn every_call_every_function_makes_is_granted_by_its_policy() {
         .shopify
         .place_order(&OrderRequest::new([(key.as_str(), 100)]))
         .unwrap();
-    // An Amazon order notified without its items, which are read with getOrderItems; it is
+    // An Amazon order notified without its items, which are read with getOrder; it is
     // short too, so compensation cancels it through Amazon's cancelOrder.
     fakes
         .amazon

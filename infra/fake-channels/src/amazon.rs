@@ -1,8 +1,9 @@
 //! Fake Amazon SP-API Listings Items 2021-08-01: PATCH of `fulfillment_availability`, accepted at
 //! once and shown after the processing delay; GET with `includedData=fulfillmentAvailability`.
-//! Each operation has its own 5 requests/s, burst 5 limit, as on SP-API. The Orders API:
-//! getOrderItems (v0), and getOrder and cancelOrder (v2026-01-01); cancelOrder has its own
-//! published limit, 1 request/s, burst 5.
+//! Each operation has its own 5 requests/s, burst 5 limit, as on SP-API. The Orders API
+//! v2026-01-01: getOrder (the order with all its items; its own published limit, 0.5 requests/s,
+//! burst 30) and cancelOrder (1 request/s, burst 5). The Orders API v0 (getOrderItems among it),
+//! which Amazon removes on 2027-03-27, is not served: its paths answer this server's bare 404.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,17 +21,16 @@ use tokio::time::Instant;
 use crate::gate::{Gate, admit, json_response, random_hex, timed_out};
 use crate::orders::AmazonCancel;
 use crate::settings::FakeSettings;
-use crate::state::{AMAZON_CANCEL_BURST, AMAZON_CANCEL_PER_SECOND, Shared};
+use crate::state::{
+    AMAZON_CANCEL_BURST, AMAZON_CANCEL_PER_SECOND, AMAZON_GET_ORDER_BURST,
+    AMAZON_GET_ORDER_PER_SECOND, Shared,
+};
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route(
             "/listings/2021-08-01/items/{seller_id}/{sku}",
             patch(patch_listing).get(get_listing),
-        )
-        .route(
-            "/orders/v0/orders/{order_id}/orderItems",
-            axum::routing::get(get_order_items),
         )
         .route(
             "/orders/2026-01-01/orders/{order_id}",
@@ -51,6 +51,38 @@ const CANCEL_REASONS: [&str; 5] = [
     "PRICING_ERROR",
 ];
 
+/// getOrder's `includedData` values (the datasets it can add to an order).
+const INCLUDED_DATA: [&str; 11] = [
+    "BUYER",
+    "RECIPIENT",
+    "PROCEEDS",
+    "EXPENSE",
+    "PROMOTION",
+    "CANCELLATION",
+    "FULFILLMENT",
+    "PACKAGES",
+    "TAX",
+    "PAYMENT",
+    "FULFILLMENT_ORDERS",
+];
+
+/// The datasets a getOrder asks for, comma-separated or repeated, each one of Amazon's values.
+fn included_data(query: &[(String, String)]) -> Result<Vec<&str>, String> {
+    let mut included = Vec::new();
+    for (_, value) in query.iter().filter(|(name, _)| name == "includedData") {
+        for part in value.split(',') {
+            if !INCLUDED_DATA.contains(&part) {
+                return Err(format!(
+                    "includedData {part:?} is not one of {}",
+                    INCLUDED_DATA.join(", ")
+                ));
+            }
+            included.push(part);
+        }
+    }
+    Ok(included)
+}
+
 /// The refusal of an order id that is not in Amazon's 3-7-7 digit form, in Amazon's words.
 fn malformed_order_id(order_id: &str) -> Option<Response> {
     let parts: Vec<&str> = order_id.split('-').collect();
@@ -68,22 +100,25 @@ fn malformed_order_id(order_id: &str) -> Option<Response> {
     })
 }
 
-/// Orders API v2026-01-01 getOrder; `includedData=FULFILLMENT` adds the fulfillment status.
+/// Orders API v2026-01-01 getOrder: the order with all its items; `includedData=FULFILLMENT` adds
+/// its fulfillment status. A value that is not one of the datasets is refused with a 400.
 async fn get_order(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     Path(order_id): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
-    if let Err(refused) = guard(&shared, &headers, Operation::Get).await {
+    if let Err(refused) = guard(&shared, &headers, Operation::GetOrder).await {
         return refused;
     }
     if let Some(refused) = malformed_order_id(&order_id) {
         return refused;
     }
-    let with_fulfillment = query
-        .get("includedData")
-        .is_some_and(|d| d.split(',').any(|part| part == "FULFILLMENT"));
+    let included = match included_data(&query) {
+        Ok(included) => included,
+        Err(why) => return errors(StatusCode::BAD_REQUEST, "InvalidInput", why),
+    };
+    let with_fulfillment = included.contains(&"FULFILLMENT");
     match crate::orders::amazon_order_2026(&shared, &order_id, with_fulfillment) {
         Some(order) => json_response(StatusCode::OK, order),
         None => errors(
@@ -144,31 +179,11 @@ async fn cancel_order(
     }
 }
 
-/// Orders API v0 getOrderItems (its own limit is not modelled: the client paces itself to it).
-async fn get_order_items(
-    State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
-    Path(order_id): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    if let Err(refused) = guard(&shared, &headers, Operation::Get).await {
-        return refused;
-    }
-    let next = query.get("NextToken").map(String::as_str);
-    match crate::orders::amazon_order_items(&shared, &order_id, next) {
-        Some(page) => json_response(StatusCode::OK, page),
-        None => errors(
-            StatusCode::NOT_FOUND,
-            "InvalidInput",
-            format!("Invalid AmazonOrderId: {order_id}"),
-        ),
-    }
-}
-
 #[derive(Clone, Copy)]
 enum Operation {
     Patch,
     Get,
+    GetOrder,
     Cancel,
 }
 
@@ -179,6 +194,7 @@ impl Operation {
             Operation::Patch | Operation::Get => {
                 (settings.amazon_requests_per_second, settings.amazon_burst)
             }
+            Operation::GetOrder => (AMAZON_GET_ORDER_PER_SECOND, AMAZON_GET_ORDER_BURST),
             Operation::Cancel => (AMAZON_CANCEL_PER_SECOND, AMAZON_CANCEL_BURST),
         }
     }
@@ -237,6 +253,7 @@ async fn guard(shared: &Shared, headers: &HeaderMap, operation: Operation) -> Re
         let bucket = match operation {
             Operation::Patch => &mut state.amazon_patch_bucket,
             Operation::Get => &mut state.amazon_read_bucket,
+            Operation::GetOrder => &mut state.amazon_get_order_bucket,
             Operation::Cancel => &mut state.amazon_cancel_bucket,
         };
         if bucket.try_take(1.0, burst, rate, now) {

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::gate::random_hex;
-use crate::state::{AmazonOrder, Shared, State};
+use crate::state::{AmazonItem, AmazonOrder, Shared, State};
 
 /// An order as a buyer places it on the channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,7 +207,7 @@ fn shopify_order(shared: &Shared, order: &OrderRequest, lines: &[(String, String
 }
 
 /// An SP-API `ORDER_CHANGE` notification as an SQS destination receives it.
-fn order_change(order_id: &str, status: &str, items: Option<&[Value]>) -> String {
+fn order_change(order_id: &str, status: &str, items: Option<&[AmazonItem]>) -> String {
     let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
     let mut summary = json!({
         "MarketplaceId": "ATVPDKIKX0DER", "OrderStatus": status, "FulfillmentType": "MFN",
@@ -217,7 +217,7 @@ fn order_change(order_id: &str, status: &str, items: Option<&[Value]>) -> String
         summary["OrderItems"] = json!(
             items
                 .iter()
-                .map(|i| json!({"OrderItemId": i["OrderItemId"], "SellerSKU": i["SellerSKU"], "Quantity": i["QuantityOrdered"]}))
+                .map(|i| json!({"OrderItemId": i.order_item_id, "SellerSKU": i.seller_sku, "Quantity": i.quantity}))
                 .collect::<Vec<_>>()
         );
     }
@@ -249,7 +249,7 @@ fn notify(shared: &Shared, body: String) {
     sink(body);
 }
 
-/// An Amazon order: remembered for getOrderItems and announced with `ORDER_CHANGE`. Answers
+/// An Amazon order: remembered for getOrder and announced with `ORDER_CHANGE`. Answers
 /// what stockguard makes of it: its order id.
 fn amazon_order(shared: &Shared, order: &OrderRequest, wanted: &[(&str, i64)]) -> Value {
     let order_id = order.order_id.clone().unwrap_or_else(|| {
@@ -261,12 +261,13 @@ fn amazon_order(shared: &Shared, order: &OrderRequest, wanted: &[(&str, i64)]) -
             (n / 7) % 10_000_000
         )
     });
-    let items: Vec<Value> = wanted
+    let items: Vec<AmazonItem> = wanted
         .iter()
         .enumerate()
-        .map(|(i, (key, quantity))| {
-            json!({"OrderItemId": format!("{}{i:02}", order_id.replace('-', "")), "SellerSKU": key,
-                   "QuantityOrdered": quantity, "QuantityShipped": 0})
+        .map(|(i, (key, quantity))| AmazonItem {
+            order_item_id: format!("{}{i:02}", order_id.replace('-', "")),
+            seller_sku: (*key).to_owned(),
+            quantity: *quantity,
         })
         .collect();
     let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
@@ -293,27 +294,10 @@ fn amazon_order(shared: &Shared, order: &OrderRequest, wanted: &[(&str, i64)]) -
     json!({"order_id": format!("amazon-{order_id}"), "channel": "amazon"})
 }
 
-/// getOrderItems: a page of an order's items, and the `NextToken` of the next page.
-pub(crate) fn amazon_order_items(
-    shared: &Shared,
-    order_id: &str,
-    next_token: Option<&str>,
-) -> Option<Value> {
-    shared.with(|state| {
-        let items = &state.amazon_orders.get(order_id)?.items;
-        let size = state.settings.amazon_order_items_page_size.max(1);
-        let start: usize = next_token.and_then(|t| t.parse().ok()).unwrap_or(0);
-        let page: Vec<Value> = items.iter().skip(start).take(size).cloned().collect();
-        let mut payload = json!({"AmazonOrderId": order_id, "OrderItems": page});
-        if start + size < items.len() {
-            payload["NextToken"] = json!((start + size).to_string());
-        }
-        Some(json!({ "payload": payload }))
-    })
-}
-
-/// getOrder (Orders API v2026-01-01): the order, with its fulfillment status when the `FULFILLMENT`
-/// data is asked for; `None` for an order the fake does not have.
+/// getOrder (Orders API v2026-01-01): the order with all its items, always (`orderItems` is not
+/// among the `includedData` datasets); the `FULFILLMENT` dataset adds the order's fulfillment
+/// status. The other datasets are valid but add nothing here. `None` for an order the fake does
+/// not have.
 pub(crate) fn amazon_order_2026(
     shared: &Shared,
     order_id: &str,
@@ -321,17 +305,19 @@ pub(crate) fn amazon_order_2026(
 ) -> Option<Value> {
     shared.with(|state| {
         let o = state.amazon_orders.get(order_id)?;
+        state.stats.order_reads += 1;
         let items: Vec<Value> = o
             .items
             .iter()
             .map(|i| {
-                json!({"orderItemId": i["OrderItemId"], "quantityOrdered": i["QuantityOrdered"],
-                       "product": {"sellerSku": i["SellerSKU"]}})
+                json!({"orderItemId": i.order_item_id, "quantityOrdered": i.quantity,
+                       "product": {"sellerSku": i.seller_sku, "title": i.seller_sku}})
             })
             .collect();
         let mut order = json!({
             "orderId": order_id, "createdTime": o.created, "lastUpdatedTime": o.updated,
-            "salesChannel": {"channelName": "AMAZON", "marketplaceId": "ATVPDKIKX0DER"},
+            "salesChannel": {"channelName": "AMAZON", "marketplaceId": "ATVPDKIKX0DER",
+                             "marketplaceName": "Amazon.com"},
             "orderItems": items,
         });
         if with_fulfillment {

@@ -54,12 +54,10 @@ pub struct FakeSettings {
     pub shopify_webhook_late_rate: f64,
     pub shopify_webhook_late_ms: u64,
     /// Amazon: whether an `ORDER_CHANGE` carries `Summary.OrderItems` (otherwise the items are
-    /// read with getOrderItems).
+    /// read with getOrder of the Orders API v2026-01-01).
     pub amazon_notification_items: bool,
     /// Amazon: share of notifications sent twice (SQS and SP-API deliver at least once).
     pub amazon_notification_duplicate_rate: f64,
-    /// Amazon: items per getOrderItems page (`NextToken` for the rest).
-    pub amazon_order_items_page_size: usize,
     /// Walmart, eBay: the most orders one page of the orders API holds, whatever `limit` asks.
     pub orders_page_limit: usize,
     /// Walmart, eBay: the orders API answers 200 with a body that is not an orders page.
@@ -93,7 +91,6 @@ impl Default for FakeSettings {
             shopify_webhook_late_ms: 2_000,
             amazon_notification_items: true,
             amazon_notification_duplicate_rate: 0.0,
-            amazon_order_items_page_size: 100,
             orders_page_limit: 200,
             orders_page_garbled: false,
         }

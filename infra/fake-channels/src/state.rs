@@ -39,6 +39,8 @@ pub struct FakeStats {
     pub orders_cancelled: u64,
     /// Pages of orders served (Walmart, eBay).
     pub order_pages: u64,
+    /// Orders served one by one (Amazon's getOrder).
+    pub order_reads: u64,
 }
 
 pub(crate) struct Credentials {
@@ -120,10 +122,21 @@ impl ListingState {
 pub(crate) const AMAZON_CANCEL_PER_SECOND: f64 = 1.0;
 pub(crate) const AMAZON_CANCEL_BURST: f64 = 5.0;
 
+/// getOrder's (Orders API v2026-01-01) published limit: 0.5 requests a second, burst 30.
+pub(crate) const AMAZON_GET_ORDER_PER_SECOND: f64 = 0.5;
+pub(crate) const AMAZON_GET_ORDER_BURST: f64 = 30.0;
+
+/// One item of an order placed on the Amazon fake.
+#[derive(Debug, Clone)]
+pub(crate) struct AmazonItem {
+    pub order_item_id: String,
+    pub seller_sku: String,
+    pub quantity: i64,
+}
+
 /// An order placed on the Amazon fake.
 pub(crate) struct AmazonOrder {
-    /// As getOrderItems (v0) answers them: `OrderItemId`, `SellerSKU`, `QuantityOrdered`.
-    pub items: Vec<Value>,
+    pub items: Vec<AmazonItem>,
     /// RFC 3339, as getOrder answers `createdTime` and `lastUpdatedTime`.
     pub created: String,
     pub updated: String,
@@ -139,6 +152,8 @@ pub(crate) struct State {
     pub amazon_read_bucket: Bucket,
     /// cancelOrder's own limit, as Amazon publishes it.
     pub amazon_cancel_bucket: Bucket,
+    /// getOrder's own limit, as Amazon publishes it.
+    pub amazon_get_order_bucket: Bucket,
     /// Walmart access tokens and when each stops working.
     pub walmart_tokens: HashMap<String, Instant>,
     /// Shopify idempotency keys: the input first sent with each and the answer it got.
@@ -161,6 +176,7 @@ impl State {
             amazon_patch_bucket: Bucket::full(0.0, now),
             amazon_read_bucket: Bucket::full(0.0, now),
             amazon_cancel_bucket: Bucket::full(0.0, now),
+            amazon_get_order_bucket: Bucket::full(0.0, now),
             walmart_tokens: HashMap::new(),
             shopify_idempotency: HashMap::new(),
             shopify_orders: HashMap::new(),
@@ -182,6 +198,7 @@ impl State {
         self.amazon_patch_bucket = Bucket::full(self.settings.amazon_burst, now);
         self.amazon_read_bucket = Bucket::full(self.settings.amazon_burst, now);
         self.amazon_cancel_bucket = Bucket::full(AMAZON_CANCEL_BURST, now);
+        self.amazon_get_order_bucket = Bucket::full(AMAZON_GET_ORDER_BURST, now);
     }
 
     /// Whether a push to this listing is taken.

@@ -1,6 +1,6 @@
 //! Amazon SP-API Listings Items 2021-08-01: one PATCH of `fulfillment_availability` per listing.
-//! The Orders API: getOrderItems (v0) for notifications that leave the items out, and cancelOrder
-//! (v2026-01-01) for a short order that compensation cancels.
+//! The Orders API v2026-01-01: getOrder for the items of a notification that leaves them out (and
+//! for an order's status), cancelOrder for a short order that compensation cancels.
 
 use std::time::Duration;
 
@@ -27,18 +27,14 @@ pub struct AmazonClient {
     seller_id: String,
     marketplace_id: String,
     limiter: RateLimiter,
-    /// getOrderItems has its own, slower limit (0.5 requests a second, burst 30).
-    order_items_limiter: RateLimiter,
     /// cancelOrder's own limit (1 request a second, burst 5).
     cancel_limiter: RateLimiter,
-    /// getOrder's own limit (0.5 requests a second, burst 30).
+    /// getOrder's own limit (0.5 requests a second, burst 30), for both its reads (items,
+    /// fulfillment status).
     order_limiter: RateLimiter,
     options: ClientOptions,
 }
 
-/// getOrderItems' published limit per seller.
-const ORDER_ITEMS_PER_SECOND: f64 = 0.5;
-const ORDER_ITEMS_BURST: u32 = 30;
 /// The Orders API version whose cancelOrder and getOrder this client calls.
 const ORDERS_VERSION: &str = "2026-01-01";
 /// cancelOrder's published limit per seller.
@@ -49,6 +45,8 @@ const ORDER_PER_SECOND: f64 = 0.5;
 const ORDER_BURST: u32 = 30;
 /// cancelOrder's `cancelReasonCode` for a cancellation because the stock is gone.
 const NO_INVENTORY: &str = "NO_INVENTORY";
+/// getOrder's `includedData` value that adds the order's `fulfillment`.
+const FULFILLMENT: &str = "FULFILLMENT";
 /// getOrder's `fulfillment.fulfillmentStatus` of a cancelled order.
 const CANCELLED: &str = "CANCELLED";
 
@@ -91,7 +89,6 @@ impl AmazonClient {
             seller_id: config.seller_id,
             marketplace_id: config.marketplace_id,
             limiter: RateLimiter::new(config.requests_per_second, config.burst),
-            order_items_limiter: RateLimiter::new(ORDER_ITEMS_PER_SECOND, ORDER_ITEMS_BURST),
             cancel_limiter: RateLimiter::new(CANCEL_PER_SECOND, CANCEL_BURST),
             order_limiter: RateLimiter::new(ORDER_PER_SECOND, ORDER_BURST),
             options: config.options,
@@ -187,53 +184,19 @@ impl AmazonClient {
         }
     }
 
-    /// getOrderItems (Orders API v0): every item of an order, following `NextToken`, paced to
-    /// the operation's own rate limit. Items as Amazon writes them (`OrderItemId`, `SellerSKU`,
-    /// `QuantityOrdered`).
+    /// Every item of an order, from one getOrder (Orders API v2026-01-01,
+    /// `GET /orders/2026-01-01/orders/{orderId}`), paced to the operation's own limit. Amazon
+    /// always includes `orderItems` (no `includedData` value is needed, and getOrder does not page
+    /// them). Items as Amazon writes them: `orderItemId`, `quantityOrdered`, `product.sellerSku`.
     pub async fn order_items(&self, amazon_order_id: &str) -> Result<Vec<Value>, ChannelError> {
-        let url = http::endpoint(
-            CHANNEL,
-            &self.base,
-            &["orders", "v0", "orders", amazon_order_id, "orderItems"],
-        )?;
-        let mut items = Vec::new();
-        let mut next: Option<String> = None;
-        loop {
-            let mut page_url = url.clone();
-            if let Some(token) = &next {
-                page_url.query_pairs_mut().append_pair("NextToken", token);
-            }
-            let answer = http::retry_throttled(&self.options, || {
-                self.call_paced(
-                    &self.order_items_limiter,
-                    self.http.get(page_url.clone()),
-                    false,
-                )
-            })
-            .await?;
-            let body: Value = answer.json(CHANNEL)?;
-            let payload = body.get("payload").ok_or_else(|| {
-                ChannelError::new(
-                    Kind::UnexpectedAnswer,
-                    CHANNEL,
-                    "getOrderItems answered without a payload",
-                )
-            })?;
-            items.extend(
-                payload
-                    .get("OrderItems")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default(),
-            );
-            next = payload
-                .get("NextToken")
-                .and_then(Value::as_str)
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned);
-            if next.is_none() {
-                return Ok(items);
-            }
+        let mut order = self.get_order(amazon_order_id, &[]).await?;
+        match order.get_mut("orderItems").map(Value::take) {
+            Some(Value::Array(items)) => Ok(items),
+            _ => Err(ChannelError::new(
+                Kind::UnexpectedAnswer,
+                CHANNEL,
+                format!("getOrder answered without orderItems for order {amazon_order_id}"),
+            )),
         }
     }
 
@@ -284,23 +247,12 @@ impl AmazonClient {
         Err(refused)
     }
 
-    /// getOrder (Orders API v2026-01-01) with its `FULFILLMENT` data: the order's
-    /// `fulfillmentStatus` (`UNSHIPPED`, `SHIPPED`, `CANCELLED`, ...).
+    /// The order's `fulfillmentStatus` (`UNSHIPPED`, `SHIPPED`, `CANCELLED`, ...): getOrder with
+    /// its `FULFILLMENT` data.
     async fn fulfillment_status(&self, amazon_order_id: &str) -> Result<String, ChannelError> {
-        let mut url = http::endpoint(
-            CHANNEL,
-            &self.base,
-            &["orders", ORDERS_VERSION, "orders", amazon_order_id],
-        )?;
-        url.query_pairs_mut()
-            .append_pair("includedData", "FULFILLMENT");
-        let answer = http::retry_throttled(&self.options, || {
-            self.call_paced(&self.order_limiter, self.http.get(url.clone()), false)
-        })
-        .await?;
-        let order: Value = answer.json(CHANNEL)?;
+        let order = self.get_order(amazon_order_id, &[FULFILLMENT]).await?;
         order
-            .pointer("/order/fulfillment/fulfillmentStatus")
+            .pointer("/fulfillment/fulfillmentStatus")
             .and_then(Value::as_str)
             .map(str::to_owned)
             .ok_or_else(|| {
@@ -310,6 +262,40 @@ impl AmazonClient {
                     format!("no fulfillment status for order {amazon_order_id}: {order}"),
                 )
             })
+    }
+
+    /// getOrder (Orders API v2026-01-01), `GET /orders/2026-01-01/orders/{orderId}` with the
+    /// `included` datasets as `includedData` (comma-separated), paced to its limit: the answer's
+    /// `order`.
+    async fn get_order(
+        &self,
+        amazon_order_id: &str,
+        included: &[&str],
+    ) -> Result<Value, ChannelError> {
+        let mut url = http::endpoint(
+            CHANNEL,
+            &self.base,
+            &["orders", ORDERS_VERSION, "orders", amazon_order_id],
+        )?;
+        if !included.is_empty() {
+            url.query_pairs_mut()
+                .append_pair("includedData", &included.join(","));
+        }
+        let answer = http::retry_throttled(&self.options, || {
+            self.call_paced(&self.order_limiter, self.http.get(url.clone()), false)
+        })
+        .await?;
+        let body: Value = answer.json(CHANNEL)?;
+        match body {
+            Value::Object(mut fields) if fields.get("order").is_some_and(Value::is_object) => {
+                Ok(fields.remove("order").unwrap_or_default())
+            }
+            body => Err(ChannelError::new(
+                Kind::UnexpectedAnswer,
+                CHANNEL,
+                format!("getOrder answered without an order for {amazon_order_id}: {body}"),
+            )),
+        }
     }
 
     fn item_url(

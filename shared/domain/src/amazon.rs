@@ -28,7 +28,7 @@ pub struct AmazonLine {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OrderChange {
     /// A merchant-fulfilled order was placed; `None` lines when the summary left them out (read
-    /// them with getOrderItems).
+    /// them with getOrder of the Orders API v2026-01-01, see [`parse_order_items`]).
     Placed {
         order_id: String,
         occurred_at: String,
@@ -75,8 +75,15 @@ fn time(obj: &Map<String, Value>, field: &str) -> Result<Millis, InvalidInput> {
         .ok_or_else(|| invalid(field, format!("`{field}` must be an RFC 3339 timestamp")))
 }
 
-/// Order lines as `Summary.OrderItems` (`Quantity`) or getOrderItems (`QuantityOrdered`) give
-/// them.
+fn quantity(value: Option<&Value>, field: &str) -> Result<i64, InvalidInput> {
+    value
+        .and_then(Value::as_i64)
+        .filter(|q| (0..=1_000_000).contains(q))
+        .ok_or_else(|| invalid(field, "the item's quantity must be 0 to 1,000,000"))
+}
+
+/// Order lines as an `ORDER_CHANGE`'s `Summary.OrderItems` gives them (`OrderItemId`,
+/// `SellerSKU`, `Quantity`).
 pub fn parse_lines(items: &[Value]) -> Result<Vec<AmazonLine>, InvalidInput> {
     items
         .iter()
@@ -84,16 +91,29 @@ pub fn parse_lines(items: &[Value]) -> Result<Vec<AmazonLine>, InvalidInput> {
         .map(|(i, item)| {
             let field = format!("OrderItems[{i}]");
             let item = object(Some(item), &field)?;
-            let quantity = item
-                .get("Quantity")
-                .or_else(|| item.get("QuantityOrdered"))
-                .and_then(Value::as_i64)
-                .filter(|q| (0..=1_000_000).contains(q))
-                .ok_or_else(|| invalid(&field, "the item's quantity must be 0 to 1,000,000"))?;
             Ok(AmazonLine {
                 order_item_id: text(item, "OrderItemId")?.to_owned(),
                 seller_sku: text(item, "SellerSKU")?.to_owned(),
-                quantity,
+                quantity: quantity(item.get("Quantity"), &field)?,
+            })
+        })
+        .collect()
+}
+
+/// Order lines as getOrder of the Orders API v2026-01-01 gives them in `order.orderItems`:
+/// `orderItemId`, `quantityOrdered` and the seller SKU in `product.sellerSku`.
+pub fn parse_order_items(items: &[Value]) -> Result<Vec<AmazonLine>, InvalidInput> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let field = format!("orderItems[{i}]");
+            let item = object(Some(item), &field)?;
+            let product = object(item.get("product"), &format!("{field}.product"))?;
+            Ok(AmazonLine {
+                order_item_id: text(item, "orderItemId")?.to_owned(),
+                seller_sku: text(product, "sellerSku")?.to_owned(),
+                quantity: quantity(item.get("quantityOrdered"), &field)?,
             })
         })
         .collect()
@@ -298,8 +318,49 @@ mod tests {
             panic!("placed")
         };
         assert_eq!(lines, None);
-        let items = [json!({"OrderItemId": "9", "SellerSKU": "cap", "QuantityOrdered": 4})];
-        assert_eq!(parse_lines(&items).unwrap()[0].quantity, 4);
+        // As getOrder (Orders API v2026-01-01) gives them.
+        let items = [
+            json!({"orderItemId": "9", "quantityOrdered": 4,
+                   "product": {"asin": "B000000001", "sellerSku": "cap", "title": "Cap"}}),
+            json!({"orderItemId": "10", "quantityOrdered": 1, "product": {"sellerSku": "tee-m"},
+                   "fulfillment": {"quantityFulfilled": 0, "quantityUnfulfilled": 1}}),
+        ];
+        assert_eq!(
+            parse_order_items(&items).unwrap(),
+            vec![
+                AmazonLine {
+                    order_item_id: "9".into(),
+                    seller_sku: "cap".into(),
+                    quantity: 4
+                },
+                AmazonLine {
+                    order_item_id: "10".into(),
+                    seller_sku: "tee-m".into(),
+                    quantity: 1
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn get_order_items_without_what_a_line_needs_are_invalid() {
+        for item in [
+            json!({"orderItemId": "9", "quantityOrdered": 4}),
+            json!({"orderItemId": "9", "quantityOrdered": 4, "product": {"asin": "B000000001"}}),
+            json!({"orderItemId": "9", "product": {"sellerSku": "cap"}}),
+            json!({"orderItemId": "9", "quantityOrdered": -1, "product": {"sellerSku": "cap"}}),
+            json!({"quantityOrdered": 4, "product": {"sellerSku": "cap"}}),
+            // The v0 getOrderItems shape is not read any more.
+            json!({"OrderItemId": "9", "SellerSKU": "cap", "QuantityOrdered": 4}),
+        ] {
+            assert_eq!(
+                parse_order_items(std::slice::from_ref(&item))
+                    .unwrap_err()
+                    .code,
+                "invalid_notification",
+                "{item}"
+            );
+        }
     }
 
     #[test]

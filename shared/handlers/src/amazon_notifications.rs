@@ -22,7 +22,7 @@ pub const SOURCE: &str = "channel.amazon";
 pub struct AmazonNotifications {
     deps: Deps,
     channel: ChannelName,
-    /// The Amazon channel's client, for getOrderItems.
+    /// The Amazon channel's client, for getOrder (the items a notification leaves out).
     amazon: ChannelSync,
 }
 
@@ -91,9 +91,10 @@ impl AmazonNotifications {
                 lines: None,
                 ..
             } => {
-                // The summary left the items out: ask for them, within getOrderItems' limit.
+                // The summary left the items out: read the order with getOrder (Orders API
+                // v2026-01-01), within its limit.
                 let items = self.order_items(order_id).await?;
-                amazon::parse_lines(&items).map_err(|e| Failure::Invalid(e.message))?
+                amazon::parse_order_items(&items).map_err(|e| Failure::Invalid(e.message))?
             }
         };
         let skus = self.resolve(&lines).await?;
@@ -133,6 +134,7 @@ impl AmazonNotifications {
         Ok(())
     }
 
+    /// The order's items as getOrder gives them.
     async fn order_items(&self, order_id: &str) -> Result<Vec<serde_json::Value>, Failure> {
         let settings = self
             .deps

@@ -308,3 +308,146 @@ async fn the_fake_takes_cancel_order_only_as_amazon_defines_it() -> anyhow::Resu
     );
     Ok(())
 }
+
+/// The fake Amazon with three listings and an order of all three, placed without a notification
+/// sink: the client has to read the items.
+async fn three_line_order(
+    order_id: &str,
+) -> anyhow::Result<stockguard_fake_channels::FakeChannels> {
+    use stockguard_fake_channels::OrderRequest;
+    let fakes = start_fakes().await?;
+    for (key, sku) in [("AMZ-L1", "TEE-S"), ("AMZ-L2", "TEE-M"), ("AMZ-L3", "CAP")] {
+        fakes.amazon.register_listing(key, sku, 10);
+    }
+    fakes.amazon.place_order(
+        &OrderRequest::new([("AMZ-L1", 2), ("AMZ-L2", 1), ("AMZ-L3", 4)]).with_order_id(order_id),
+    )?;
+    Ok(fakes)
+}
+
+#[tokio::test]
+async fn an_orders_items_are_read_with_one_get_order_in_amazons_shape() -> anyhow::Result<()> {
+    let fakes = three_line_order("115-0000001-0000001").await?;
+    let client = amazon_client(&fakes, TOKEN)?;
+
+    let items = client.order_items("115-0000001-0000001").await?;
+
+    let stats = fakes.amazon.stats();
+    assert_eq!((stats.requests, stats.order_reads), (1, 1), "{stats:?}");
+    // Orders API v2026-01-01 names: the seller SKU under `product`.
+    assert_eq!(items.len(), 3, "{items:?}");
+    assert_eq!(items[0]["product"]["sellerSku"], "AMZ-L1");
+    assert_eq!(items[2]["quantityOrdered"], 4);
+    assert!(
+        items.iter().all(|i| i["orderItemId"].is_string()),
+        "{items:?}"
+    );
+    let lines = stockguard_domain::amazon::parse_order_items(&items)?;
+    let read: Vec<(&str, i64)> = lines
+        .iter()
+        .map(|l| (l.seller_sku.as_str(), l.quantity))
+        .collect();
+    assert_eq!(read, [("AMZ-L1", 2), ("AMZ-L2", 1), ("AMZ-L3", 4)]);
+    let mut ids: Vec<&str> = lines.iter().map(|l| l.order_item_id.as_str()).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "one id per item: {ids:?}");
+
+    let unknown = client.order_items("115-9999999-9999999").await.unwrap_err();
+    assert_eq!(unknown.status(), Some(404), "{unknown}");
+    assert!(!unknown.is_retryable(), "{unknown}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn reading_items_keeps_to_get_orders_limit() -> anyhow::Result<()> {
+    let fakes = three_line_order("115-0000001-0000002").await?;
+    let client = std::sync::Arc::new(amazon_client(&fakes, TOKEN)?);
+    let started = Instant::now();
+    // getOrder allows a burst of 30, then one request every 2 s.
+    let reads = tokio::spawn({
+        let client = client.clone();
+        async move {
+            for _ in 0..32 {
+                let items = client.order_items("115-0000001-0000002").await?;
+                anyhow::ensure!(items.len() == 3, "{items:?}");
+            }
+            anyhow::Ok(())
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(
+        fakes.amazon.stats().requests,
+        30,
+        "the burst went out and the client holds the rest back"
+    );
+
+    reads.await??;
+    assert!(
+        started.elapsed() >= Duration::from_millis(3900),
+        "two reads beyond the burst take 4 s: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(fakes.amazon.stats().order_reads, 32);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_fake_serves_get_order_as_amazon_defines_it() -> anyhow::Result<()> {
+    let fakes = three_line_order("115-0000001-0000003").await?;
+    let http = reqwest::Client::new();
+    let get = |path: &str| {
+        http.get(format!("{}{path}", fakes.amazon.url()))
+            .header("x-amz-access-token", TOKEN)
+            .send()
+    };
+    let order = "/orders/2026-01-01/orders/115-0000001-0000003";
+
+    // The items always come; FULFILLMENT adds the order's status; values may be repeated.
+    let plain: serde_json::Value = get(order).await?.json().await?;
+    assert_eq!(
+        plain["order"]["orderItems"].as_array().map(Vec::len),
+        Some(3)
+    );
+    assert!(plain["order"]["fulfillment"].is_null(), "{plain}");
+    for query in [
+        "?includedData=BUYER,FULFILLMENT",
+        "?includedData=BUYER&includedData=FULFILLMENT",
+    ] {
+        let answer = get(&format!("{order}{query}")).await?;
+        assert_eq!(answer.status().as_u16(), 200, "{query}");
+        let body: serde_json::Value = answer.json().await?;
+        assert_eq!(
+            body["order"]["fulfillment"]["fulfillmentStatus"], "UNSHIPPED",
+            "{query}"
+        );
+        assert_eq!(
+            body["order"]["orderItems"].as_array().map(Vec::len),
+            Some(3)
+        );
+    }
+    // Only Amazon's datasets: not an items dataset, not another case, not an empty one.
+    for query in [
+        "?includedData=ORDER_ITEMS",
+        "?includedData=fulfillment",
+        "?includedData=FULFILLMENT,",
+        "?includedData=",
+    ] {
+        let answer = get(&format!("{order}{query}")).await?;
+        assert_eq!(answer.status().as_u16(), 400, "{query}");
+        let body: serde_json::Value = answer.json().await?;
+        assert_eq!(body["errors"][0]["code"], "InvalidInput", "{body}");
+    }
+    // Orders API v0 getOrderItems is gone, as it is from Amazon after 2027-03-27.
+    let v0 = get("/orders/v0/orders/115-0000001-0000003/orderItems").await?;
+    assert_eq!(v0.status().as_u16(), 404);
+
+    // getOrder's own limit: a burst of 30 (seven calls made above, refusals count too), then 429
+    // saying the rate.
+    for _ in 0..23 {
+        assert_eq!(get(order).await?.status().as_u16(), 200);
+    }
+    let throttled = get(order).await?;
+    assert_eq!(throttled.status().as_u16(), 429);
+    assert_eq!(throttled.headers()["x-amzn-RateLimit-Limit"], "0.5");
+    Ok(())
+}

@@ -1004,7 +1004,7 @@ async fn confirm(load: &Load, id: &str, lines: &[(String, i64)]) {
 }
 
 /// Marketplace buyers on Shopify (orders reach stockguard as signed webhooks), Amazon (as
-/// SP-API notifications on a queue, items read with getOrderItems), Walmart and eBay (listed in
+/// SP-API notifications on a queue, items read with getOrder), Walmart and eBay (listed in
 /// their orders APIs, read by the order polls); and now and then a forged webhook, which must be
 /// refused.
 async fn marketplace_buyers(load: Arc<Load>, fakes: Arc<FakeChannels>, stream: u64) -> Result<()> {
