@@ -374,20 +374,18 @@ async fn reading_items_keeps_to_get_orders_limit() -> anyhow::Result<()> {
             anyhow::Ok(())
         }
     });
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    assert_eq!(
-        fakes.amazon.stats().requests,
-        30,
-        "the burst went out and the client holds the rest back"
-    );
-
+    // Only a lower bound: a slow machine makes the reads slower, never faster than the limit.
     reads.await??;
     assert!(
         started.elapsed() >= Duration::from_millis(3900),
         "two reads beyond the burst take 4 s: {:?}",
         started.elapsed()
     );
-    assert_eq!(fakes.amazon.stats().order_reads, 32);
+    let stats = fakes.amazon.stats();
+    assert_eq!(stats.order_reads, 32);
+    // The client waits its turn rather than learning the limit from 429s (one may slip in when
+    // its clock and the channel's differ by a millisecond at a refill).
+    assert!(stats.throttled <= 1, "{stats:?}");
     Ok(())
 }
 
