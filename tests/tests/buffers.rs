@@ -282,7 +282,8 @@ async fn a_demand_signal_raises_buffers_before_any_order_and_they_return_after_i
     assert!(amazon_before > 0, "{before:?}");
 
     // The storefront's analytics see carts filling up: a surge at four times the baseline.
-    let expires_in_ms = 4_000;
+    // Long enough for the checks during the surge on a slow machine.
+    let expires_in_ms = 8_000;
     let detail = json!({"event_id": unique("sig"), "occurred_at": now_rfc3339(), "sku": "SIG-1",
         "signal": "add_to_cart_surge", "strength": 4.0, "expires_at": stockguard_tests::at(expires_in_ms)});
     let sent = std::time::Instant::now();
