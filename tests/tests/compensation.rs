@@ -54,7 +54,6 @@ async fn shop(sku: &str, stock: i64) -> Shop {
 }
 
 impl Shop {
-    /// A Shopify buyer orders `quantity` while Shopify shows more than stockguard has.
     /// A buyer on `kind` orders `quantity` while the channel shows more than stockguard has.
     fn oversell_on(&self, kind: &str, sku: &str, quantity: i64) -> String {
         let key = listing_key(kind, sku);
@@ -64,6 +63,38 @@ impl Shop {
             .place_order(&OrderRequest::new([(key.as_str(), quantity)]))
             .unwrap();
         placed["order_id"].as_str().unwrap().to_owned()
+    }
+
+    /// An oversell on `kind` (`quantity` of `sku`, `short` of them missing) that compensation
+    /// cancels through the channel's API; the channel then reports the cancellation as it reports
+    /// any, which releases the order, leaving `released` (hard reserved, available). Answers the
+    /// order id.
+    async fn cancelled_through(
+        &self,
+        kind: &str,
+        sku: &str,
+        quantity: i64,
+        short: i64,
+        released: (i64, i64),
+    ) -> String {
+        let order_id = self.oversell_on(kind, sku, quantity);
+        let compensated = self.compensated().await;
+        assert_eq!(compensated.len(), 1, "{compensated:?}");
+        assert_eq!(compensated[0]["source"], "stockguard.ops");
+        assert_eq!(
+            compensated[0]["detail"],
+            json!({"sku": sku, "order_id": order_id, "channel": kind, "action": "cancel", "units": short})
+        );
+        assert_eq!(fake(&self.fakes, kind).stats().orders_cancelled, 1);
+        until(
+            "the channel's report of the cancellation releases the order",
+            || async {
+                let p = self.stack.position(sku).await;
+                (p.hard_reserved, p.available()) == released
+            },
+        )
+        .await;
+        order_id
     }
 
     async fn compensated(&self) -> Vec<Value> {
@@ -110,22 +141,8 @@ async fn the_most_recent_short_order_on_the_cheapest_channel_is_cancelled_throug
         .await
         .unwrap();
 
-    let order_id = s.oversell_on("shopify", "CMP-A", 2);
-    let compensated = s.compensated().await;
-    assert_eq!(compensated.len(), 1, "{compensated:?}");
-    let c = &compensated[0];
-    assert_eq!(c["source"], "stockguard.ops");
-    assert_eq!(
-        c["detail"],
-        json!({"sku": "CMP-A", "order_id": order_id, "channel": "shopify", "action": "cancel", "units": 2})
-    );
-    // Shopify ran the cancellation and said so with its webhook: the order is released.
-    assert_eq!(s.fakes.shopify.stats().orders_cancelled, 1);
-    until("the cancelled order is released", || async {
-        let p = s.stack.position("CMP-A").await;
-        (p.hard_reserved, p.available()) == (1, 0)
-    })
-    .await;
+    // Shopify runs the cancellation and says so with its webhook, which releases the order.
+    let order_id = s.cancelled_through("shopify", "CMP-A", 2, 2, (1, 0)).await;
     let records = s.stack.deps.store.short_orders(&sku).await.unwrap();
     let status = |id: &str| records.iter().find(|r| r.order_id == id).map(|r| r.status);
     assert_eq!(status(&order_id), Some(ShortOrderStatus::Closed));
@@ -240,21 +257,7 @@ async fn an_oversell_that_a_delivery_due_in_time_covers_waits_for_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_short_walmart_order_is_cancelled_through_walmart_and_released_by_the_poll() {
     let s = shop("CMP-D", 1).await;
-    let order_id = s.oversell_on("walmart", "CMP-D", 3);
-    let compensated = s.compensated().await;
-    assert_eq!(
-        compensated[0]["detail"],
-        json!({"sku": "CMP-D", "order_id": order_id, "channel": "walmart", "action": "cancel", "units": 2})
-    );
-    assert_eq!(s.fakes.walmart.stats().orders_cancelled, 1);
-    until(
-        "the poller reads the cancellation and releases the order",
-        || async {
-            let p = s.stack.position("CMP-D").await;
-            (p.hard_reserved, p.available()) == (0, 1)
-        },
-    )
-    .await;
+    s.cancelled_through("walmart", "CMP-D", 3, 2, (0, 1)).await;
 }
 
 /// An Amazon order taken for stock that is gone is cancelled through Amazon's cancelOrder (reason
@@ -263,22 +266,8 @@ async fn a_short_walmart_order_is_cancelled_through_walmart_and_released_by_the_
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_short_amazon_order_is_cancelled_through_amazon_and_released_by_its_notification() {
     let s = shop("CMP-I", 1).await;
-    let order_id = s.oversell_on("amazon", "CMP-I", 3);
+    let order_id = s.cancelled_through("amazon", "CMP-I", 3, 2, (0, 1)).await;
     assert!(order_id.starts_with("amazon-"), "{order_id}");
-    let compensated = s.compensated().await;
-    assert_eq!(
-        compensated[0]["detail"],
-        json!({"sku": "CMP-I", "order_id": order_id, "channel": "amazon", "action": "cancel", "units": 2})
-    );
-    assert_eq!(s.fakes.amazon.stats().orders_cancelled, 1);
-    until(
-        "Amazon's cancellation notification releases the order",
-        || async {
-            let p = s.stack.position("CMP-I").await;
-            (p.hard_reserved, p.available()) == (0, 1)
-        },
-    )
-    .await;
     let sku = Sku::parse("CMP-I").unwrap();
     let records = s.stack.deps.store.short_orders(&sku).await.unwrap();
     assert_eq!(records.len(), 1, "{records:?}");
@@ -325,21 +314,7 @@ async fn a_short_ebay_order_is_cancelled_through_ebay_when_it_costs_least() {
         .await
         .unwrap();
 
-    let order_id = s.oversell_on("ebay", "CMP-E", 2);
-    let compensated = s.compensated().await;
-    assert_eq!(
-        compensated[0]["detail"],
-        json!({"sku": "CMP-E", "order_id": order_id, "channel": "ebay", "action": "cancel", "units": 2})
-    );
-    assert_eq!(s.fakes.ebay.stats().orders_cancelled, 1);
-    until(
-        "the poller reads the cancellation and releases the order",
-        || async {
-            let p = s.stack.position("CMP-E").await;
-            (p.hard_reserved, p.available()) == (1, 0)
-        },
-    )
-    .await;
+    let order_id = s.cancelled_through("ebay", "CMP-E", 2, 2, (1, 0)).await;
     let records = s.stack.deps.store.short_orders(&sku).await.unwrap();
     let status = |id: &str| records.iter().find(|r| r.order_id == id).map(|r| r.status);
     assert_eq!(status(&order_id), Some(ShortOrderStatus::Closed));
