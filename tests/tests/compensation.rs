@@ -97,6 +97,35 @@ impl Shop {
         order_id
     }
 
+    /// An Amazon order (sent by an ERP, so no channel can cancel it) that takes the one unit of
+    /// `sku` and was reported short a minute ago, not compensated yet.
+    async fn short_amazon_order(&self, sku: &str, order_id: &str) {
+        self.stack
+            .put_event(
+                "marketplace.amazon",
+                "OrderPlaced",
+                &json!({"event_id": order_id, "occurred_at": now_rfc3339(), "order_id": order_id, "channel": "amazon", "lines": [{"sku": sku, "quantity": 1}]}),
+            )
+            .await;
+        until("the Amazon order is recorded", || async {
+            self.stack.position(sku).await.hard_reserved == 1
+        })
+        .await;
+        self.stack
+            .deps
+            .store
+            .record_short_order(&ShortOrderRecord {
+                sku: Sku::parse(sku).unwrap(),
+                order_id: order_id.into(),
+                channel: "amazon".into(),
+                shortfall: 1,
+                detected_at: chrono::Utc::now().timestamp_millis() - 60_000,
+                status: ShortOrderStatus::Open,
+            })
+            .await
+            .unwrap();
+    }
+
     async fn compensated(&self) -> Vec<Value> {
         let events = self
             .stack
@@ -115,31 +144,8 @@ impl Shop {
 async fn the_most_recent_short_order_on_the_cheapest_channel_is_cancelled_through_it() {
     let s = shop("CMP-A", 1).await;
     // An Amazon order already short and not compensated yet: dearer to cancel than Shopify's.
-    s.stack
-        .put_event(
-            "marketplace.amazon",
-            "OrderPlaced",
-            &json!({"event_id": "amz-1", "occurred_at": now_rfc3339(), "order_id": "amz-1", "channel": "amazon", "lines": [{"sku": "CMP-A", "quantity": 1}]}),
-        )
-        .await;
-    until("the Amazon order is recorded", || async {
-        s.stack.position("CMP-A").await.hard_reserved == 1
-    })
-    .await;
+    s.short_amazon_order("CMP-A", "amz-1").await;
     let sku = Sku::parse("CMP-A").unwrap();
-    s.stack
-        .deps
-        .store
-        .record_short_order(&ShortOrderRecord {
-            sku: sku.clone(),
-            order_id: "amz-1".into(),
-            channel: "amazon".into(),
-            shortfall: 1,
-            detected_at: chrono::Utc::now().timestamp_millis() - 60_000,
-            status: ShortOrderStatus::Open,
-        })
-        .await
-        .unwrap();
 
     // Shopify runs the cancellation and says so with its webhook, which releases the order.
     let order_id = s.cancelled_through("shopify", "CMP-A", 2, 2, (1, 0)).await;
@@ -288,31 +294,8 @@ async fn a_short_ebay_order_is_cancelled_through_ebay_when_it_costs_least() {
         .await
         .unwrap();
     // An Amazon order takes the one unit and is short-listed too: dearer to cancel.
-    s.stack
-        .put_event(
-            "marketplace.amazon",
-            "OrderPlaced",
-            &json!({"event_id": "amz-e1", "occurred_at": now_rfc3339(), "order_id": "amz-e1", "channel": "amazon", "lines": [{"sku": "CMP-E", "quantity": 1}]}),
-        )
-        .await;
-    until("the Amazon order is recorded", || async {
-        s.stack.position("CMP-E").await.hard_reserved == 1
-    })
-    .await;
+    s.short_amazon_order("CMP-E", "amz-e1").await;
     let sku = Sku::parse("CMP-E").unwrap();
-    s.stack
-        .deps
-        .store
-        .record_short_order(&ShortOrderRecord {
-            sku: sku.clone(),
-            order_id: "amz-e1".into(),
-            channel: "amazon".into(),
-            shortfall: 1,
-            detected_at: chrono::Utc::now().timestamp_millis() - 60_000,
-            status: ShortOrderStatus::Open,
-        })
-        .await
-        .unwrap();
 
     let order_id = s.cancelled_through("ebay", "CMP-E", 2, 2, (1, 0)).await;
     let records = s.stack.deps.store.short_orders(&sku).await.unwrap();
